@@ -1,0 +1,127 @@
+// Activations: scalar reference, then the fast paths (AVX2 for ReLU, SiLU and sigmoid;
+// the others run their scalar formula, cut into blocks across the pool).
+#include "ck_activation.h"
+#include "ck_internal.h"
+#include "ck_simd.h"
+#include <math.h>
+
+static inline float sigmoidf_(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+static inline float act_f(float x, int act) {
+    switch (act) {
+    case CK_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case CK_ACT_SILU: return x / (1.0f + expf(-x));
+    case CK_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    case CK_ACT_TANH: return tanhf(x);
+    case CK_ACT_SIGMOID: return sigmoidf_(x);
+    case CK_ACT_SOFTPLUS: return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)));
+    default: return x;
+    }
+}
+
+// f'(x); y = f(x) when known (only tanh and sigmoid use it).
+static inline float act_df(float x, float y, int have_y, int act) {
+    switch (act) {
+    case CK_ACT_RELU: return x > 0.0f ? 1.0f : 0.0f;
+    case CK_ACT_SILU: { float s = sigmoidf_(x); return s * (1.0f + x * (1.0f - s)); }
+    case CK_ACT_GELU: {
+        float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
+        float pdf = 0.39894228040143268f * expf(-0.5f * x * x);
+        return cdf + x * pdf;
+    }
+    case CK_ACT_TANH: { float t = have_y ? y : tanhf(x); return 1.0f - t * t; }
+    case CK_ACT_SIGMOID: { float s = have_y ? y : sigmoidf_(x); return s * (1.0f - s); }
+    case CK_ACT_SOFTPLUS: return sigmoidf_(x);
+    default: return 1.0f;
+    }
+}
+
+void ck_act_forward_ref(float *y, const float *x, int64_t n, int act) {
+    for (int64_t i = 0; i < n; i++) y[i] = act_f(x[i], act);
+}
+
+void ck_act_backward_ref(float *dx, const float *dy, const float *x, int64_t n, int act) {
+    for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * act_df(x[i], 0.0f, 0, act);
+}
+
+// ---- AVX2 paths ----
+
+CK_AVX2 static int64_t fwd_avx2(float *y, const float *x, int64_t n, int act) {
+    int64_t i = 0;
+    const __m256 zero = _mm256_setzero_ps();
+    if (act == CK_ACT_RELU) {
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_max_ps(_mm256_loadu_ps(x + i), zero));
+    } else if (act == CK_ACT_SILU) {
+        for (; i + 8 <= n; i += 8) {
+            __m256 v = _mm256_loadu_ps(x + i);
+            _mm256_storeu_ps(y + i, _mm256_mul_ps(v, ck_sigmoid8(v)));
+        }
+    } else if (act == CK_ACT_SIGMOID) {
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, ck_sigmoid8(_mm256_loadu_ps(x + i)));
+    }
+    return i;   // elements done; the caller finishes the rest with the scalar formula
+}
+
+CK_AVX2 static int64_t bwd_avx2(float *dx, const float *dy, const float *x, const float *y,
+                                int64_t n, int act) {
+    int64_t i = 0;
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    if (act == CK_ACT_RELU) {
+        for (; i + 8 <= n; i += 8) {
+            __m256 m = _mm256_cmp_ps(_mm256_loadu_ps(x + i), zero, _CMP_GT_OQ);
+            __m256 g = _mm256_and_ps(m, _mm256_loadu_ps(dy + i));
+            _mm256_storeu_ps(dx + i, _mm256_add_ps(_mm256_loadu_ps(dx + i), g));
+        }
+    } else if (act == CK_ACT_SILU) {
+        for (; i + 8 <= n; i += 8) {
+            __m256 v = _mm256_loadu_ps(x + i), s = ck_sigmoid8(v);
+            __m256 d = _mm256_mul_ps(s, _mm256_fmadd_ps(v, _mm256_sub_ps(one, s), one));
+            _mm256_storeu_ps(dx + i, _mm256_fmadd_ps(_mm256_loadu_ps(dy + i), d, _mm256_loadu_ps(dx + i)));
+        }
+    } else if (act == CK_ACT_SIGMOID) {
+        for (; i + 8 <= n; i += 8) {
+            __m256 s = y ? _mm256_loadu_ps(y + i) : ck_sigmoid8(_mm256_loadu_ps(x + i));
+            __m256 d = _mm256_mul_ps(s, _mm256_sub_ps(one, s));
+            _mm256_storeu_ps(dx + i, _mm256_fmadd_ps(_mm256_loadu_ps(dy + i), d, _mm256_loadu_ps(dx + i)));
+        }
+    }
+    return i;
+}
+
+void ck_act_forward_serial(float *y, const float *x, int64_t n, int act) {
+    int64_t i = ck_cpu_use_avx2() ? fwd_avx2(y, x, n, act) : 0;
+    for (; i < n; i++) y[i] = act_f(x[i], act);
+}
+
+void ck_act_backward_serial(float *dx, const float *dy, const float *x, const float *y, int64_t n,
+                            int act, int accumulate) {
+    if (!accumulate) for (int64_t i = 0; i < n; i++) dx[i] = 0.0f;
+    int64_t i = ck_cpu_use_avx2() ? bwd_avx2(dx, dy, x, y, n, act) : 0;
+    for (; i < n; i++) dx[i] += dy[i] * act_df(x[i], y ? y[i] : 0.0f, y != NULL, act);
+}
+
+typedef struct { float *out; const float *a, *b, *c; int64_t n; int act; } act_job;
+
+static void fwd_task(void *p, int64_t t, int64_t nt) {
+    (void)nt;
+    act_job *j = p;
+    int64_t s = t * CK_BLOCK, e = ck_min64(s + CK_BLOCK, j->n);
+    ck_act_forward_serial(j->out + s, j->a + s, e - s, j->act);
+}
+
+static void bwd_task(void *p, int64_t t, int64_t nt) {
+    (void)nt;
+    act_job *j = p;
+    int64_t s = t * CK_BLOCK, e = ck_min64(s + CK_BLOCK, j->n);
+    ck_act_backward_serial(j->out + s, j->a + s, j->b + s, j->c ? j->c + s : NULL, e - s, j->act, 1);
+}
+
+void ck_act_forward(float *y, const float *x, int64_t n, int act) {
+    act_job j = {y, x, NULL, NULL, n, act};
+    ck_parallel_for(fwd_task, &j, ck_ceil_div(n, CK_BLOCK));
+}
+
+void ck_act_backward(float *dx, const float *dy, const float *x, const float *y, int64_t n, int act) {
+    act_job j = {dx, dy, x, y, n, act};
+    ck_parallel_for(bwd_task, &j, ck_ceil_div(n, CK_BLOCK));
+}

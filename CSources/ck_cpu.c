@@ -1,0 +1,25 @@
+// CPU feature detection, done once; a switch lets tests run the scalar paths on any CPU.
+#include "ck_cpu.h"
+#include <stdatomic.h>
+
+static int detect(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+static _Atomic int g_has = -1;
+static _Atomic int g_enabled = 1;
+
+int ck_cpu_has_avx2_fma(void) {
+    int h = atomic_load(&g_has);
+    if (h < 0) { h = detect(); atomic_store(&g_has, h); }
+    return h;
+}
+
+int ck_cpu_use_avx2(void) { return atomic_load(&g_enabled) && ck_cpu_has_avx2_fma(); }
+
+int ck_cpu_set_avx2(int enabled) { return atomic_exchange(&g_enabled, enabled ? 1 : 0); }

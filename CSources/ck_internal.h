@@ -1,0 +1,34 @@
+// Internal helpers shared by the kernel files (not part of the public headers).
+#pragma once
+#include <stdint.h>
+#include <stddef.h>
+#include "ck_pool.h"
+#include "ck_cpu.h"
+
+// A function compiled for AVX2+FMA regardless of the build's baseline flags. It must only
+// be called after ck_cpu_use_avx2() said yes.
+#define CK_AVX2 __attribute__((target("avx2,fma")))
+// Force inlining of a loop body into both the scalar and the AVX2 wrapper, so one source
+// serves both code paths (the AVX2 copy is vectorized for the wider target).
+#define CK_BODY static inline __attribute__((always_inline))
+
+static inline int64_t ck_min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t ck_max64(int64_t a, int64_t b) { return a > b ? a : b; }
+static inline int64_t ck_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Elementwise work is cut into blocks of this many floats (a multiple of every SIMD width).
+// The block size never depends on the thread count, so neither do the results.
+#define CK_BLOCK 16384
+
+// Single-threaded activation passes over one block, for fusing into other kernels
+// (ck_activation.c). The backward writes dx = dy * f'(x) when accumulate is 0.
+void ck_act_forward_serial(float *y, const float *x, int64_t n, int act);
+void ck_act_backward_serial(float *dx, const float *dy, const float *x, const float *y, int64_t n,
+                            int act, int accumulate);
+
+// Square root without errno semantics, so loops that use it can vectorize.
+#if defined(__has_builtin) && __has_builtin(__builtin_elementwise_sqrt)
+#define CK_SQRTF(x) __builtin_elementwise_sqrt(x)
+#else
+#define CK_SQRTF(x) __builtin_sqrtf(x)
+#endif

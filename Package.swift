@@ -1,0 +1,60 @@
+// swift-tools-version:6.0
+// Diffusion distillation on CPUs: C kernels (CKernels), a numeric engine (DistillCore),
+// diffusion and distillation (Distill), and the `distill` command line.
+// No unsafeFlags anywhere: other packages must be able to depend on this one by version.
+import PackageDescription
+
+let package = Package(
+    name: "swift-distill",
+    products: [
+        .library(name: "Distill", targets: ["Distill"]),
+        .library(name: "DistillCore", targets: ["DistillCore"]),
+        .executable(name: "distill", targets: ["DistillCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS",
+            path: "Sources/COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZlib",
+            path: "Sources/CZlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .target(
+            name: "CKernels",
+            dependencies: ["COpenBLAS"],
+            path: ".",
+            exclude: ["Sources", "Tests", "benchmarks", "scripts", "README.md"],
+            sources: ["CSources"],
+            publicHeadersPath: "include",
+            linkerSettings: [.linkedLibrary("pthread"), .linkedLibrary("m")]
+        ),
+        .target(
+            name: "DistillCore",
+            dependencies: ["CKernels", "CZlib"],
+            path: "Sources/DistillCore"
+        ),
+        .target(
+            name: "Distill",
+            dependencies: ["DistillCore"],
+            path: "Sources/Distill"
+        ),
+        .executableTarget(
+            name: "DistillCLI",
+            dependencies: [
+                "Distill",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/DistillCLI"
+        ),
+        .testTarget(name: "CKernelsTests", dependencies: ["CKernels"], path: "Tests/CKernelsTests"),
+        .testTarget(name: "DistillCoreTests", dependencies: ["DistillCore"], path: "Tests/DistillCoreTests"),
+        .testTarget(name: "DistillTests", dependencies: ["Distill"], path: "Tests/DistillTests"),
+    ]
+)

@@ -1,0 +1,94 @@
+import Foundation
+
+/// A training checkpoint: model weights, optional EMA weights, optimizer state, the step,
+/// the run's configuration (JSON text) and free-form extra strings (e.g. RNG positions).
+///
+/// Stored as one safetensors file — tensors `model/NAME`, `ema/NAME`, `optim/KEY`; the
+/// scalars in its metadata — written atomically, so an interrupted save leaves the previous
+/// checkpoint intact. Python's `safetensors` can open it.
+public struct Checkpoint {
+    public static let format = "distill.checkpoint"
+    public static let formatVersion = "1"
+
+    public var model: [String: Tensor]
+    public var ema: [String: Tensor]?
+    public var optimizerTensors: [String: Tensor]
+    public var optimizerScalars: [String: String]
+    public var step: Int
+    /// The configuration that built the model and run, as JSON text.
+    public var config: String
+    public var extra: [String: String]
+
+    public init(model: [String: Tensor], ema: [String: Tensor]? = nil, optimizerTensors: [String: Tensor] = [:],
+                optimizerScalars: [String: String] = [:], step: Int, config: String = "{}", extra: [String: String] = [:]) {
+        self.model = model
+        self.ema = ema
+        self.optimizerTensors = optimizerTensors
+        self.optimizerScalars = optimizerScalars
+        self.step = step
+        self.config = config
+        self.extra = extra
+    }
+
+    /// Captures a module, its optimizer and (optionally) its EMA.
+    public init(model: Module, optimizer: Optimizer?, ema: ExponentialMovingAverage? = nil, step: Int,
+                config: String = "{}", extra: [String: String] = [:]) {
+        self.init(model: model.stateDictionary(), ema: ema?.shadow, optimizerTensors: optimizer?.stateTensors() ?? [:],
+                  optimizerScalars: optimizer?.stateScalars() ?? [:], step: step, config: config, extra: extra)
+    }
+
+    /// Puts the saved state back into a module, its optimizer and EMA.
+    public func restore(model m: Module, optimizer: Optimizer?, ema e: ExponentialMovingAverage? = nil) throws {
+        try m.load(model)
+        if let optimizer { try optimizer.loadState(tensors: optimizerTensors, scalars: optimizerScalars) }
+        if let e {
+            guard let ema else { throw IOError.unsupported(path: "checkpoint", detail: "it holds no EMA weights") }
+            try e.load(ema)
+        }
+    }
+
+    /// Writes the checkpoint atomically.
+    public func write(to path: String) throws {
+        var tensors: [String: Tensor] = [:]
+        for (k, v) in model { tensors["model/" + k] = v }
+        for (k, v) in ema ?? [:] { tensors["ema/" + k] = v }
+        for (k, v) in optimizerTensors { tensors["optim/" + k] = v }
+        let optimizerJSON = String(decoding: try JSONSerialization.data(withJSONObject: optimizerScalars, options: [.sortedKeys]), as: UTF8.self)
+        var meta = ["format": Checkpoint.format, "format_version": Checkpoint.formatVersion, "step": String(step),
+                    "config": config, "optimizer": optimizerJSON, "has_ema": ema == nil ? "false" : "true"]
+        for (k, v) in extra { meta["extra." + k] = v }
+        try SafeTensors.write(SafeTensors.Contents(tensors: tensors, metadata: meta), to: path)
+    }
+
+    /// Reads a checkpoint written by ``write(to:)``.
+    public static func read(from path: String) throws -> Checkpoint {
+        let c = try SafeTensors.read(path)
+        guard c.metadata["format"] == format else {
+            throw IOError.corrupt(path: path, detail: "not a distill checkpoint (metadata 'format' is \(c.metadata["format"].map { "'\($0)'" } ?? "missing"))")
+        }
+        guard c.metadata["format_version"] == formatVersion else {
+            throw IOError.unsupported(path: path, detail: "checkpoint format version \(c.metadata["format_version"] ?? "?") (expected \(formatVersion))")
+        }
+        guard let stepText = c.metadata["step"], let step = Int(stepText), step >= 0 else {
+            throw IOError.corrupt(path: path, detail: "metadata 'step' is missing or not a non-negative integer")
+        }
+        var model: [String: Tensor] = [:], ema: [String: Tensor] = [:], optim: [String: Tensor] = [:]
+        for (k, v) in c.tensors {
+            if k.hasPrefix("model/") { model[String(k.dropFirst(6))] = v }
+            else if k.hasPrefix("ema/") { ema[String(k.dropFirst(4))] = v }
+            else if k.hasPrefix("optim/") { optim[String(k.dropFirst(6))] = v }
+            else { throw IOError.corrupt(path: path, detail: "unexpected tensor '\(k)'") }
+        }
+        var scalars: [String: String] = [:]
+        if let o = c.metadata["optimizer"] {
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(o.utf8)) as? [String: String] else {
+                throw IOError.corrupt(path: path, detail: "metadata 'optimizer' is not a JSON object of strings")
+            }
+            scalars = obj
+        }
+        var extra: [String: String] = [:]
+        for (k, v) in c.metadata where k.hasPrefix("extra.") { extra[String(k.dropFirst(6))] = v }
+        return Checkpoint(model: model, ema: c.metadata["has_ema"] == "true" ? ema : nil, optimizerTensors: optim,
+                          optimizerScalars: scalars, step: step, config: c.metadata["config"] ?? "{}", extra: extra)
+    }
+}

@@ -1,0 +1,25 @@
+import CKernels
+
+/// Process-wide settings of the kernel runtime.
+public enum Runtime {
+    /// Threads the kernels use (the caller included). Defaults to `DISTILL_NUM_THREADS` or
+    /// the CPUs available to the process. Results do not depend on it.
+    public static var threadCount: Int {
+        get { Int(ck_get_num_threads()) }
+        set { ck_set_num_threads(Int32(newValue)) }
+    }
+
+    /// Whether kernels take their AVX2+FMA paths (true when the CPU has them). Setting false
+    /// forces the portable scalar paths.
+    public static var usesAVX2: Bool {
+        get { ck_cpu_use_avx2() != 0 }
+        set { _ = ck_cpu_set_avx2(newValue ? 1 : 0) }
+    }
+
+    /// Bytes currently held by live tensors, and the peak since ``resetPeakMemory()``.
+    public static var liveTensorBytes: Int { Int(ck_alloc_live_bytes()) }
+    public static var peakTensorBytes: Int { Int(ck_alloc_peak_bytes()) }
+    public static func resetPeakMemory() { ck_alloc_reset_peak() }
+    /// Returns cached tensor memory to the system.
+    public static func releaseCachedMemory() { ck_alloc_trim() }
+}

@@ -1,0 +1,21 @@
+// One-time CPU feature dispatch. Kernels with an AVX2+FMA code path take it when the CPU has
+// both features and the path is not disabled; otherwise they run their portable scalar code.
+#pragma once
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// 1 when the CPU supports AVX2 and FMA (checked once).
+int ck_cpu_has_avx2_fma(void);
+
+// 1 when kernels currently take their AVX2+FMA path.
+int ck_cpu_use_avx2(void);
+
+// Enables (1) or disables (0) the AVX2+FMA paths, e.g. to compare both in tests. Enabling
+// has no effect on a CPU without the features. Returns the previous setting.
+int ck_cpu_set_avx2(int enabled);
+
+#ifdef __cplusplus
+}
+#endif
