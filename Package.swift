@@ -54,7 +54,7 @@ let package = Package(
             path: "Sources/DistillCLI"
         ),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"], path: "Tests/CKernelsTests"),
-        .testTarget(name: "DistillCoreTests", dependencies: ["DistillCore"], path: "Tests/DistillCoreTests"),
+        .testTarget(name: "DistillCoreTests", dependencies: ["DistillCore"], path: "Tests/DistillCoreTests", exclude: ["Fixtures"]),
         .testTarget(name: "DistillTests", dependencies: ["Distill"], path: "Tests/DistillTests"),
     ]
 )

@@ -40,19 +40,29 @@ static ck_pool g_pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INI
 static pthread_mutex_t g_use = PTHREAD_MUTEX_INITIALIZER;   // one job at a time
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static _Thread_local int t_in_task = 0;
+static _Atomic int64_t g_worker_tasks = 0;   // tasks run by pool workers (not callers)
 
-static void run_tasks(ck_pool *p) {
+static int64_t run_tasks(ck_pool *p) {
+    int64_t done = 0;
     for (;;) {
         int64_t i = atomic_fetch_add(&p->next_task, 1);
         if (i >= p->ntasks) break;
         p->fn(p->ctx, i, p->ntasks);
+        done++;
     }
+    return done;
 }
 
+typedef struct { ck_pool *pool; uint64_t generation; } worker_arg;
+
 static void *worker_main(void *arg) {
-    ck_pool *p = arg;
+    // The generation current when the worker was created (not when it got to run: a job may
+    // have been posted in between, and the worker must take part in it).
+    worker_arg a = *(worker_arg *)arg;
+    free(arg);
+    ck_pool *p = a.pool;
     t_in_task = 1;
-    uint64_t seen = atomic_load(&p->generation);
+    uint64_t seen = a.generation;
     for (;;) {
         int spins = 0;
         while (atomic_load(&p->generation) == seen) {
@@ -69,7 +79,7 @@ static void *worker_main(void *arg) {
         }
         seen = atomic_load(&p->generation);
         if (p->shutdown) return NULL;
-        run_tasks(p);
+        atomic_fetch_add(&g_worker_tasks, run_tasks(p));
         atomic_fetch_sub(&p->busy_workers, 1);
     }
 }
@@ -93,7 +103,10 @@ static void start_workers(int n) {
     g_pool.shutdown = 0;
     g_pool.nthreads = n;
     for (int i = 0; i + 1 < n; i++) {
-        if (pthread_create(&g_pool.workers[i], NULL, worker_main, &g_pool) != 0) {
+        worker_arg *a = malloc(sizeof *a);
+        if (a) *a = (worker_arg){&g_pool, atomic_load(&g_pool.generation)};
+        if (!a || pthread_create(&g_pool.workers[i], NULL, worker_main, a) != 0) {
+            free(a);
             g_pool.nthreads = i + 1;   // run with the threads we could get
             break;
         }
@@ -114,6 +127,8 @@ static void pool_init(void) {
     ck_blas_single_threaded();
     start_workers(ck_default_num_threads());
 }
+
+int64_t ck_pool_worker_tasks(void) { return atomic_load(&g_worker_tasks); }
 
 int ck_get_num_threads(void) {
     pthread_once(&g_once, pool_init);

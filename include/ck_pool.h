@@ -28,6 +28,10 @@ void ck_set_num_threads(int n);
 // Thread count the pool would choose by itself: DISTILL_NUM_THREADS or the usable CPUs.
 int ck_default_num_threads(void);
 
+// Total tasks run so far by the pool's worker threads (not by callers): lets tests check
+// that work was really shared.
+int64_t ck_pool_worker_tasks(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -44,7 +44,7 @@ public enum ModuleError: Error, CustomStringConvertible {
 
 extension Module {
     /// Visits a sub-module's parameters under `prefix.`.
-    public func visit(_ child: Module, as prefix: String, _ visit: (String, Parameter) throws -> Void) rethrows {
+    public func visitChild(_ child: Module, as prefix: String, _ visit: (String, Parameter) throws -> Void) rethrows {
         try child.visitParameters { try visit(prefix + "." + $0, $1) }
     }
 

@@ -1,0 +1,64 @@
+import CKernels
+import Testing
+
+/// Every parallel kernel must give the same bits for 1 and 2 threads.
+@Suite(.serialized) struct DeterminismKernelTests {
+    /// Runs `compute` at 1 and 2 threads and checks identical bits; also checks the pool's
+    /// worker really took part in the 2-thread run (retrying if the pool was busy).
+    func sameBits(_ name: String, _ compute: () -> [Float]) {
+        let one = withThreads(1) { compute() }
+        var shared = false
+        for _ in 0..<20 where !shared {
+            let before = ck_pool_worker_tasks()
+            let two = withThreads(2) { compute() }
+            shared = ck_pool_worker_tasks() > before
+            #expect(one.map(\.bitPattern) == two.map(\.bitPattern), "\(name): results differ between 1 and 2 threads")
+        }
+        #expect(shared, "\(name): the 2-thread run never used the worker thread")
+    }
+
+    @Test func kernelsAreThreadCountInvariant() {
+        var g = TestRNG(77)
+        let (B, IN, OUT): (Int64, Int64, Int64) = (4096, 66, 256)
+        let x = g.floats(Int(B * IN)), w = g.floats(Int(OUT * IN)), b = g.floats(Int(OUT)), dy = g.floats(Int(B * OUT))
+        let big = g.floats(3_000_001)
+        sameBits("gemm") {
+            var c = [Float](repeating: 0, count: Int(B * OUT))
+            ck_gemm(0, 1, B, OUT, IN, 1, x, IN, w, IN, 0, &c, OUT)
+            return c
+        }
+        sameBits("linear forward+backward") {
+            var y = [Float](repeating: 0, count: Int(B * OUT)), z = y, ws = y
+            ck_linear_forward(&y, &z, x, w, b, B, IN, OUT, Int32(CK_ACT_SILU.rawValue))
+            var dx = [Float](repeating: 0, count: Int(B * IN)), dw = [Float](repeating: 0, count: Int(OUT * IN))
+            var db = [Float](repeating: 0, count: Int(OUT))
+            ck_linear_backward(&dx, &dw, &db, &ws, dy, z, y, x, w, B, IN, OUT, Int32(CK_ACT_SILU.rawValue))
+            return y + dx + dw + db
+        }
+        sameBits("full sum") {
+            var s: Float = 0
+            ck_reduce_sum(&s, big, 1, Int64(big.count), 1, 1, 0)
+            return [s, Float(ck_sum_squares(big, Int64(big.count)))]
+        }
+        sameBits("column sums") {
+            var s = [Float](repeating: 0, count: Int(OUT))
+            ck_reduce_sum(&s, dy, 1, B, OUT, 1, 0)
+            return s
+        }
+        sameBits("philox normal") {
+            var z = [Float](repeating: 0, count: 1_000_003)
+            ck_random_normal(&z, Int64(z.count), 5, 1, 9, 0, 1)
+            return z
+        }
+        sameBits("silu") {
+            var y = [Float](repeating: 0, count: big.count)
+            ck_act_forward(&y, big, Int64(big.count), Int32(CK_ACT_SILU.rawValue))
+            return y
+        }
+        sameBits("adam") {
+            var p = big, m = [Float](repeating: 0, count: big.count), v = m
+            ck_adam_step(&p, &m, &v, big, Int64(big.count), 1e-3, 0.9, 0.999, 1e-8, 0.01, 1, 1, 1)
+            return p
+        }
+    }
+}
