@@ -45,10 +45,16 @@ let package = Package(
             dependencies: ["DistillCore"],
             path: "Sources/Distill"
         ),
+        .target(
+            name: "DistillBenchmarks",
+            dependencies: ["Distill", "CKernels"],
+            path: "benchmarks/DistillBenchmarks"
+        ),
         .executableTarget(
             name: "DistillCLI",
             dependencies: [
                 "Distill",
+                "DistillBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/DistillCLI"

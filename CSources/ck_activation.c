@@ -62,27 +62,32 @@ CK_AVX2 static int64_t fwd_avx2(float *y, const float *x, int64_t n, int act) {
     return i;   // elements done; the caller finishes the rest with the scalar formula
 }
 
+// dx = (acc ? dx : 0) + dy * f'(x).
+CK_AVX2 static inline __m256 bwd_out(const float *dx, __m256 g, __m256 d, int acc) {
+    return acc ? _mm256_fmadd_ps(g, d, _mm256_loadu_ps(dx)) : _mm256_mul_ps(g, d);
+}
+
 CK_AVX2 static int64_t bwd_avx2(float *dx, const float *dy, const float *x, const float *y,
-                                int64_t n, int act) {
+                                int64_t n, int act, int acc) {
     int64_t i = 0;
     const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
     if (act == CK_ACT_RELU) {
         for (; i + 8 <= n; i += 8) {
             __m256 m = _mm256_cmp_ps(_mm256_loadu_ps(x + i), zero, _CMP_GT_OQ);
             __m256 g = _mm256_and_ps(m, _mm256_loadu_ps(dy + i));
-            _mm256_storeu_ps(dx + i, _mm256_add_ps(_mm256_loadu_ps(dx + i), g));
+            _mm256_storeu_ps(dx + i, acc ? _mm256_add_ps(_mm256_loadu_ps(dx + i), g) : g);
         }
     } else if (act == CK_ACT_SILU) {
         for (; i + 8 <= n; i += 8) {
             __m256 v = _mm256_loadu_ps(x + i), s = ck_sigmoid8(v);
             __m256 d = _mm256_mul_ps(s, _mm256_fmadd_ps(v, _mm256_sub_ps(one, s), one));
-            _mm256_storeu_ps(dx + i, _mm256_fmadd_ps(_mm256_loadu_ps(dy + i), d, _mm256_loadu_ps(dx + i)));
+            _mm256_storeu_ps(dx + i, bwd_out(dx + i, _mm256_loadu_ps(dy + i), d, acc));
         }
     } else if (act == CK_ACT_SIGMOID) {
         for (; i + 8 <= n; i += 8) {
             __m256 s = y ? _mm256_loadu_ps(y + i) : ck_sigmoid8(_mm256_loadu_ps(x + i));
             __m256 d = _mm256_mul_ps(s, _mm256_sub_ps(one, s));
-            _mm256_storeu_ps(dx + i, _mm256_fmadd_ps(_mm256_loadu_ps(dy + i), d, _mm256_loadu_ps(dx + i)));
+            _mm256_storeu_ps(dx + i, bwd_out(dx + i, _mm256_loadu_ps(dy + i), d, acc));
         }
     }
     return i;
@@ -95,9 +100,11 @@ void ck_act_forward_serial(float *y, const float *x, int64_t n, int act) {
 
 void ck_act_backward_serial(float *dx, const float *dy, const float *x, const float *y, int64_t n,
                             int act, int accumulate) {
-    if (!accumulate) for (int64_t i = 0; i < n; i++) dx[i] = 0.0f;
-    int64_t i = ck_cpu_use_avx2() ? bwd_avx2(dx, dy, x, y, n, act) : 0;
-    for (; i < n; i++) dx[i] += dy[i] * act_df(x[i], y ? y[i] : 0.0f, y != NULL, act);
+    int64_t i = ck_cpu_use_avx2() ? bwd_avx2(dx, dy, x, y, n, act, accumulate) : 0;
+    for (; i < n; i++) {
+        float d = dy[i] * act_df(x[i], y ? y[i] : 0.0f, y != NULL, act);
+        dx[i] = accumulate ? dx[i] + d : d;
+    }
 }
 
 typedef struct { float *out; const float *a, *b, *c; int64_t n; int act; } act_job;

@@ -3,9 +3,49 @@
 #include "ck_internal.h"
 #include <cblas.h>
 
-void openblas_set_num_threads(int num_threads);
+#include <stdlib.h>
+#include <string.h>
 
-void ck_blas_single_threaded(void) { openblas_set_num_threads(1); }
+void openblas_set_num_threads(int num_threads);
+char *openblas_get_corename(void);
+// Exported by OpenBLAS builds with DYNAMIC_ARCH (Debian's); weak, so other builds still link.
+void gotoblas_dynamic_init(void) __attribute__((weak));
+void gotoblas_dynamic_quit(void) __attribute__((weak));
+
+// OpenBLAS picks its kernels from the CPU model; a model newer than the library (e.g. Intel
+// family 6 model 207 for OpenBLAS 0.3.21) falls back to the SSE3 "Prescott" kernels, 3-5x
+// slower than what the CPU can run. When that happens, and the user did not choose a core
+// with OPENBLAS_CORETYPE, re-select by features: SkylakeX kernels with AVX-512, Haswell with
+// AVX2+FMA. Runs once, before the first GEMM.
+static void select_blas_core(void) {
+    const char *core = openblas_get_corename();
+    static const char *old_cores[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom",
+                                      "Katmai", "Coppermine", "Northwood", "Banias", "Unknown"};
+    int old = 0;
+    for (size_t i = 0; core && i < sizeof old_cores / sizeof *old_cores; i++) old |= strcmp(core, old_cores[i]) == 0;
+    if (!old || getenv("OPENBLAS_CORETYPE") || !gotoblas_dynamic_init || !gotoblas_dynamic_quit) return;
+    __builtin_cpu_init();
+    const char *want = NULL;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl"))
+        want = "SkylakeX";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        want = "Haswell";
+    if (!want) return;
+    setenv("OPENBLAS_CORETYPE", want, 0);
+    gotoblas_dynamic_quit();
+    gotoblas_dynamic_init();
+}
+
+void ck_blas_single_threaded(void) {
+    select_blas_core();
+    openblas_set_num_threads(1);
+}
+
+const char *ck_blas_core_name(void) {
+    ck_get_num_threads();   // the pool's start-up selects the core
+    return openblas_get_corename();
+}
 
 // At most 8 stripes, each at least 64 long and ~4 MFLOP, so a stripe's packing cost stays
 // small next to its arithmetic. Depends on the sizes only.
@@ -24,13 +64,27 @@ void ck_gemm_plan(int64_t M, int64_t N, int64_t K, int64_t *stripes, int64_t *st
     *along_rows = rows;
 }
 
+// A long inner dimension with a small output (e.g. a weight gradient summed over a batch)
+// is split along K instead: stripes of M or N would each repack the whole other operand.
+// Chunks of K go to separate partial products, added in chunk order.
+static int64_t k_chunks(int64_t M, int64_t N, int64_t K) {
+    if (K < 1024 || K < 4 * ck_max64(M, N) || M * N > ((int64_t)1 << 22)) return 1;
+    return ck_min64(8, K / 512);
+}
+
+int64_t ck_gemm_workspace_floats(int64_t M, int64_t N, int64_t K) {
+    return (k_chunks(M, N, K) - 1) * M * N;
+}
+
 typedef struct {
     int ta, tb, rows;
-    int64_t M, N, K, lda, ldb, ldc, sa, sb, sc, slen, stripes;
+    int64_t M, N, K, lda, ldb, ldc, sa, sb, sc, slen, stripes, kchunk, nk;
     float alpha, beta;
     const float *A, *B;
-    float *C;
+    float *C, *ws;
 } gemm_job;
+
+static inline enum CBLAS_TRANSPOSE tr(int t) { return t ? CblasTrans : CblasNoTrans; }
 
 static void gemm_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
@@ -39,17 +93,42 @@ static void gemm_task(void *p, int64_t t, int64_t nt) {
     const float *A = j->A + b * j->sa, *B = j->B + b * j->sb;
     float *C = j->C + b * j->sc;
     int64_t o = s * j->slen;
-    enum CBLAS_TRANSPOSE ta = j->ta ? CblasTrans : CblasNoTrans, tb = j->tb ? CblasTrans : CblasNoTrans;
     if (j->rows) {
         int64_t m = ck_min64(j->slen, j->M - o);
         const float *As = j->ta ? A + o : A + o * j->lda;
-        cblas_sgemm(CblasRowMajor, ta, tb, (int)m, (int)j->N, (int)j->K, j->alpha, As, (int)j->lda,
+        cblas_sgemm(CblasRowMajor, tr(j->ta), tr(j->tb), (int)m, (int)j->N, (int)j->K, j->alpha, As, (int)j->lda,
                     B, (int)j->ldb, j->beta, C + o * j->ldc, (int)j->ldc);
     } else {
         int64_t n = ck_min64(j->slen, j->N - o);
         const float *Bs = j->tb ? B + o * j->ldb : B + o;
-        cblas_sgemm(CblasRowMajor, ta, tb, (int)j->M, (int)n, (int)j->K, j->alpha, A, (int)j->lda,
+        cblas_sgemm(CblasRowMajor, tr(j->ta), tr(j->tb), (int)j->M, (int)n, (int)j->K, j->alpha, A, (int)j->lda,
                     Bs, (int)j->ldb, j->beta, C + o, (int)j->ldc);
+    }
+}
+
+// Chunk t of K: chunk 0 into C (with beta), the others into workspace slots (beta 0).
+static void ksplit_task(void *p, int64_t t, int64_t nt) {
+    (void)nt;
+    const gemm_job *j = p;
+    int64_t k0 = t * j->kchunk, k = ck_min64(j->kchunk, j->K - k0);
+    const float *As = j->ta ? j->A + k0 * j->lda : j->A + k0;
+    const float *Bs = j->tb ? j->B + k0 : j->B + k0 * j->ldb;
+    float *C = t == 0 ? j->C : j->ws + (t - 1) * j->M * j->N;
+    int64_t ldc = t == 0 ? j->ldc : j->N;
+    cblas_sgemm(CblasRowMajor, tr(j->ta), tr(j->tb), (int)j->M, (int)j->N, (int)k, j->alpha, As, (int)j->lda,
+                Bs, (int)j->ldb, t == 0 ? j->beta : 0.0f, C, (int)ldc);
+}
+
+// C rows += the partial products, in chunk order.
+static void ksum_task(void *p, int64_t t, int64_t nt) {
+    (void)nt;
+    const gemm_job *j = p;
+    for (int64_t i = t * 16; i < ck_min64(j->M, (t + 1) * 16); i++) {
+        float *c = j->C + i * j->ldc;
+        for (int64_t q = 1; q < j->nk; q++) {
+            const float *w = j->ws + (q - 1) * j->M * j->N + i * j->N;
+            for (int64_t x = 0; x < j->N; x++) c[x] += w[x];
+        }
     }
 }
 
@@ -67,8 +146,18 @@ void ck_gemm_batched(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, 
 
 void ck_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
              const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
-             int64_t ldc) {
-    ck_gemm_batched(trans_a, trans_b, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
+             int64_t ldc, float *workspace) {
+    int64_t nk = k_chunks(M, N, K);
+    if (nk == 1 || !workspace || M == 0 || N == 0) {
+        ck_gemm_batched(trans_a, trans_b, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
+        return;
+    }
+    gemm_job j = {.ta = trans_a, .tb = trans_b, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb,
+                  .ldc = ldc, .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C, .ws = workspace,
+                  .nk = nk, .kchunk = ck_ceil_div(ck_ceil_div(K, nk), 16) * 16};
+    j.nk = ck_ceil_div(K, j.kchunk);
+    ck_parallel_for(ksplit_task, &j, j.nk);
+    ck_parallel_for(ksum_task, &j, ck_ceil_div(M, 16));
 }
 
 void ck_gemm_ref(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,

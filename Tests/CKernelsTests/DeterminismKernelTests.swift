@@ -24,15 +24,16 @@ import Testing
         let big = g.floats(3_000_001)
         sameBits("gemm") {
             var c = [Float](repeating: 0, count: Int(B * OUT))
-            ck_gemm(0, 1, B, OUT, IN, 1, x, IN, w, IN, 0, &c, OUT)
+            ck_gemm(0, 1, B, OUT, IN, 1, x, IN, w, IN, 0, &c, OUT, nil)
             return c
         }
         sameBits("linear forward+backward") {
-            var y = [Float](repeating: 0, count: Int(B * OUT)), z = y, ws = y
+            var y = [Float](repeating: 0, count: Int(B * OUT)), z = y
+            var ws = [Float](repeating: 0, count: Int(ck_linear_backward_workspace_floats(B, IN, OUT, Int32(CK_ACT_SILU.rawValue))))
             ck_linear_forward(&y, &z, x, w, b, B, IN, OUT, Int32(CK_ACT_SILU.rawValue))
             var dx = [Float](repeating: 0, count: Int(B * IN)), dw = [Float](repeating: 0, count: Int(OUT * IN))
             var db = [Float](repeating: 0, count: Int(OUT))
-            ck_linear_backward(&dx, &dw, &db, &ws, dy, z, y, x, w, B, IN, OUT, Int32(CK_ACT_SILU.rawValue))
+            ck_linear_backward(&dx, &dw, &db, &ws, 0, dy, z, y, x, w, B, IN, OUT, Int32(CK_ACT_SILU.rawValue))
             return y + dx + dw + db
         }
         sameBits("full sum") {

@@ -62,8 +62,9 @@ import Testing
     // Float GEMM vs a double reference: |error| <= K·eps·Σ|a||b| ~ K·6e-8 for |a|,|b| <= 1,
     // so 1e-4 absolute + 1e-4 relative bounds K up to ~1000 with margin.
     @Test func matchesReferenceForAllTransposes() {
+        // Includes long-K shapes that take the K-split path (with a workspace).
         let sizes: [(Int64, Int64, Int64)] = [(1, 1, 1), (7, 5, 3), (33, 65, 17), (130, 7, 129), (256, 256, 256),
-                                              (600, 70, 300), (3, 900, 40), (1, 300, 2)]
+                                              (600, 70, 300), (3, 900, 40), (1, 300, 2), (64, 48, 3000), (20, 3, 1025)]
         for (m, n, k) in sizes {
             for ta: Int32 in [0, 1] {
                 for tb: Int32 in [0, 1] {
@@ -72,8 +73,14 @@ import Testing
                     let lda = ta == 1 ? m : k, ldb = tb == 1 ? k : n
                     var ref = c0, c = c0
                     ck_gemm_ref(ta, tb, m, n, k, 0.75, a, lda, b, ldb, 0.5, &ref, n)
-                    ck_gemm(ta, tb, m, n, k, 0.75, a, lda, b, ldb, 0.5, &c, n)
-                    #expect(toleranceRatio(c, ref, atol: 1e-4, rtol: 1e-4) <= 1, "\(m)x\(n)x\(k) ta \(ta) tb \(tb)")
+                    var ws = [Float](repeating: .nan, count: Int(ck_gemm_workspace_floats(m, n, k)))
+                    ck_gemm(ta, tb, m, n, k, 0.75, a, lda, b, ldb, 0.5, &c, n, &ws)
+                    // K up to 3000 here: the bound K·eps·Σ|ab| is ~2e-4, so 1e-3 for those.
+                    let tol: Float = k > 1000 ? 1e-3 : 1e-4
+                    #expect(toleranceRatio(c, ref, atol: tol, rtol: 1e-4) <= 1, "\(m)x\(n)x\(k) ta \(ta) tb \(tb)")
+                    var c2 = c0
+                    ck_gemm(ta, tb, m, n, k, 0.75, a, lda, b, ldb, 0.5, &c2, n, nil)
+                    #expect(toleranceRatio(c2, ref, atol: tol, rtol: 1e-4) <= 1, "no workspace \(m)x\(n)x\(k)")
                 }
             }
         }
@@ -102,6 +109,8 @@ import Testing
         #expect(rows == 1 && s * l >= 4096 && s <= 8)
         ck_gemm_plan(2, 1000, 10, &s, &l, &rows)
         #expect(rows == 0 && s >= 1 && s * l >= 1000)
+        #expect(ck_gemm_workspace_floats(256, 256, 4096) > 0)     // a weight gradient: split along K
+        #expect(ck_gemm_workspace_floats(4096, 256, 256) == 0)
     }
 }
 
@@ -118,7 +127,7 @@ import Testing
 
     @Test(arguments: [CK_ACT_NONE, CK_ACT_SILU, CK_ACT_RELU, CK_ACT_TANH])
     func forwardAndBackwardMatchReference(_ act: ck_act) {
-        for (B, IN, OUT) in [(1, 1, 1), (5, 66, 256), (300, 17, 9), (1000, 64, 33)] as [(Int64, Int64, Int64)] {
+        for (B, IN, OUT) in [(1, 1, 1), (5, 66, 256), (300, 17, 9), (1000, 64, 33), (2000, 40, 30)] as [(Int64, Int64, Int64)] {
             var g = TestRNG(UInt64(B + IN + OUT))
             let x = g.floats(Int(B * IN)), w = g.floats(Int(OUT * IN)), b = g.floats(Int(OUT)), dy = g.floats(Int(B * OUT))
             let (zr, yr) = reference(x, w, b, B, IN, OUT, act)
@@ -133,11 +142,20 @@ import Testing
             ck_gemm_ref(0, 0, B, IN, OUT, 1, dz, OUT, w, IN, 1, &dxr, IN)
             ck_gemm_ref(1, 0, OUT, IN, B, 1, dz, OUT, x, IN, 1, &dwr, IN)
             for j in 0..<Int(OUT) { for i in 0..<Int(B) { dbr[j] += dz[i * Int(OUT) + j] } }
-            var dx = dx0, dw = dw0, db = db0, ws = [Float](repeating: 0, count: Int(B * OUT))
-            ck_linear_backward(&dx, &dw, &db, &ws, dy, z, y, x, w, B, IN, OUT, Int32(act.rawValue))
+            var ws = [Float](repeating: .nan, count: Int(ck_linear_backward_workspace_floats(B, IN, OUT, Int32(act.rawValue))))
+            var dx = dx0, dw = dw0, db = db0
+            ck_linear_backward(&dx, &dw, &db, &ws, 0, dy, z, y, x, w, B, IN, OUT, Int32(act.rawValue))
             #expect(toleranceRatio(dx, dxr, atol: 1e-4, rtol: 1e-4) <= 1, "dx \(B)x\(IN)x\(OUT)")
             #expect(toleranceRatio(dw, dwr, atol: 1e-3, rtol: 1e-4) <= 1, "dw \(B)x\(IN)x\(OUT)")
             #expect(toleranceRatio(db, dbr, atol: 1e-3, rtol: 1e-4) <= 1, "db \(B)x\(IN)x\(OUT)")
+            // "Set" mode overwrites garbage instead of adding to it.
+            var sx = [Float](repeating: .nan, count: dx.count), sw = [Float](repeating: .nan, count: dw.count)
+            var sb = [Float](repeating: .nan, count: db.count)
+            let all = Int32(CK_LINEAR_SET_DX | CK_LINEAR_SET_DW | CK_LINEAR_SET_DB)
+            ck_linear_backward(&sx, &sw, &sb, &ws, all, dy, z, y, x, w, B, IN, OUT, Int32(act.rawValue))
+            #expect(toleranceRatio(sx, zip(dxr, dx0).map { $0 - $1 }, atol: 1e-4, rtol: 1e-3) <= 1)
+            #expect(toleranceRatio(sw, zip(dwr, dw0).map { $0 - $1 }, atol: 1e-3, rtol: 1e-3) <= 1)
+            #expect(toleranceRatio(sb, zip(dbr, db0).map { $0 - $1 }, atol: 1e-3, rtol: 1e-3) <= 1)
         }
     }
 }

@@ -36,6 +36,15 @@ final class GradNode {
         if grad == nil { grad = Tensor.zeros(like: Tensor(uninitialized: shape)) }
         return grad!.pointer
     }
+
+    /// The gradient buffer for a kernel that can either add to it or overwrite it: when
+    /// `fresh` is true the buffer was just created, uninitialized, and the caller must write
+    /// every element (saving the zeroing pass).
+    func gradBuffer() -> (pointer: UnsafeMutablePointer<Float>, fresh: Bool) {
+        if let g = grad { return (g.pointer, false) }
+        grad = Tensor(uninitialized: shape)
+        return (grad!.pointer, true)
+    }
 }
 
 /// Whether operations record on gradient tapes in the current task (see ``withoutGradient(_:)``).

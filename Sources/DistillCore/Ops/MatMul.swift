@@ -47,15 +47,19 @@ extension Tensor {
             // dA = g op(B)^T (or its transpose), dB = op(A)^T g (or its transpose); a shared
             // rank-2 operand sums its gradient over the batch, one product per entry in order.
             let nb = batch ?? 1
+            // Scratch for ck_gemm's K splits; any of the four products below fits in it.
+            let ws = Tensor(uninitialized: [[(k, m, n), (m, k, n), (n, k, m), (k, n, m)]
+                .map { Int(ck_gemm_workspace_floats(Int64($0.0), Int64($0.1), Int64($0.2))) }.max()!])
+            defer { withExtendedLifetime(ws) {} }
             if let na = a.liveNode {
                 let ga = na.gradPointer()
                 for i in 0..<nb {
                     let gi = g.pointer + i * m * n, bi = b.pointer + (batchB == nil ? 0 : i * sb)
                     let dst = ga + (batchA == nil ? 0 : i * sa)
                     if ta {   // dA^T... A is (k, m): dA = op(B) g^T
-                        ck_gemm(tb ? 1 : 0, 1, Int64(k), Int64(m), Int64(n), 1, bi, Int64(bc), gi, Int64(n), 1, dst, Int64(ac))
+                        ck_gemm(tb ? 1 : 0, 1, Int64(k), Int64(m), Int64(n), 1, bi, Int64(bc), gi, Int64(n), 1, dst, Int64(ac), ws.pointer)
                     } else {  // A is (m, k): dA = g op(B)^T
-                        ck_gemm(0, tb ? 0 : 1, Int64(m), Int64(k), Int64(n), 1, gi, Int64(n), bi, Int64(bc), 1, dst, Int64(ac))
+                        ck_gemm(0, tb ? 0 : 1, Int64(m), Int64(k), Int64(n), 1, gi, Int64(n), bi, Int64(bc), 1, dst, Int64(ac), ws.pointer)
                     }
                 }
             }
@@ -65,9 +69,9 @@ extension Tensor {
                     let gi = g.pointer + i * m * n, ai = a.pointer + (batchA == nil ? 0 : i * sa)
                     let dst = gb + (batchB == nil ? 0 : i * sb)
                     if tb {   // B is (n, k): dB = g^T op(A)
-                        ck_gemm(1, ta ? 1 : 0, Int64(n), Int64(k), Int64(m), 1, gi, Int64(n), ai, Int64(ac), 1, dst, Int64(bc))
+                        ck_gemm(1, ta ? 1 : 0, Int64(n), Int64(k), Int64(m), 1, gi, Int64(n), ai, Int64(ac), 1, dst, Int64(bc), ws.pointer)
                     } else {  // B is (k, n): dB = op(A)^T g
-                        ck_gemm(ta ? 0 : 1, 0, Int64(k), Int64(n), Int64(m), 1, ai, Int64(ac), gi, Int64(n), 1, dst, Int64(bc))
+                        ck_gemm(ta ? 0 : 1, 0, Int64(k), Int64(n), Int64(m), 1, ai, Int64(ac), gi, Int64(n), 1, dst, Int64(bc), ws.pointer)
                     }
                 }
             }
@@ -96,10 +100,20 @@ extension Tensor {
         ck_linear_forward(y.pointer, z?.pointer, x.pointer, weight.pointer, bias?.pointer, Int64(rows), Int64(inF),
                           Int64(outF), activation.kernel)
         return y.recorded(on: tape) { g in
-            let dz = activation == .identity ? nil : Tensor(uninitialized: outShape)
-            ck_linear_backward(x.liveNode?.gradPointer(), weight.liveNode?.gradPointer(), bias?.liveNode?.gradPointer(),
-                               dz?.pointer, g.pointer, z?.pointer, y.pointer, x.pointer, weight.pointer,
-                               Int64(rows), Int64(inF), Int64(outF), activation.kernel)
+            let ws = Tensor(uninitialized: [Int(ck_linear_backward_workspace_floats(Int64(rows), Int64(inF), Int64(outF), activation.kernel))])
+            var flags: Int32 = 0
+            func buffer(_ t: Tensor?, _ flag: Int32) -> UnsafeMutablePointer<Float>? {
+                guard let n = t?.liveNode else { return nil }
+                let (p, fresh) = n.gradBuffer()
+                if fresh { flags |= flag }
+                return p
+            }
+            let dx = buffer(x, Int32(CK_LINEAR_SET_DX)), dw = buffer(weight, Int32(CK_LINEAR_SET_DW))
+            let db = buffer(bias, Int32(CK_LINEAR_SET_DB))
+            withExtendedLifetime(ws) {
+                ck_linear_backward(dx, dw, db, ws.pointer, flags, g.pointer, z?.pointer, y.pointer, x.pointer, weight.pointer,
+                                   Int64(rows), Int64(inF), Int64(outF), activation.kernel)
+            }
         }
     }
 

@@ -1,0 +1,39 @@
+import DistillCore
+/// The benchmark suite behind `distill bench`: machine ceilings, GEMM, fused linear,
+/// elementwise kernels and the MLP training step against PyTorch, each reported with a ratio
+/// measured in the same run.
+public enum BenchmarkSuite {
+    public struct Options: Sendable {
+        /// Smaller sizes and fewer repetitions (a smoke run).
+        public var quick: Bool
+        /// Benchmark groups to run (nil: all): "gemm", "linear", "elementwise", "mlp".
+        public var groups: Set<String>?
+        public var pytorchScript: String
+        public var python: String
+
+        public init(quick: Bool = false, groups: Set<String>? = nil,
+                    pytorchScript: String = "benchmarks/pytorch/mlp_dsm.py", python: String = "python3") {
+            self.quick = quick
+            self.groups = groups
+            self.pytorchScript = pytorchScript
+            self.python = python
+        }
+    }
+
+    public static let groupNames = ["gemm", "linear", "elementwise", "mlp"]
+
+    /// Runs the selected groups, calling `emit` as each figure is measured.
+    public static func run(_ o: Options, emit: (BenchmarkRecord) -> Void) throws {
+        func wanted(_ g: String) -> Bool { o.groups?.contains(g) ?? true }
+        let elements = o.quick ? 1 << 22 : 1 << 26
+        let probes = MachineProbes.measure(elements: elements, reps: o.quick ? 2 : 5)
+        emit(BenchmarkRecord(name: "peak_fp32", value: probes.peakFlops / 1e9, unit: "GFLOP/s",
+                             reference: "\(probes.peakISA) FMA chains, \(Runtime.threadCount) threads"))
+        emit(BenchmarkRecord(name: "triad_bandwidth", value: probes.triadBytesPerSecond / 1e9, unit: "GB/s",
+                             reference: "\(elements) floats per array"))
+        if wanted("gemm") { KernelBenchmarks.gemm(sizes: o.quick ? [256] : [256, 512, 1024, 2048], probes: probes, emit: emit) }
+        if wanted("linear") { KernelBenchmarks.linear(batch: o.quick ? 512 : 4096, width: 256, probes: probes, emit: emit) }
+        if wanted("elementwise") { KernelBenchmarks.elementwise(elements: elements, probes: probes, emit: emit) }
+        if wanted("mlp") { try MLPBenchmark.run(batches: o.quick ? [256] : [4096, 256], script: o.pytorchScript, python: o.python, emit: emit) }
+    }
+}

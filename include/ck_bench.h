@@ -1,0 +1,23 @@
+// Machine probes for benchmarks: peak FP32 FMA throughput and a STREAM-like triad, run on
+// the pool so they measure what the kernels can use.
+#pragma once
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Runs `tasks` blocks of independent FMA chains (AVX2: 8 lanes; AVX-512: 16 lanes when
+// `avx512` is 1 and the CPU has it, else returns 0) over the pool and returns the FP32 flops
+// done (2 per lane per FMA). Time it from the caller.
+double ck_bench_fma_flops(int avx512, int64_t tasks);
+
+// 1 when the CPU has AVX-512F.
+int ck_cpu_has_avx512(void);
+
+// a[i] = b[i] + s * c[i] over n floats, cut in fixed blocks over the pool (STREAM triad).
+void ck_bench_triad(float *a, const float *b, const float *c, float s, int64_t n);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what this package needs on a Debian machine with Swift 6.3, skipping what is
+# already there: OpenBLAS + LAPACKE, zlib, pkg-config; with --python also the Python
+# modules the test suite uses to check file interoperability (numpy, safetensors).
+set -euo pipefail
+
+need=()
+for pkg in libopenblas-dev liblapacke-dev zlib1g-dev pkg-config; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    echo "setup: installing ${need[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y --no-install-recommends "${need[@]}" >/dev/null \
+        || { $sudo apt-get update >/dev/null && $sudo apt-get install -y --no-install-recommends "${need[@]}" >/dev/null; }
+fi
+
+if [ "${1:-}" = "--python" ]; then
+    if ! python3 -c "import numpy, safetensors" 2>/dev/null; then
+        echo "setup: installing numpy and safetensors for python3"
+        python3 -m pip install --quiet numpy safetensors
+    fi
+fi
+
+command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6.3 is required)" >&2; exit 1; }
