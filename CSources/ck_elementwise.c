@@ -110,36 +110,56 @@ static void row_offsets(const bin_job *j, int64_t r, int64_t *ao, int64_t *bo) {
     *bo = ob;
 }
 
+// Task t covers rows [r0, r1) when rows are short, or one CK_BLOCK segment of a long row.
+typedef struct { int64_t r0, r1, c0, c1; } bin_span;
+
+static bin_span bin_task_span(const bin_job *j, int64_t t) {
+    if (j->inner > CK_BLOCK) {
+        int64_t segs = ck_ceil_div(j->inner, CK_BLOCK), r = t / segs, c0 = (t % segs) * CK_BLOCK;
+        return (bin_span){r, r + 1, c0, ck_min64(j->inner, c0 + CK_BLOCK)};
+    }
+    int64_t r0 = t * j->rows_per_task;
+    return (bin_span){r0, ck_min64(r0 + j->rows_per_task, j->rows), 0, j->inner};
+}
+
+static int64_t bin_tasks(const bin_job *j) {
+    return j->inner > CK_BLOCK ? j->rows * ck_ceil_div(j->inner, CK_BLOCK) : ck_ceil_div(j->rows, j->rows_per_task);
+}
+
 static void bin_fwd_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
     const bin_job *j = p;
-    int64_t r0 = t * j->rows_per_task, r1 = ck_min64(r0 + j->rows_per_task, j->rows);
+    bin_span sp = bin_task_span(j, t);
     int avx = ck_cpu_use_avx2();
-    int64_t ia = j->as[j->ndim - 1], ib = j->bs[j->ndim - 1];
-    for (int64_t r = r0; r < r1; r++) {
+    int64_t ia = j->as[j->ndim - 1], ib = j->bs[j->ndim - 1], n = sp.c1 - sp.c0;
+    for (int64_t r = sp.r0; r < sp.r1; r++) {
         int64_t ao, bo;
         row_offsets(j, r, &ao, &bo);
-        float *y = j->y + r * j->inner;
-        if (avx) fwd_row_avx2(y, j->a + ao, ia, j->b + bo, ib, j->inner, j->op);
-        else fwd_row_scalar(y, j->a + ao, ia, j->b + bo, ib, j->inner, j->op);
+        ao += sp.c0 * ia;
+        bo += sp.c0 * ib;
+        float *y = j->y + r * j->inner + sp.c0;
+        if (avx) fwd_row_avx2(y, j->a + ao, ia, j->b + bo, ib, n, j->op);
+        else fwd_row_scalar(y, j->a + ao, ia, j->b + bo, ib, n, j->op);
     }
 }
 
 static void bin_bwd_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
     const bin_job *j = p;
-    int64_t r0 = t * j->rows_per_task, r1 = ck_min64(r0 + j->rows_per_task, j->rows);
+    bin_span sp = bin_task_span(j, t);
     int avx = ck_cpu_use_avx2();
-    int64_t ia = j->as[j->ndim - 1], ib = j->bs[j->ndim - 1];
-    for (int64_t r = r0; r < r1; r++) {
+    int64_t ia = j->as[j->ndim - 1], ib = j->bs[j->ndim - 1], n = sp.c1 - sp.c0;
+    for (int64_t r = sp.r0; r < sp.r1; r++) {
         int64_t ao, bo;
         row_offsets(j, r, &ao, &bo);
-        int64_t o = r * j->inner;
+        ao += sp.c0 * ia;
+        bo += sp.c0 * ib;
+        int64_t o = r * j->inner + sp.c0;
         for (int wb = 0; wb < 2; wb++) {
             float *g = wb ? j->gb : j->ga;
             if (!g) continue;
-            if (avx) bwd_row_avx2(g + o, j->acc, wb, j->dy + o, j->a + ao, ia, j->b + bo, ib, j->inner, j->op);
-            else bwd_row_scalar(g + o, j->acc, wb, j->dy + o, j->a + ao, ia, j->b + bo, ib, j->inner, j->op);
+            if (avx) bwd_row_avx2(g + o, j->acc, wb, j->dy + o, j->a + ao, ia, j->b + bo, ib, n, j->op);
+            else bwd_row_scalar(g + o, j->acc, wb, j->dy + o, j->a + ao, ia, j->b + bo, ib, n, j->op);
         }
     }
 }
@@ -163,7 +183,7 @@ void ck_binary_forward(float *y, const float *a, const int64_t *astride, const f
     bin_job j = {.y = y, .a = a, .b = b, .op = op};
     bin_setup(&j, astride, bstride, shape, ndim);
     if (j.rows * j.inner == 0) return;
-    ck_parallel_for(bin_fwd_task, &j, ck_ceil_div(j.rows, j.rows_per_task));
+    ck_parallel_for(bin_fwd_task, &j, bin_tasks(&j));
 }
 
 void ck_binary_backward(float *ga, float *gb, int accumulate, const float *dy, const float *a,
@@ -172,7 +192,7 @@ void ck_binary_backward(float *ga, float *gb, int accumulate, const float *dy, c
     bin_job j = {.ga = ga, .gb = gb, .a = a, .b = b, .dy = dy, .op = op, .acc = accumulate};
     bin_setup(&j, astride, bstride, shape, ndim);
     if (j.rows * j.inner == 0) return;
-    ck_parallel_for(bin_bwd_task, &j, ck_ceil_div(j.rows, j.rows_per_task));
+    ck_parallel_for(bin_bwd_task, &j, bin_tasks(&j));
 }
 
 void ck_binary_forward_ref(float *y, const float *a, const int64_t *astride, const float *b,

@@ -12,12 +12,25 @@ typedef struct {
     int64_t rows, inner, rows_per_task;
 } copy_job;
 
+// Task t covers rows [r0, r1) when rows are short, or one CK_BLOCK segment of a long row.
 static void copy_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
     const copy_job *j = p;
     int last = j->ndim - 1;
     int64_t yi = j->ys[last], xi = j->xs[last];
-    for (int64_t r = t * j->rows_per_task; r < ck_min64(j->rows, (t + 1) * j->rows_per_task); r++) {
+    int64_t r0, r1, c0 = 0, c1 = j->inner;
+    if (j->inner > CK_BLOCK) {
+        int64_t segs = ck_ceil_div(j->inner, CK_BLOCK);
+        r0 = t / segs;
+        r1 = r0 + 1;
+        c0 = (t % segs) * CK_BLOCK;
+        c1 = ck_min64(j->inner, c0 + CK_BLOCK);
+    } else {
+        r0 = t * j->rows_per_task;
+        r1 = ck_min64(j->rows, r0 + j->rows_per_task);
+    }
+    int64_t n = c1 - c0;
+    for (int64_t r = r0; r < r1; r++) {
         int64_t q = r, yo = 0, xo = 0;
         for (int d = last - 1; d >= 0; d--) {
             int64_t i = q % j->shape[d];
@@ -25,11 +38,11 @@ static void copy_task(void *p, int64_t t, int64_t nt) {
             yo += i * j->ys[d];
             xo += i * j->xs[d];
         }
-        float *y = j->y + yo;
-        const float *x = j->x + xo;
-        if (j->acc) for (int64_t i = 0; i < j->inner; i++) y[i * yi] += x[i * xi];
-        else if (yi == 1 && xi == 1) memcpy(y, x, (size_t)j->inner * sizeof(float));
-        else for (int64_t i = 0; i < j->inner; i++) y[i * yi] = x[i * xi];
+        float *y = j->y + yo + c0 * yi;
+        const float *x = j->x + xo + c0 * xi;
+        if (j->acc) for (int64_t i = 0; i < n; i++) y[i * yi] += x[i * xi];
+        else if (yi == 1 && xi == 1) memcpy(y, x, (size_t)n * sizeof(float));
+        else for (int64_t i = 0; i < n; i++) y[i * yi] = x[i * xi];
     }
 }
 
@@ -45,5 +58,6 @@ void ck_strided_copy(float *y, const int64_t *ystride, const float *x, const int
     j.inner = shape[ndim - 1];
     if (j.rows * j.inner == 0) return;
     j.rows_per_task = ck_max64(1, CK_BLOCK / ck_max64(1, j.inner));
-    ck_parallel_for(copy_task, &j, ck_ceil_div(j.rows, j.rows_per_task));
+    int64_t tasks = j.inner > CK_BLOCK ? j.rows * ck_ceil_div(j.inner, CK_BLOCK) : ck_ceil_div(j.rows, j.rows_per_task);
+    ck_parallel_for(copy_task, &j, tasks);
 }

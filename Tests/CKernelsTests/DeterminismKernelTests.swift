@@ -51,6 +51,11 @@ import Testing
             ck_random_normal(&z, Int64(z.count), 5, 1, 9, 0, 1)
             return z
         }
+        sameBits("broadcast add, long rows") {
+            var y = [Float](repeating: 0, count: big.count)
+            ck_binary_forward(&y, big, [1], big, [1], [Int64(big.count)], 1, Int32(CK_BIN_MUL.rawValue))
+            return y
+        }
         sameBits("silu") {
             var y = [Float](repeating: 0, count: big.count)
             ck_act_forward(&y, big, Int64(big.count), Int32(CK_ACT_SILU.rawValue))

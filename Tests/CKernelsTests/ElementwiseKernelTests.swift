@@ -95,7 +95,7 @@ import Testing
     @Test(arguments: ops)
     func backwardMatchesFormulas(_ op: ck_binop) {
         var r = TestRNG(8)
-        let n = 777
+        for n in [777, 40_003] {   // one block, and a row cut into several blocks
         let a = r.floats(n), b = r.floats(n).map { $0 + ($0 >= 0 ? 0.5 : -0.5) }, dy = r.floats(n)
         var ga = [Float](repeating: 1, count: n), gb = [Float](repeating: 1, count: n)
         ck_binary_backward(&ga, &gb, 1, dy, a, [1], b, [1], [Int64(n)], 1, Int32(op.rawValue))
@@ -112,6 +112,7 @@ import Testing
             }
             #expect(abs(ga[i] - (1 + g * da)) <= 1e-5 * (1 + abs(g * da)))
             #expect(abs(gb[i] - (1 + g * db)) <= 1e-5 * (1 + abs(g * db)))
+        }
         }
     }
 

@@ -160,6 +160,15 @@ import Testing
         #expect(dt == [1, 1, 1, 0, 0, 0, 0, 0, 0, 2, 2, 2])
     }
 
+    @Test func stridedCopyLongRows() {
+        // A single 40 003-long row is cut into several tasks; every element must arrive.
+        let n = 40_003
+        let x: [Float] = (0..<(2 * n)).map(Float.init)
+        var y = [Float](repeating: -1, count: n)
+        ck_strided_copy(&y, [1], x, [2], [Int64(n)], 1, 0)   // every other element of x
+        #expect(y == (0..<n).map { Float(2 * $0) })
+    }
+
     @Test func stridedCopyPermutes() {
         // x (2, 3, 4) → y = x.permute(2, 0, 1), shape (4, 2, 3).
         let x: [Float] = (0..<24).map(Float.init)

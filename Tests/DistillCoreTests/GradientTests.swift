@@ -43,7 +43,7 @@ import Testing
     @Test(arguments: Activation.allCases)
     func activations(_ f: Activation) throws {
         var d = TestData(4)
-        let x = try d.awayFromZero([40]) * 3
+        let x = d.awayFromZero([40]) * 3
         try checkGradients("\(f)", [x]) { $0[0].activation(f) }
     }
 

@@ -34,6 +34,7 @@ public enum BenchmarkSuite {
         if wanted("gemm") { KernelBenchmarks.gemm(sizes: o.quick ? [256] : [256, 512, 1024, 2048], probes: probes, emit: emit) }
         if wanted("linear") { KernelBenchmarks.linear(batch: o.quick ? 512 : 4096, width: 256, probes: probes, emit: emit) }
         if wanted("elementwise") { KernelBenchmarks.elementwise(elements: elements, probes: probes, emit: emit) }
-        if wanted("mlp") { try MLPBenchmark.run(batches: o.quick ? [256] : [4096, 256], script: o.pytorchScript, python: o.python, emit: emit) }
+        if wanted("mlp") { try MLPBenchmark.run(batches: o.quick ? [256] : [4096, 256], rounds: o.quick ? 1 : 3, script: o.pytorchScript,
+                                                 python: o.python, emit: emit) }
     }
 }

@@ -40,17 +40,29 @@ enum MLPBenchmark {
             return (nil, "the script failed (is torch installed? pip install \"torch==2.13.0+cpu\")")
         }
         let fused = (obj["adamw_fused"] as? Bool) == true ? ", fused AdamW" : ""
-        return (ms, "PyTorch \(obj["torch_version"] as? String ?? "?") \(threads) threads\(fused): \(String(format: "%.2f", ms)) ms; ratio = its time / ours")
+        return (ms, "PyTorch \(obj["torch_version"] as? String ?? "?"), \(threads) threads\(fused)")
     }
 
-    static func run(batches: [Int], script: String, python: String, emit: (BenchmarkRecord) -> Void) throws {
+    /// Alternates rounds of ours and PyTorch's (the machine is shared and noisy, so both see
+    /// the same conditions) and reports the median over rounds of each side's median.
+    static func run(batches: [Int], rounds: Int, script: String, python: String, emit: (BenchmarkRecord) -> Void) throws {
         for batch in batches {
             let iters = batch >= 2048 ? 30 : 150
-            let ours = try swiftStepMilliseconds(batch: batch, iterations: iters)
-            let (torch, note) = pytorchStepMilliseconds(script: script, python: python, batch: batch, iterations: iters,
-                                                        threads: Runtime.threadCount)
-            emit(BenchmarkRecord(name: "mlp_dsm_step_b\(batch)", value: ours, unit: "ms/step",
-                                 ratio: torch.map { $0 / ours }, reference: note))
+            var ours: [Double] = [], theirs: [Double] = []
+            var note = ""
+            for _ in 0..<rounds {
+                ours.append(try swiftStepMilliseconds(batch: batch, iterations: iters))
+                let (ms, n) = pytorchStepMilliseconds(script: script, python: python, batch: batch, iterations: iters,
+                                                      threads: Runtime.threadCount)
+                note = n
+                if let ms { theirs.append(ms) } else { break }
+            }
+            let o = ours.sorted()[ours.count / 2]
+            let t = theirs.isEmpty ? nil : theirs.sorted()[theirs.count / 2]
+            if let t {
+                note += ": \(String(format: "%.2f", t)) ms (median of \(theirs.count) alternating rounds); ratio = its time / ours"
+            }
+            emit(BenchmarkRecord(name: "mlp_dsm_step_b\(batch)", value: o, unit: "ms/step", ratio: t.map { $0 / o }, reference: note))
         }
     }
 }
