@@ -1,6 +1,12 @@
 // Persistent thread pool: workers spin briefly after each job, then sleep on a condition
 // variable. Tasks are handed out by an atomic counter (dynamic scheduling, which copes with a
 // noisy shared machine); determinism comes from task boundaries, not from who runs them.
+//
+// A worker must *join* a job before touching it, which it can only do while the job is
+// open. The caller runs tasks too; once every task is claimed it closes the job and waits
+// only for the workers that joined (they are running tasks, so the wait is short). A worker
+// that is asleep or descheduled when the job is posted is never waited for: on an
+// oversubscribed machine the caller simply does the work itself.
 #define _GNU_SOURCE
 #include "ck_pool.h"
 #include <pthread.h>
@@ -19,14 +25,18 @@
 #define CK_MAX_THREADS 256
 #define CK_SPIN_ITERS 20000
 
+// The job word: [generation: 32 bits][open: 1 bit][workers inside the job: 31 bits].
+#define OPEN_BIT ((uint64_t)1 << 31)
+#define GEN(s) ((s) >> 32)
+#define ACTIVE(s) ((s) & (OPEN_BIT - 1))
+
 void ck_blas_single_threaded(void);  // ck_gemm.c
 
 typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    _Atomic uint64_t generation;   // bumped once per job
+    _Atomic uint64_t slot;
     _Atomic int64_t next_task;
-    _Atomic int busy_workers;      // workers that have not finished the current job
     _Atomic int sleepers;
     ck_task_fn fn;
     void *ctx;
@@ -53,11 +63,19 @@ static int64_t run_tasks(ck_pool *p) {
     return done;
 }
 
+// Joins job `gen` if it is still open; returns 1 when joined.
+static int try_join(ck_pool *p, uint64_t gen) {
+    uint64_t s = atomic_load(&p->slot);
+    while (GEN(s) == gen && (s & OPEN_BIT)) {
+        if (atomic_compare_exchange_weak(&p->slot, &s, s + 1)) return 1;
+    }
+    return 0;
+}
+
 typedef struct { ck_pool *pool; uint64_t generation; } worker_arg;
 
 static void *worker_main(void *arg) {
-    // The generation current when the worker was created (not when it got to run: a job may
-    // have been posted in between, and the worker must take part in it).
+    // The generation current when the worker was created (passed in, not read on start).
     worker_arg a = *(worker_arg *)arg;
     free(arg);
     ck_pool *p = a.pool;
@@ -65,22 +83,23 @@ static void *worker_main(void *arg) {
     uint64_t seen = a.generation;
     for (;;) {
         int spins = 0;
-        while (atomic_load(&p->generation) == seen) {
+        while (GEN(atomic_load(&p->slot)) == seen) {
             if (++spins < CK_SPIN_ITERS) { CK_PAUSE(); continue; }
             pthread_mutex_lock(&p->mu);
             atomic_fetch_add(&p->sleepers, 1);
-            while (atomic_load(&p->generation) == seen && !p->shutdown)
-                pthread_cond_wait(&p->cv, &p->mu);
+            while (GEN(atomic_load(&p->slot)) == seen && !p->shutdown) pthread_cond_wait(&p->cv, &p->mu);
             atomic_fetch_sub(&p->sleepers, 1);
             int stop = p->shutdown;
             pthread_mutex_unlock(&p->mu);
             if (stop) return NULL;
             spins = 0;
         }
-        seen = atomic_load(&p->generation);
+        seen = GEN(atomic_load(&p->slot));
         if (p->shutdown) return NULL;
-        atomic_fetch_add(&g_worker_tasks, run_tasks(p));
-        atomic_fetch_sub(&p->busy_workers, 1);
+        if (try_join(p, seen)) {
+            atomic_fetch_add(&g_worker_tasks, run_tasks(p));
+            atomic_fetch_sub(&p->slot, 1);
+        }
     }
 }
 
@@ -104,7 +123,7 @@ static void start_workers(int n) {
     g_pool.nthreads = n;
     for (int i = 0; i + 1 < n; i++) {
         worker_arg *a = malloc(sizeof *a);
-        if (a) *a = (worker_arg){&g_pool, atomic_load(&g_pool.generation)};
+        if (a) *a = (worker_arg){&g_pool, GEN(atomic_load(&g_pool.slot))};
         if (!a || pthread_create(&g_pool.workers[i], NULL, worker_main, a) != 0) {
             free(a);
             g_pool.nthreads = i + 1;   // run with the threads we could get
@@ -116,7 +135,7 @@ static void start_workers(int n) {
 static void stop_workers(void) {
     pthread_mutex_lock(&g_pool.mu);
     g_pool.shutdown = 1;
-    atomic_fetch_add(&g_pool.generation, 1);
+    atomic_store(&g_pool.slot, (GEN(atomic_load(&g_pool.slot)) + 1) << 32);   // a new, closed generation
     pthread_cond_broadcast(&g_pool.cv);
     pthread_mutex_unlock(&g_pool.mu);
     for (int i = 0; i + 1 < g_pool.nthreads; i++) pthread_join(g_pool.workers[i], NULL);
@@ -159,8 +178,8 @@ void ck_parallel_for(ck_task_fn fn, void *ctx, int64_t ntasks) {
     p->ctx = ctx;
     p->ntasks = ntasks;
     atomic_store(&p->next_task, 0);
-    atomic_store(&p->busy_workers, p->nthreads - 1);
-    atomic_fetch_add(&p->generation, 1);          // seq_cst: pairs with the sleepers check
+    // Open a new generation with nobody inside (seq_cst: pairs with the sleepers check).
+    atomic_store(&p->slot, ((GEN(atomic_load(&p->slot)) + 1) << 32) | OPEN_BIT);
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->cv);
@@ -169,6 +188,10 @@ void ck_parallel_for(ck_task_fn fn, void *ctx, int64_t ntasks) {
     t_in_task = 1;
     run_tasks(p);
     t_in_task = 0;
-    while (atomic_load(&p->busy_workers) > 0) CK_PAUSE();
+    // Every task is claimed: close the job, then wait for the workers inside it.
+    atomic_fetch_and(&p->slot, ~OPEN_BIT);
+    for (int spins = 0; ACTIVE(atomic_load(&p->slot)) != 0; spins++) {
+        if (spins < 2000) CK_PAUSE(); else sched_yield();
+    }
     pthread_mutex_unlock(&g_use);
 }

@@ -57,7 +57,7 @@ struct DemoCommand: ParsableCommand {
         let opt = try Adam.adamW(net, learningRate: lr, weightDecay: 0.01)
         let ema = try ExponentialMovingAverage(net, decay: 0.995)
         let schedule = LearningRateSchedule.warmupCosine(peak: lr, warmupSteps: min(100, steps / 10), totalSteps: steps, minimum: lr / 10)
-        let process = VPLinearProcess()
+        let model = DiffusionModel(network: net, process: VPLinearProcess(), parameterization: .epsilon)
         let pool = try data.sample(65_536, seed: seed)
         var rng = Philox(seed: seed, stream: 1)
         let progress = ProgressLine(total: steps, quiet: quiet || json, plainEvery: max(steps / 10, 1))
@@ -72,7 +72,7 @@ struct DemoCommand: ParsableCommand {
             let x0 = try pool.slice(first..<(first + batch))
             opt.learningRate = schedule.learningRate(at: step)
             let loss = try net.valueWithGradient {
-                try denoisingScoreMatchingLoss(x0: x0, process: process, rng: &rng) { try net($0, time: $1) }
+                try denoisingScoreMatchingLoss(model: model, x0: x0, rng: &rng)
             }
             clipGradientNorm(net.parameters, maxNorm: 1)
             try opt.update()

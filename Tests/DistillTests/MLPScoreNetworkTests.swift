@@ -67,11 +67,12 @@ import Testing
         let opt = try Adam.adamW(net, learningRate: 3e-3)
         let data = try ToyDataset.eightGaussians.sample(4096, seed: 2)
         var rng = Philox(seed: 3)
+        let model = DiffusionModel(network: net, process: VPLinearProcess(), parameterization: .epsilon)
         var losses: [Float] = []
         for s in 0..<steps {
             let x0 = try data.slice((s * 256 % 4096)..<(s * 256 % 4096 + 256))
             losses.append(try net.valueWithGradient {
-                try denoisingScoreMatchingLoss(x0: x0, process: VPLinearProcess(), rng: &rng) { try net($0, time: $1) }
+                try denoisingScoreMatchingLoss(model: model, x0: x0, rng: &rng)
             })
             try opt.update()
         }
@@ -106,15 +107,5 @@ import Testing
             let integral = 0.1 * t + 0.5 * (20 - 0.1) * t * t
             #expect(abs(log(p.alpha(t)) + 0.5 * integral) < 1e-12)
         }
-    }
-
-    @Test(arguments: ToyDataset.allCases)
-    func toyDatasetsAreSeededAndShaped(_ d: ToyDataset) throws {
-        let a = try d.sample(1000, seed: 7), b = try d.sample(1000, seed: 7), c = try d.sample(1000, seed: 8)
-        #expect(a.shape == [1000, 2])
-        #expect(a.scalars == b.scalars && a.scalars != c.scalars)
-        #expect(a.scalars.allSatisfy { abs($0) < 3 })
-        let mean = try a.mean(axes: [0]).scalars
-        #expect(mean.allSatisfy { abs($0) < 0.3 })
     }
 }

@@ -10,11 +10,11 @@ enum MLPBenchmark {
         let net = try MLPScoreNetwork(.init(), seed: 0)
         let opt = try Adam.adamW(net, learningRate: 1e-3, weightDecay: 0.01)
         let x0 = try ToyDataset.eightGaussians.sample(batch, seed: 1)
-        let process = VPLinearProcess()
+        let model = DiffusionModel(network: net, process: VPLinearProcess(), parameterization: .epsilon)
         var rng = Philox(seed: 2)
         let t = try Timing.median(reps: iterations, warmup: 10) {
             try net.valueWithGradient {
-                try denoisingScoreMatchingLoss(x0: x0, process: process, rng: &rng) { try net($0, time: $1) }
+                try denoisingScoreMatchingLoss(model: model, x0: x0, rng: &rng)
             }
             try opt.update()
         }

@@ -1,0 +1,239 @@
+import Foundation
+
+/// Errors describing an invalid Gaussian mixture.
+public enum GaussianMixtureError: Error, CustomStringConvertible {
+    case invalid(source: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .invalid(source, reason): return "\(source): invalid Gaussian mixture: \(reason)"
+        }
+    }
+}
+
+/// A Gaussian mixture p0 = Σ_k π_k N(μ_k, diag(Σ_k)) in any dimension: the exact teacher
+/// (`METHODS.md` §4). Under x_t = α·x0 + σ·ε its marginal stays a mixture,
+/// p_t = Σ_k π_k N(αμ_k, α²Σ_k + σ²I), so the score, the denoiser E[x0 | x_t], the
+/// log-density and samples are all exact, and the probability-flow ODE can be solved to any
+/// accuracy (``solveProbabilityFlow(_:from:to:tolerance:)``). All arithmetic is in Double.
+public struct GaussianMixture: Sendable, Codable, Equatable {
+    /// Mixture weights π_k, normalized to sum to 1.
+    public let weights: [Double]
+    /// Means μ_k (K × d).
+    public let means: [[Double]]
+    /// Diagonal covariances Σ_k (K × d), all positive.
+    public let variances: [[Double]]
+
+    public var componentCount: Int { weights.count }
+    public var dimension: Int { means.first?.count ?? 0 }
+
+    /// A validated mixture; weights are normalized. `source` names the origin in errors.
+    public init(weights: [Double], means: [[Double]], variances: [[Double]], source: String = "mixture") throws {
+        func bad(_ reason: String) -> GaussianMixtureError { .invalid(source: source, reason: reason) }
+        guard !weights.isEmpty else { throw bad("no components (empty 'weights')") }
+        guard means.count == weights.count, variances.count == weights.count else {
+            throw bad("\(weights.count) weights but \(means.count) means and \(variances.count) variance rows; expected one of each per component")
+        }
+        let d = means[0].count
+        guard d >= 1 else { throw bad("means have dimension 0") }
+        for (k, (m, v)) in zip(means, variances).enumerated() {
+            guard m.count == d, v.count == d else {
+                throw bad("component \(k) has a mean of length \(m.count) and variances of length \(v.count); expected \(d) (ragged rows)")
+            }
+            if let j = m.firstIndex(where: { !$0.isFinite }) { throw bad("mean \(k)[\(j)] is not finite") }
+            if let j = v.firstIndex(where: { !($0 > 0) || !$0.isFinite }) {
+                throw bad("variance \(k)[\(j)] = \(v[j]); variances must be positive and finite")
+            }
+        }
+        if let k = weights.firstIndex(where: { !($0 >= 0) || !$0.isFinite }) {
+            throw bad("weight \(k) = \(weights[k]); weights must be non-negative and finite")
+        }
+        let total = weights.reduce(0, +)
+        guard total > 0 else { throw bad("the weights sum to 0") }
+        self.weights = weights.map { $0 / total }
+        self.means = means
+        self.variances = variances
+    }
+
+    /// Reads `{"weights": [..], "means": [[..], ..], "variances": [[..], ..]}`.
+    public static func load(_ path: String) throws -> GaussianMixture {
+        try decode(Data(FileIO.read(path)), source: path)
+    }
+
+    /// Parses the JSON form (`source` names the origin in errors).
+    public static func decode(_ json: Data, source: String) throws -> GaussianMixture {
+        struct Raw: Decodable { let weights: [Double]; let means: [[Double]]; let variances: [[Double]] }
+        let raw: Raw
+        do { raw = try JSONDecoder().decode(Raw.self, from: json) } catch {
+            throw GaussianMixtureError.invalid(source: source,
+                                               reason: "expected JSON {\"weights\": [...], \"means\": [[...]], \"variances\": [[...]]} (\(error))")
+        }
+        return try GaussianMixture(weights: raw.weights, means: raw.means, variances: raw.variances, source: source)
+    }
+
+    /// Writes the JSON form atomically.
+    public func write(to path: String) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        try FileIO.writeAtomically(path, Array(try enc.encode(self)))
+    }
+
+    // MARK: - Built-in mixtures
+
+    /// Eight Gaussians on a circle of radius 2, std 0.1 (the 2-D toy of many papers).
+    public static func ring8(radius: Double = 2, std: Double = 0.1) -> GaussianMixture {
+        let means = (0..<8).map { k -> [Double] in
+            let a = Double(k) * Double.pi / 4
+            return [radius * cos(a), radius * sin(a)]
+        }
+        return try! GaussianMixture(weights: Array(repeating: 1, count: 8), means: means,
+                                    variances: Array(repeating: [std * std, std * std], count: 8))
+    }
+
+    /// The 5×5 grid of Gaussians at {-2, -1, 0, 1, 2}², std 0.05.
+    public static func grid25(spacing: Double = 1, std: Double = 0.05) -> GaussianMixture {
+        var means: [[Double]] = []
+        for i in -2...2 { for j in -2...2 { means.append([Double(i) * spacing, Double(j) * spacing]) } }
+        return try! GaussianMixture(weights: Array(repeating: 1, count: 25), means: means,
+                                    variances: Array(repeating: [std * std, std * std], count: 25))
+    }
+
+    /// A 64-dimensional mixture (the size of an 8×8 image): 10 components with means in
+    /// [-0.8, 0.8] and per-pixel variances in [0.005, 0.05], drawn from a fixed seed.
+    public static func highDimensional64(seed: UInt64 = 64) -> GaussianMixture {
+        var rng = Philox(seed: seed, stream: 0x6d6978)
+        let m = (try! rng.uniform([10, 64], low: -0.8, high: 0.8)).scalars.map(Double.init)
+        let v = (try! rng.uniform([10, 64], low: 0.005, high: 0.05)).scalars.map(Double.init)
+        return try! GaussianMixture(weights: Array(repeating: 1, count: 10),
+                                    means: (0..<10).map { Array(m[($0 * 64)..<(($0 + 1) * 64)]) },
+                                    variances: (0..<10).map { Array(v[($0 * 64)..<(($0 + 1) * 64)]) })
+    }
+
+    /// The built-in mixtures by name: "ring8", "grid25", "gmm64".
+    public static func named(_ name: String) -> GaussianMixture? {
+        switch name {
+        case "ring8", "8gaussians": return ring8()
+        case "grid25", "25gaussians": return grid25()
+        case "gmm64": return highDimensional64()
+        default: return nil
+        }
+    }
+
+    public static let builtInNames = ["ring8", "grid25", "gmm64"]
+
+    // MARK: - Exact quantities (rows of a flat n × d Double array)
+
+    /// Per point: log p_t(x), the responsibilities' log-normalizer pieces, and per-component
+    /// log terms, at state scales (α, σ).
+    func logTerms(_ x: ArraySlice<Double>, alpha: Double, sigma: Double) -> [Double] {
+        let d = dimension
+        return (0..<componentCount).map { k in
+            var q = 0.0, logdet = 0.0
+            for j in 0..<d {
+                let v = alpha * alpha * variances[k][j] + sigma * sigma
+                let r = x[x.startIndex + j] - alpha * means[k][j]
+                q += r * r / v
+                logdet += log(v)
+            }
+            return log(weights[k]) - 0.5 * (q + logdet + Double(d) * log(2 * Double.pi))
+        }
+    }
+
+    static func logSumExp(_ v: [Double]) -> Double {
+        let m = v.max()!
+        return m.isInfinite ? m : m + log(v.reduce(0) { $0 + exp($1 - m) })
+    }
+
+    /// log p_t(x) for each of the n rows of x (flat n × d).
+    public func logDensity(_ x: [Double], alpha: Double = 1, sigma: Double = 0) -> [Double] {
+        let d = dimension
+        return (0..<(x.count / d)).map { i in Self.logSumExp(logTerms(x[(i * d)..<((i + 1) * d)], alpha: alpha, sigma: sigma)) }
+    }
+
+    /// The exact denoiser E[x0 | x_t = x] and score ∇log p_t(x) for each row.
+    public func denoiserAndScore(_ x: [Double], alpha: Double, sigma: Double) -> (denoised: [Double], score: [Double]) {
+        let d = dimension, n = x.count / d
+        var den = [Double](repeating: 0, count: x.count), sc = den
+        for i in 0..<n {
+            let row = x[(i * d)..<((i + 1) * d)]
+            let terms = logTerms(row, alpha: alpha, sigma: sigma)
+            let lse = Self.logSumExp(terms)
+            for k in 0..<componentCount {
+                let r = exp(terms[k] - lse)
+                if r == 0 { continue }
+                for j in 0..<d {
+                    let v = alpha * alpha * variances[k][j] + sigma * sigma
+                    let resid = row[row.startIndex + j] - alpha * means[k][j]
+                    den[i * d + j] += r * (means[k][j] + alpha * variances[k][j] / v * resid)
+                    sc[i * d + j] -= r * resid / v
+                }
+            }
+        }
+        return (den, sc)
+    }
+
+    /// Exact samples of p0 (n × d) and the component each came from.
+    public func sample(_ n: Int, seed: UInt64, stream: UInt64 = 0) throws -> (samples: Tensor, components: [Int]) {
+        var rng = Philox(seed: seed, stream: stream)
+        let u = try rng.uniform([n]).scalars
+        let z = try rng.normal([n, dimension]).scalars
+        var cumulative: [Double] = []
+        var acc = 0.0
+        for w in weights { acc += w; cumulative.append(acc) }
+        var out = [Float](repeating: 0, count: n * dimension)
+        var comps: [Int] = []
+        for i in 0..<n {
+            let k = cumulative.firstIndex(where: { Double(u[i]) < $0 }) ?? componentCount - 1
+            comps.append(k)
+            for j in 0..<dimension {
+                out[i * dimension + j] = Float(means[k][j] + variances[k][j].squareRoot() * Double(z[i * dimension + j]))
+            }
+        }
+        return (try Tensor(shape: [n, dimension], scalars: out), comps)
+    }
+
+    // MARK: - The ground-truth probability-flow ODE
+
+    /// Solves the probability-flow ODE exactly (to `tolerance`) from states x at noise level
+    /// (α0, σ0) to level (α1, σ1) (σ1 may be 0: the clean end). It integrates the
+    /// process-independent σ-form dx̃/d(log σ̃) = x̃ - D(x̃; σ̃), x̃ = x/α, σ̃ = σ/α (Karras et al.
+    /// 2022, eq. 4 with s = 1), by adaptive Dormand–Prince in Double; x̃ - D is O(σ̃²) near 0,
+    /// so stopping at σ̃ = 1e-7 when σ1 = 0 leaves an error far below the tolerance.
+    /// Returns the states at (α1, σ1) and the number of right-hand-side evaluations.
+    public func solveProbabilityFlow(_ x: Tensor, from start: (alpha: Double, sigma: Double),
+                                     to end: (alpha: Double, sigma: Double), tolerance: Double = 1e-9) throws -> (Tensor, Int) {
+        guard x.rank == 2, x.shape[1] == dimension else {
+            throw TensorError.invalidShape(operation: "solveProbabilityFlow", shape: x.shape, expected: "[n, \(dimension)]")
+        }
+        let s0 = log(start.sigma / start.alpha), s1 = log(max(end.sigma / end.alpha, 1e-7))
+        let y0 = x.scalars.map { Double($0) / start.alpha }
+        let result = try DormandPrince.integrate(y0, from: s0, to: s1, rtol: tolerance, atol: tolerance) { s, y in
+            let (den, _) = denoiserAndScore(y, alpha: 1, sigma: exp(s))
+            return zip(y, den).map { $0 - $1 }
+        }
+        let out = result.state.map { Float($0 * end.alpha) }
+        return (try Tensor(shape: x.shape, scalars: out), result.evaluations)
+    }
+}
+
+extension GaussianMixture: Denoiser {
+    /// The exact x̂0 = E[x0 | x] and ε̂ = (x - αx̂0)/σ at each row's level.
+    public func predict(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?) throws -> Prediction {
+        guard x.rank == 2, x.shape[1] == dimension, levels.count == x.shape[0] else {
+            throw TensorError.invalidShape(operation: "GaussianMixture.predict", shape: x.shape,
+                                           expected: "[\(levels.count), \(dimension)] (one noise level per row)")
+        }
+        let d = dimension
+        let xs = x.scalars.map(Double.init)
+        var x0 = [Float](repeating: 0, count: xs.count), eps = x0
+        for i in 0..<x.shape[0] {
+            let (a, s) = (levels.alpha[i], levels.sigma[i])
+            let (den, _) = denoiserAndScore(Array(xs[(i * d)..<((i + 1) * d)]), alpha: a, sigma: s)
+            for j in 0..<d {
+                x0[i * d + j] = Float(den[j])
+                eps[i * d + j] = s > 0 ? Float((xs[i * d + j] - a * den[j]) / s) : 0
+            }
+        }
+        return Prediction(data: try Tensor(shape: x.shape, scalars: x0), noise: try Tensor(shape: x.shape, scalars: eps))
+    }
+}

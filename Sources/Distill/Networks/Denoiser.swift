@@ -1,0 +1,164 @@
+import Foundation
+
+/// Noise levels, one per batch row: the state is x = α·x0 + σ·ε; `time` is the model's own
+/// time for that level when known (nil: the model derives it from λ = log(α/σ)).
+public struct NoiseLevels: Sendable, Equatable {
+    public var alpha: [Double]
+    public var sigma: [Double]
+    public var time: [Double]?
+
+    public init(alpha: [Double], sigma: [Double], time: [Double]? = nil) {
+        self.alpha = alpha
+        self.sigma = sigma
+        self.time = time
+    }
+
+    /// The same level for `batch` rows.
+    public init(alpha: Double, sigma: Double, time: Double? = nil, batch: Int) {
+        self.init(alpha: Array(repeating: alpha, count: batch), sigma: Array(repeating: sigma, count: batch),
+                  time: time.map { Array(repeating: $0, count: batch) })
+    }
+
+    /// The levels of `process` at per-row times.
+    public init(process: some DiffusionProcess, times: [Double]) {
+        self.init(alpha: times.map(process.alpha), sigma: times.map(process.sigma), time: times)
+    }
+
+    public var count: Int { alpha.count }
+
+    /// α as a tensor shaped to broadcast over rows of a tensor of `rank` (e.g. [B, 1, 1, 1]).
+    public func alphaTensor(rank: Int) throws -> Tensor { try Self.column(alpha, rank: rank) }
+    /// σ shaped like ``alphaTensor(rank:)``.
+    public func sigmaTensor(rank: Int) throws -> Tensor { try Self.column(sigma, rank: rank) }
+
+    static func column(_ v: [Double], rank: Int) throws -> Tensor {
+        try Tensor(shape: [v.count] + Array(repeating: 1, count: max(rank - 1, 0)), scalars: v.map { Float($0) })
+    }
+}
+
+/// A denoiser's answer at a state: the data prediction x̂0 and the noise prediction ε̂.
+public struct Prediction {
+    public var data: Tensor
+    public var noise: Tensor
+
+    public init(data: Tensor, noise: Tensor) {
+        self.data = data
+        self.noise = noise
+    }
+}
+
+/// The one view every sampler and distillation objective uses: something that predicts x0
+/// and ε from a noisy state (a trained network under its parameterization, the exact
+/// Gaussian-mixture teacher, a guided or distilled model).
+public protocol Denoiser {
+    /// Predictions at state x (rows of x are batch items) at per-row noise levels; `labels`
+    /// (one per row) for class-conditional models.
+    func predict(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?) throws -> Prediction
+}
+
+extension Denoiser {
+    /// Predictions with every row at the same level.
+    public func predict(_ x: Tensor, alpha: Double, sigma: Double, time: Double? = nil, labels: [Int]? = nil) throws -> Prediction {
+        try predict(x, at: NoiseLevels(alpha: alpha, sigma: sigma, time: time, batch: x.shape.first ?? 1), labels: labels)
+    }
+}
+
+/// A network that maps (input, time conditioning, labels) to an output of the input's shape:
+/// the MLP and the U-Net.
+public protocol ConditionalNetwork: Module {
+    func callAsFunction(_ x: Tensor, time: Tensor, labels: [Int]?) throws -> Tensor
+}
+
+extension MLPScoreNetwork: ConditionalNetwork {}
+
+/// How a network is fed its inputs.
+public enum NetworkConditioning: String, Sendable, Codable {
+    /// The network sees (x, t) with t the process time.
+    case time
+    /// EDM preconditioning of the inputs (Karras et al. 2022, Table 1): it sees
+    /// (c_in·x̃, c_noise) with x̃ = x/α, σ̃ = σ/α, c_in = 1/√(σ̃² + σ_d²), c_noise = ¼·ln σ̃.
+    case edm
+}
+
+/// A trained network as a denoiser: the network, the process it was trained under, its
+/// output parameterization and its input conditioning.
+public struct DiffusionModel<Network: ConditionalNetwork>: Denoiser {
+    public let network: Network
+    public let process: any DiffusionProcess
+    public let parameterization: Parameterization
+    public let conditioning: NetworkConditioning
+    public let sigmaData: Float
+
+    public init(network: Network, process: any DiffusionProcess, parameterization: Parameterization,
+                conditioning: NetworkConditioning = .time, sigmaData: Float = 0.5) {
+        self.network = network
+        self.process = process
+        self.parameterization = parameterization
+        self.conditioning = conditioning
+        self.sigmaData = sigmaData
+    }
+
+    /// The raw network output at x (traced when the network's parameters are): what losses
+    /// compare with ``Parameterization/target(x0:epsilon:x:alpha:sigma:sigmaData:)``.
+    public func output(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?) throws -> Tensor {
+        guard levels.count == x.shape.first else {
+            throw TensorError.invalidArgument(operation: "DiffusionModel", message: "\(levels.count) noise levels for a batch of \(x.shape.first ?? 0)")
+        }
+        switch conditioning {
+        case .time:
+            let times = try levels.time ?? levels.alpha.indices.map { i -> Double in
+                let lambda = log(levels.alpha[i] / levels.sigma[i])
+                guard let t = process.time(forLogSNR: lambda) else {
+                    throw TensorError.invalidArgument(operation: "DiffusionModel",
+                                                      message: "the \(process.name) process has no time with log-SNR \(lambda)")
+                }
+                return t
+            }
+            return try network(x, time: Tensor(times.map { Float($0) }), labels: labels)
+        case .edm:
+            let st = zip(levels.sigma, levels.alpha).map { $0 / $1 }
+            let cIn = zip(st, levels.alpha).map { s, a in 1 / (a * (s * s + Double(sigmaData * sigmaData)).squareRoot()) }
+            let cNoise = st.map { Float(0.25 * log($0)) }
+            return try network(x * NoiseLevels.column(cIn, rank: x.rank), time: Tensor(cNoise), labels: labels)
+        }
+    }
+
+    public func predict(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?) throws -> Prediction {
+        let out = try output(x, at: levels, labels: labels)
+        let (x0, eps) = try parameterization.dataAndNoise(from: out, x: x, alpha: levels.alphaTensor(rank: x.rank),
+                                                           sigma: levels.sigmaTensor(rank: x.rank), sigmaData: sigmaData)
+        return Prediction(data: x0, noise: eps)
+    }
+}
+
+/// Classifier-free guidance as a denoiser transform (Ho & Salimans 2022):
+/// ε̃ = (1 + w)·ε̂(x, c) - w·ε̂(x, ∅), and the same combination of the data predictions (the
+/// conversions are affine in the prediction at fixed x, α, σ). Both branches run as one
+/// batch of twice the size.
+public struct GuidedDenoiser<Base: Denoiser>: Denoiser {
+    public let base: Base
+    public let guidance: Float
+    /// The label that means "no condition".
+    public let nullLabel: Int
+
+    public init(_ base: Base, guidance: Float, nullLabel: Int) {
+        self.base = base
+        self.guidance = guidance
+        self.nullLabel = nullLabel
+    }
+
+    public func predict(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?) throws -> Prediction {
+        guard let labels else {
+            throw TensorError.invalidArgument(operation: "GuidedDenoiser", message: "classifier-free guidance needs class labels")
+        }
+        let n = x.shape[0]
+        let both = try Tensor.concat([x, x])
+        let doubled = NoiseLevels(alpha: levels.alpha + levels.alpha, sigma: levels.sigma + levels.sigma,
+                                  time: levels.time.map { $0 + $0 })
+        let p = try base.predict(both, at: doubled, labels: labels + Array(repeating: nullLabel, count: n))
+        func mix(_ t: Tensor) throws -> Tensor {
+            try t.slice(0..<n) * (1 + guidance) - t.slice(n..<(2 * n)) * guidance
+        }
+        return Prediction(data: try mix(p.data), noise: try mix(p.noise))
+    }
+}
