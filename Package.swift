@@ -42,7 +42,7 @@ let package = Package(
         ),
         .target(
             name: "Distill",
-            dependencies: ["DistillCore"],
+            dependencies: ["DistillCore", "COpenBLAS", "CZlib"],
             path: "Sources/Distill"
         ),
         .target(

@@ -114,6 +114,30 @@ import Testing
         }
         let sd = (Double(n) * 0.125 * 0.875).squareRoot()
         #expect(counts.allSatisfy { abs(Double($0) - Double(n) / 8) < 4 * sd }, "\(counts)")
+        // And in sliced-W2: no further from exact samples than two exact sets are from each other
+        // (+0.02 for the finite tolerance and the start marginal being N(0, σ²I) only up to α·μ).
+        let (exact, _) = try m.sample(n, seed: 21), (exact2, _) = try m.sample(n, seed: 22)
+        let floor = try slicedWasserstein2(exact, exact2, seed: 1)
+        #expect(try slicedWasserstein2(x0, exact, seed: 1) < floor + 0.02)
+        let coverage = try m.modeCoverage(x0)
+        #expect(coverage.coveredModes == 8 && coverage.highQualityFraction > 0.99)
+    }
+
+    @Test func likelihoodAndCoverageMetrics() throws {
+        let m = GaussianMixture.ring8()
+        let (x, _) = try m.sample(20_000, seed: 4)
+        // E[log p0] over p0 is minus the entropy; for well-separated modes it is
+        // log(1/8)... minus each Gaussian's entropy: log(1/8) - log(2πe·0.01). Separated by
+        // ~15 std, the overlap correction is negligible; the Monte-Carlo error is ~0.01.
+        let want = log(1.0 / 8) - log(2 * Double.pi * exp(1.0) * 0.01)
+        #expect(abs(try m.averageLogLikelihood(x) - want) < 0.03)
+        let cov = try m.modeCoverage(x)
+        #expect(cov.coveredModes == 8 && cov.counts.reduce(0, +) == 20_000)
+        #expect(abs(cov.highQualityFraction - 0.999) < 0.002)
+        // Collapsed samples: everything at one mode covers 1 of 8.
+        let collapsed = try Tensor.full([500, 2], 0) + Tensor([2, 0])
+        #expect(try m.modeCoverage(collapsed).coveredModes == 1)
+        #expect(throws: TensorError.self) { try m.averageLogLikelihood(Tensor.zeros([3, 5])) }
     }
 
     @Test func predictionsMatchTheDoubleFormulas() throws {

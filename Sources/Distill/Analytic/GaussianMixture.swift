@@ -80,23 +80,18 @@ public struct GaussianMixture: Sendable, Codable, Equatable {
 
     // MARK: - Built-in mixtures
 
-    /// Eight Gaussians on a circle of radius 2, std 0.1 (the 2-D toy of many papers).
-    public static func ring8(radius: Double = 2, std: Double = 0.1) -> GaussianMixture {
-        let means = (0..<8).map { k -> [Double] in
-            let a = Double(k) * Double.pi / 4
-            return [radius * cos(a), radius * sin(a)]
-        }
-        return try! GaussianMixture(weights: Array(repeating: 1, count: 8), means: means,
-                                    variances: Array(repeating: [std * std, std * std], count: 8))
+    /// The exact mixture behind a toy dataset that is one (``ToyDataset/mixtureMeans``).
+    public init?(toy: ToyDataset) {
+        guard let means = toy.mixtureMeans, let std = toy.mixtureStandardDeviation else { return nil }
+        try? self.init(weights: Array(repeating: 1, count: means.count), means: means,
+                       variances: Array(repeating: Array(repeating: std * std, count: means[0].count), count: means.count))
     }
 
-    /// The 5×5 grid of Gaussians at {-2, -1, 0, 1, 2}², std 0.05.
-    public static func grid25(spacing: Double = 1, std: Double = 0.05) -> GaussianMixture {
-        var means: [[Double]] = []
-        for i in -2...2 { for j in -2...2 { means.append([Double(i) * spacing, Double(j) * spacing]) } }
-        return try! GaussianMixture(weights: Array(repeating: 1, count: 25), means: means,
-                                    variances: Array(repeating: [std * std, std * std], count: 25))
-    }
+    /// Eight Gaussians on a circle of radius 2, std 0.1 (``ToyDataset/eightGaussians``).
+    public static func ring8() -> GaussianMixture { GaussianMixture(toy: .eightGaussians)! }
+
+    /// The 5×5 grid of Gaussians 1.5 apart, std 0.1 (``ToyDataset/twentyFiveGaussians``).
+    public static func grid25() -> GaussianMixture { GaussianMixture(toy: .twentyFiveGaussians)! }
 
     /// A 64-dimensional mixture (the size of an 8×8 image): 10 components with means in
     /// [-0.8, 0.8] and per-pixel variances in [0.005, 0.05], drawn from a fixed seed.

@@ -23,3 +23,20 @@ public enum Runtime {
     /// Returns cached tensor memory to the system.
     public static func releaseCachedMemory() { ck_alloc_trim() }
 }
+
+extension Runtime {
+    /// Runs `body(i)` for every i in 0..<count on the kernels' thread pool (the caller takes
+    /// part), each index exactly once, in no particular order. For determinism, each index must
+    /// write only its own outputs. Kernels called inside run single-threaded.
+    public static func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+        guard count > 0 else { return }
+        withoutActuallyEscaping(body) { escapable in
+            var fn = escapable
+            withUnsafeMutablePointer(to: &fn) { ptr in
+                ck_parallel_for({ ctx, i, _ in
+                    ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(i))
+                }, ptr, Int64(count))
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+
+/// How well a sample set covers a mixture's modes (`METHODS.md` §8).
+public struct ModeCoverage: Sendable, Equatable {
+    /// Samples assigned to each component (by the largest posterior under p0).
+    public var counts: [Int]
+    /// Components holding at least `minimumFraction` of their expected share.
+    public var coveredModes: Int
+    public var modeCount: Int
+    /// Fraction of samples within the 99.9% ellipsoid of their component
+    /// (Mahalanobis² ≤ χ²₀.₉₉₉(d), by the Wilson–Hilferty approximation).
+    public var highQualityFraction: Double
+}
+
+extension GaussianMixture {
+    /// The average exact log-likelihood log p0(x) of the samples (nats per sample).
+    public func averageLogLikelihood(_ samples: Tensor) throws -> Double {
+        guard samples.rank == 2, samples.shape[1] == dimension, samples.shape[0] > 0 else {
+            throw TensorError.invalidShape(operation: "averageLogLikelihood", shape: samples.shape, expected: "[n > 0, \(dimension)]")
+        }
+        let ll = logDensity(samples.scalars.map(Double.init))
+        return ll.reduce(0, +) / Double(ll.count)
+    }
+
+    /// Mode coverage of the samples: a mode is covered when it receives at least
+    /// `minimumFraction` × its expected count n·π_k.
+    public func modeCoverage(_ samples: Tensor, minimumFraction: Double = 0.2) throws -> ModeCoverage {
+        guard samples.rank == 2, samples.shape[1] == dimension, samples.shape[0] > 0 else {
+            throw TensorError.invalidShape(operation: "modeCoverage", shape: samples.shape, expected: "[n > 0, \(dimension)]")
+        }
+        let d = dimension, n = samples.shape[0]
+        let xs = samples.scalars.map(Double.init)
+        // χ²_{0.999}(d) ≈ d·(1 - 2/(9d) + z·√(2/(9d)))³, z = 3.0902 (Wilson & Hilferty 1931).
+        let c = 2 / (9 * Double(d))
+        let threshold = Double(d) * pow(1 - c + 3.0902 * c.squareRoot(), 3)
+        var counts = [Int](repeating: 0, count: componentCount)
+        var good = 0
+        for i in 0..<n {
+            let row = xs[(i * d)..<((i + 1) * d)]
+            let terms = logTerms(row, alpha: 1, sigma: 0)
+            let k = terms.indices.max(by: { terms[$0] < terms[$1] })!
+            counts[k] += 1
+            var m2 = 0.0
+            for j in 0..<d {
+                let r = row[row.startIndex + j] - means[k][j]
+                m2 += r * r / variances[k][j]
+            }
+            if m2 <= threshold { good += 1 }
+        }
+        let covered = counts.indices.filter { Double(counts[$0]) >= minimumFraction * Double(n) * weights[$0] }.count
+        return ModeCoverage(counts: counts, coveredModes: covered, modeCount: componentCount,
+                            highQualityFraction: Double(good) / Double(n))
+    }
+}

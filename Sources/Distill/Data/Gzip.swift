@@ -1,0 +1,147 @@
+import CZlib
+
+/// gzip and zlib streams through the system zlib (Deutsch 1996, RFC 1950–1952).
+///
+/// ``decompress(_:path:maximumSize:)`` auto-detects the gzip or zlib header
+/// (`inflateInit2` with window bits 15 + 32), reads concatenated gzip members as one
+/// stream (as `gzip -d` does), and turns every failure into an ``IOError`` that names the
+/// source: corrupt data or a failed checksum (`.corrupt`), input that stops before the end
+/// of the stream (`.truncated`), output larger than the limit (`.unsupported`).
+public enum Gzip {
+    /// The default cap on decompressed output (16 GiB): a guard against decompression bombs.
+    public static let defaultMaximumSize = 1 << 34
+
+    /// True when `bytes` start with the gzip magic number (1F 8B).
+    public static func isGzip(_ bytes: [UInt8]) -> Bool {
+        bytes.count >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B
+    }
+
+    /// Decompresses a gzip (or zlib) stream.
+    ///
+    /// - Parameters:
+    ///   - bytes: the compressed bytes.
+    ///   - path: names the source in error messages only.
+    ///   - maximumSize: the largest output accepted, in bytes.
+    /// - Returns: the decompressed bytes.
+    /// - Throws: ``IOError`` `.truncated` when the stream ends early, `.corrupt` for bad
+    ///   headers, data or checksums and for bytes after the end of the stream, and
+    ///   `.unsupported` when the output would exceed `maximumSize`.
+    public static func decompress(_ bytes: [UInt8], path: String, maximumSize: Int = defaultMaximumSize) throws -> [UInt8] {
+        guard !bytes.isEmpty else {
+            throw IOError.truncated(path: path, detail: "the input is empty; expected a gzip or zlib stream")
+        }
+        var stream = z_stream()
+        let initStatus = inflateInit2_(&stream, 15 + 32, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        guard initStatus == Z_OK else {
+            throw IOError.unsupported(path: path, detail: "zlib could not start inflating (status \(initStatus))")
+        }
+        defer { inflateEnd(&stream) }
+
+        var out: [UInt8] = []
+        // A gzip member ends with its uncompressed size mod 2^32: a good capacity hint.
+        if isGzip(bytes), bytes.count >= 18 {
+            let n = bytes.count
+            let hint = Int(bytes[n - 4]) | Int(bytes[n - 3]) << 8 | Int(bytes[n - 2]) << 16 | Int(bytes[n - 1]) << 24
+            out.reserveCapacity(min(hint, maximumSize, 1 << 30))
+        }
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        let total = bytes.count
+        try bytes.withUnsafeBufferPointer { input in
+            let base = UnsafeMutablePointer(mutating: input.baseAddress!)
+            var fed = 0   // bytes handed to zlib so far
+            while true {
+                if stream.avail_in == 0 && fed < total {
+                    let piece = min(total - fed, 1 << 30)
+                    stream.next_in = base + fed
+                    stream.avail_in = UInt32(piece)
+                    fed += piece
+                }
+                let status: Int32 = chunk.withUnsafeMutableBufferPointer { c in
+                    stream.next_out = c.baseAddress
+                    stream.avail_out = UInt32(c.count)
+                    return inflate(&stream, Z_NO_FLUSH)
+                }
+                let produced = chunk.count - Int(stream.avail_out)
+                guard out.count + produced <= maximumSize else {
+                    throw IOError.unsupported(path: path,
+                                              detail: "decompressed data exceeds the limit of \(maximumSize) bytes")
+                }
+                out.append(contentsOf: chunk[0..<produced])
+                switch status {
+                case Z_OK:
+                    continue
+                case Z_STREAM_END:
+                    let remaining = Int(stream.avail_in) + (total - fed)
+                    if remaining == 0 { return }
+                    let at = total - remaining
+                    // Another gzip member follows (`cat a.gz b.gz`): keep going.
+                    if remaining >= 2 && input[at] == 0x1F && input[at + 1] == 0x8B {
+                        inflateReset(&stream)
+                        continue
+                    }
+                    throw IOError.corrupt(path: path,
+                                          detail: "\(remaining) unexpected bytes after the end of the compressed stream")
+                case Z_BUF_ERROR where stream.avail_in == 0 && fed == total:
+                    throw IOError.truncated(path: path,
+                                            detail: "the compressed stream stops early (after \(out.count) decompressed bytes); expected more data and the end-of-stream checksum")
+                case Z_BUF_ERROR:
+                    continue
+                case Z_NEED_DICT:
+                    throw IOError.unsupported(path: path, detail: "the zlib stream needs a preset dictionary")
+                case Z_MEM_ERROR:
+                    throw IOError.unsupported(path: path, detail: "zlib ran out of memory")
+                default:
+                    let reason = stream.msg.map { String(cString: $0) } ?? "zlib status \(status)"
+                    throw IOError.corrupt(path: path, detail: "bad compressed data (\(reason)); expected a valid gzip or zlib stream")
+                }
+            }
+        }
+        return out
+    }
+
+    /// Compresses `bytes` into a single gzip member.
+    ///
+    /// - Parameter level: 0 (store) to 9 (smallest output).
+    /// - Throws: ``IOError`` `.unsupported` for a level outside 0...9 or a zlib failure.
+    public static func compress(_ bytes: [UInt8], level: Int = 9) throws -> [UInt8] {
+        guard (0...9).contains(level) else {
+            throw IOError.unsupported(path: "gzip", detail: "compression level \(level); expected 0...9")
+        }
+        var stream = z_stream()
+        let initStatus = deflateInit2_(&stream, Int32(level), Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,
+                                       zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        guard initStatus == Z_OK else {
+            throw IOError.unsupported(path: "gzip", detail: "zlib could not start deflating (status \(initStatus))")
+        }
+        defer { deflateEnd(&stream) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var input = bytes
+        if input.isEmpty { input = [0] }   // a valid base address; nothing of it is fed
+        let total = bytes.count
+        try input.withUnsafeMutableBufferPointer { buf in
+            let base = buf.baseAddress!
+            var fed = 0
+            while true {
+                if stream.avail_in == 0 && fed < total {
+                    let piece = min(total - fed, 1 << 30)
+                    stream.next_in = base + fed
+                    stream.avail_in = UInt32(piece)
+                    fed += piece
+                }
+                let flush = fed == total ? Z_FINISH : Z_NO_FLUSH
+                let status: Int32 = chunk.withUnsafeMutableBufferPointer { c in
+                    stream.next_out = c.baseAddress
+                    stream.avail_out = UInt32(c.count)
+                    return deflate(&stream, flush)
+                }
+                out.append(contentsOf: chunk[0..<(chunk.count - Int(stream.avail_out))])
+                if status == Z_STREAM_END { return }
+                guard status == Z_OK || status == Z_BUF_ERROR else {
+                    throw IOError.unsupported(path: "gzip", detail: "zlib deflate failed (status \(status))")
+                }
+            }
+        }
+        return out
+    }
+}
