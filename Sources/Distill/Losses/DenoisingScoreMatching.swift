@@ -146,11 +146,11 @@ public func explicitScoreMatchingLoss(model: some Denoiser, mixture: GaussianMix
 /// E_v E_x [vᵀ∇_x(vᵀs_θ(x)) + ½(vᵀs_θ(x))²], v ~ N(0, I), the directional derivative taken
 /// by a central difference of step h = `relativeStep`·σ(t) along v; weighted by σ(t)² so every
 /// level contributes on the ε scale. Needs no knowledge of the noise that made x.
-public func slicedScoreMatchingLoss<N>(model: DiffusionModel<N>, x0: Tensor, relativeStep: Double = 1e-2,
-                                       rng: inout Philox) throws -> Tensor {
+public func slicedScoreMatchingLoss(model: some Denoiser, process: some DiffusionProcess, x0: Tensor,
+                                    relativeStep: Double = 1e-2, rng: inout Philox) throws -> Tensor {
     let batch = x0.shape[0]
-    let times = try TimeSampling.uniform.draw(batch, process: model.process, rng: &rng)
-    let levels = NoiseLevels(process: model.process, times: times)
+    let times = try TimeSampling.uniform.draw(batch, process: process, rng: &rng)
+    let levels = NoiseLevels(process: process, times: times)
     let a = try levels.alphaTensor(rank: x0.rank), s = try levels.sigmaTensor(rank: x0.rank)
     let x = try a * x0 + s * rng.normal(x0.shape)
     let v = try rng.normal(x0.shape)

@@ -52,6 +52,14 @@ public struct TrainingProgress: Sendable {
     public var gradientNorm: Float?
     public var stepsPerSecond: Double
     public var secondsRemaining: Double
+
+    /// "step 1200/5000  loss 0.2311  41.3 steps/s  ETA 1:32": the progress line of long runs.
+    public var line: String {
+        let eta = Int(secondsRemaining.isFinite ? secondsRemaining.rounded() : 0)
+        let clock = eta >= 3600 ? String(format: "%d:%02d:%02d", eta / 3600, eta / 60 % 60, eta % 60)
+                                : String(format: "%d:%02d", eta / 60, eta % 60)
+        return String(format: "step %d/%d  loss %.4f  %.1f steps/s  ETA %@", step, totalSteps, smoothedLoss, stepsPerSecond, clock)
+    }
 }
 
 /// The outcome of ``Trainer/run(progress:loss:)``.
