@@ -32,3 +32,6 @@ void ck_act_backward_serial(float *dx, const float *dy, const float *x, const fl
 #else
 #define CK_SQRTF(x) __builtin_sqrtf(x)
 #endif
+
+// Standard normals at Philox positions offset.. offset+n-1 on the calling thread (ck_random.c).
+void ck_random_normal_serial(float *x, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset);

@@ -41,6 +41,18 @@ static inline float normal_lane(const uint32_t w[4], int lane) {
     return (lane & 1) ? r * sinf(a) : r * cosf(a);
 }
 
+// Standard normals at positions offset.. offset+n-1, on the calling thread (for fusing into
+// other kernels; ck_internal.h).
+void ck_random_normal_serial(float *x, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset) {
+    uint32_t w[4];
+    uint64_t cached = UINT64_MAX;
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t pos = offset + (uint64_t)i, blk = pos >> 2;
+        if (blk != cached) { block_at(w, seed, stream, blk); cached = blk; }
+        x[i] = normal_lane(w, (int)(pos & 3));
+    }
+}
+
 typedef struct { float *x; int64_t n; uint64_t seed, stream, offset; float a, b; int normal; } rnd_job;
 
 static void rnd_task(void *p, int64_t t, int64_t nt) {

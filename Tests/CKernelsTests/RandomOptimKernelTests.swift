@@ -179,3 +179,48 @@ import Testing
         for i in 0..<4 { for j in 0..<2 { for k in 0..<3 { #expect(y[i * 6 + j * 3 + k] == 2 * x[j * 12 + k * 4 + i]) } } }
     }
 }
+
+@Suite struct SamplerKernelTests {
+    /// The fused step equals the reference combination (same Philox noise positions) within
+    /// Float rounding of a 4-term sum (1e-6 relative), for awkward sizes and 1–8 inputs.
+    @Test func combineMatchesReference() {
+        for n in awkwardSizes {
+            var g = TestRNG(UInt64(n) + 1)
+            let inputs = (0..<8).map { _ in g.floats(n) }
+            for k in [1, 3, 8] {
+                let coeffs = (0..<k).map { _ in g.float(-2, 2) }
+                for std: Float in [0, 0.7] {
+                    var y = [Float](repeating: .nan, count: n), ref = y
+                    let ptrs = inputs.prefix(k).map { $0.withUnsafeBufferPointer { UnsafePointer($0.baseAddress) } }
+                    withExtendedLifetime(inputs) {
+                        var p = ptrs
+                        ck_sampler_combine(&y, &p, coeffs, Int32(k), std, 7, 3, 11, Int64(n))
+                        ck_sampler_combine_ref(&ref, &p, coeffs, Int32(k), std, 7, 3, 11, Int64(n))
+                    }
+                    #expect(toleranceRatio(y, ref, atol: 1e-6, rtol: 1e-6) <= 1, "n \(n) k \(k) std \(std)")
+                }
+            }
+        }
+    }
+
+    @Test func combineIsThreadCountInvariantAndCanWriteInPlace() {
+        let n = 300_001
+        var g = TestRNG(3)
+        let a = g.floats(n), b = g.floats(n)
+        func run() -> [Float] {
+            var y = a
+            y.withUnsafeMutableBufferPointer { yp in
+                b.withUnsafeBufferPointer { bp in
+                    var p: [UnsafePointer<Float>?] = [UnsafePointer(yp.baseAddress), bp.baseAddress]
+                    ck_sampler_combine(yp.baseAddress, &p, [0.5, -1.5], 2, 0.3, 1, 2, 3, Int64(n))   // y aliases input 0
+                }
+            }
+            return y
+        }
+        let one = withThreads(1) { run() }, two = withThreads(2) { run() }
+        #expect(one.map(\.bitPattern) == two.map(\.bitPattern))
+        var z = [Float](repeating: 0, count: n)
+        ck_random_normal(&z, Int64(n), 1, 2, 3, 0, 1)
+        #expect((0..<n).allSatisfy { abs(one[$0] - (0.5 * a[$0] - 1.5 * b[$0] + 0.3 * z[$0])) <= 1e-5 })
+    }
+}

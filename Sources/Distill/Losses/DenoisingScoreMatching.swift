@@ -154,7 +154,7 @@ public func slicedScoreMatchingLoss(model: some Denoiser, process: some Diffusio
     let a = try levels.alphaTensor(rank: x0.rank), s = try levels.sigmaTensor(rank: x0.rank)
     let x = try a * x0 + s * rng.normal(x0.shape)
     let v = try rng.normal(x0.shape)
-    let h = try s * Float(relativeStep)
+    let h = s * Float(relativeStep)
     func score(_ y: Tensor) throws -> Tensor { try -(model.predict(y, at: levels, labels: nil).noise / s) }
     let reduceAxes = Array(1..<x0.rank)
     func project(_ t: Tensor) throws -> Tensor { try (t * v).sum(axes: reduceAxes) }

@@ -1,0 +1,17 @@
+// The CKernels module: every kernel family's public header (the module's umbrella header).
+#pragma once
+#include "ck_activation.h"
+#include "ck_alloc.h"
+#include "ck_bench.h"
+#include "ck_cpu.h"
+#include "ck_elementwise.h"
+#include "ck_embedding.h"
+#include "ck_gemm.h"
+#include "ck_layout.h"
+#include "ck_linear.h"
+#include "ck_norm.h"
+#include "ck_optim.h"
+#include "ck_pool.h"
+#include "ck_random.h"
+#include "ck_reduce.h"
+#include "ck_sampler.h"
