@@ -12,7 +12,8 @@ import Testing
             let before = ck_pool_worker_tasks()
             let two = withThreads(2) { compute() }
             shared = ck_pool_worker_tasks() > before
-            #expect(one.map(\.bitPattern) == two.map(\.bitPattern), "\(name): results differ between 1 and 2 threads")
+            let mismatch = firstBitMismatch(one, two)
+            #expect(mismatch == nil, "\(name): results differ between 1 and 2 threads at \(String(describing: mismatch))")
         }
         #expect(shared, "\(name): the 2-thread run never used the worker thread")
     }

@@ -44,3 +44,10 @@ func withAVX2<R>(_ on: Bool, _ body: () throws -> R) rethrows -> R {
 
 /// Sizes that exercise SIMD tails, block edges and the trivial cases.
 let awkwardSizes = [0, 1, 7, 8, 9, 15, 17, 63, 1000, 16383, 16385, 40_003]
+
+/// The first index where two Float arrays differ bit for bit (or their lengths differ), nil when
+/// identical: expectations on it print one index instead of diffing huge arrays.
+func firstBitMismatch(_ a: [Float], _ b: [Float]) -> Int? {
+    if a.count != b.count { return min(a.count, b.count) }
+    return a.indices.first { a[$0].bitPattern != b[$0].bitPattern }
+}

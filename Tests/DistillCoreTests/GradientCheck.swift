@@ -55,3 +55,10 @@ func checkGradients(_ name: String, _ inputs: [Tensor], h: Float = 3e-3, atol: D
         }
     }
 }
+
+/// The first index where two Float arrays differ bit for bit (or their lengths differ), nil when
+/// identical: expectations on it print one index instead of diffing huge arrays.
+func firstBitMismatch(_ a: [Float], _ b: [Float]) -> Int? {
+    if a.count != b.count { return min(a.count, b.count) }
+    return a.indices.first { a[$0].bitPattern != b[$0].bitPattern }
+}

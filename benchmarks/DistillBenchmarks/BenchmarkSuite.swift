@@ -1,4 +1,6 @@
 import DistillCore
+import Foundation
+
 /// The benchmark suite behind `distill bench`: machine ceilings, GEMM, fused linear,
 /// elementwise kernels and the MLP training step against PyTorch, each reported with a ratio
 /// measured in the same run.
@@ -6,7 +8,8 @@ public enum BenchmarkSuite {
     public struct Options: Sendable {
         /// Smaller sizes and fewer repetitions (a smoke run).
         public var quick: Bool
-        /// Benchmark groups to run (nil: all): "gemm", "linear", "elementwise", "mlp".
+        /// Benchmark groups to run (nil: all but the long "sampler-quality" table, which runs
+        /// only when asked for by name).
         public var groups: Set<String>?
         public var pytorchScript: String
         public var python: String
@@ -20,10 +23,12 @@ public enum BenchmarkSuite {
         }
     }
 
-    public static let groupNames = ["gemm", "linear", "elementwise", "mlp"]
+    public static let groupNames = ["gemm", "linear", "elementwise", "mlp", "sampler-step", "sampling", "sampler-quality"]
 
-    /// Runs the selected groups, calling `emit` as each figure is measured.
-    public static func run(_ o: Options, emit: (BenchmarkRecord) -> Void) throws {
+    /// Runs the selected groups, calling `emit` as each figure is measured (and `qualityTable`
+    /// with the sampler-quality rows when that group ran).
+    public static func run(_ o: Options, qualityTable: (([SamplerQuality.Row]) -> Void)? = nil,
+                           emit: (BenchmarkRecord) -> Void) throws {
         func wanted(_ g: String) -> Bool { o.groups?.contains(g) ?? true }
         let elements = o.quick ? 1 << 22 : 1 << 26
         let probes = MachineProbes.measure(elements: elements, reps: o.quick ? 2 : 5)
@@ -34,6 +39,23 @@ public enum BenchmarkSuite {
         if wanted("gemm") { KernelBenchmarks.gemm(sizes: o.quick ? [256] : [256, 512, 1024, 2048], probes: probes, emit: emit) }
         if wanted("linear") { KernelBenchmarks.linear(batch: o.quick ? 512 : 4096, width: 256, probes: probes, emit: emit) }
         if wanted("elementwise") { KernelBenchmarks.elementwise(elements: elements, probes: probes, emit: emit) }
+        if wanted("sampler-step") { SamplerBenchmarks.fusedStep(elements: elements, probes: probes, emit: emit) }
+        if wanted("sampling") {
+            try SamplerBenchmarks.throughput(batch: o.quick ? 2048 : 16384, rounds: o.quick ? 1 : 3,
+                                             script: o.pytorchScript.replacingOccurrences(of: "mlp_dsm.py", with: "mlp_sample.py"),
+                                             python: o.python, emit: emit)
+        }
+        if wanted("sampler-quality") && o.groups?.contains("sampler-quality") == true {
+            let rows = try SamplerQuality.run(nfes: o.quick ? [5, 10] : [5, 10, 20, 50], samples: o.quick ? 300 : 2000)
+            qualityTable?(rows)
+            for row in rows {
+                let tag = row.mixture.hasPrefix("ring8") ? "ring8" : "gmm64"
+                if let e = row.odeError {
+                    emit(BenchmarkRecord(name: "quality_\(tag)_\(row.sampler)_nfe\(row.nfe)_ode_error", value: e, unit: "rms"))
+                }
+                emit(BenchmarkRecord(name: "quality_\(tag)_\(row.sampler)_nfe\(row.nfe)_sw2", value: row.slicedW2, unit: "SW2"))
+            }
+        }
         if wanted("mlp") { try MLPBenchmark.run(batches: o.quick ? [256] : [4096, 256], rounds: o.quick ? 1 : 3, script: o.pytorchScript,
                                                  python: o.python, emit: emit) }
     }

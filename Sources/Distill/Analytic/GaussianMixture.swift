@@ -212,21 +212,63 @@ public struct GaussianMixture: Sendable, Codable, Equatable {
 }
 
 extension GaussianMixture: Denoiser {
-    /// The exact x̂0 = E[x0 | x] and ε̂ = (x - αx̂0)/σ at each row's level.
+    /// The exact x̂0 = E[x0 | x] and ε̂ = (x - αx̂0)/σ at each row's level. Rows run in
+    /// parallel on the kernel pool (each row's result depends on that row only).
     public func predict(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?) throws -> Prediction {
         guard x.rank == 2, x.shape[1] == dimension, levels.count == x.shape[0] else {
             throw TensorError.invalidShape(operation: "GaussianMixture.predict", shape: x.shape,
                                            expected: "[\(levels.count), \(dimension)] (one noise level per row)")
         }
-        let d = dimension
-        let xs = x.scalars.map(Double.init)
+        let d = dimension, n = x.shape[0], kCount = componentCount
+        let xs = x.scalars
         var x0 = [Float](repeating: 0, count: xs.count), eps = x0
-        for i in 0..<x.shape[0] {
-            let (a, s) = (levels.alpha[i], levels.sigma[i])
-            let (den, _) = denoiserAndScore(Array(xs[(i * d)..<((i + 1) * d)]), alpha: a, sigma: s)
-            for j in 0..<d {
-                x0[i * d + j] = Float(den[j])
-                eps[i * d + j] = s > 0 ? Float((xs[i * d + j] - a * den[j]) / s) : 0
+        let logWeights = weights.map { log($0) }
+        let flatMeans = means.flatMap { $0 }, flatVars = variances.flatMap { $0 }
+        x0.withUnsafeMutableBufferPointer { x0p in
+            eps.withUnsafeMutableBufferPointer { epsp in
+                let (x0b, epsb) = (x0p.baseAddress!, epsp.baseAddress!)
+                Runtime.parallelFor((n + 63) / 64) { block in
+                    var terms = [Double](repeating: 0, count: kCount)
+                    var inv = [Double](repeating: 0, count: kCount * d), gain = inv
+                    var logNorm = [Double](repeating: 0, count: kCount)
+                    var cached: (Double, Double) = (.nan, .nan)
+                    for i in (block * 64)..<min(n, block * 64 + 64) {
+                        let (a, s) = (levels.alpha[i], levels.sigma[i])
+                        if cached != (a, s) {   // per-level constants, shared by rows at the same level
+                            for k in 0..<kCount {
+                                var logdet = 0.0
+                                for j in 0..<d {
+                                    let v = a * a * flatVars[k * d + j] + s * s
+                                    inv[k * d + j] = 1 / v
+                                    gain[k * d + j] = a * flatVars[k * d + j] / v
+                                    logdet += log(v)
+                                }
+                                logNorm[k] = logWeights[k] - 0.5 * (logdet + Double(d) * log(2 * Double.pi))
+                            }
+                            cached = (a, s)
+                        }
+                        let row = i * d
+                        for k in 0..<kCount {
+                            var q = 0.0
+                            for j in 0..<d {
+                                let r = Double(xs[row + j]) - a * flatMeans[k * d + j]
+                                q += r * r * inv[k * d + j]
+                            }
+                            terms[k] = logNorm[k] - 0.5 * q
+                        }
+                        let lse = GaussianMixture.logSumExp(terms)
+                        for j in 0..<d {
+                            var acc = 0.0
+                            for k in 0..<kCount {
+                                let w = exp(terms[k] - lse)
+                                if w == 0 { continue }
+                                acc += w * (flatMeans[k * d + j] + gain[k * d + j] * (Double(xs[row + j]) - a * flatMeans[k * d + j]))
+                            }
+                            x0b[row + j] = Float(acc)
+                            epsb[row + j] = s > 0 ? Float((Double(xs[row + j]) - a * acc) / s) : 0
+                        }
+                    }
+                }
             }
         }
         return Prediction(data: try Tensor(shape: x.shape, scalars: x0), noise: try Tensor(shape: x.shape, scalars: eps))
