@@ -99,16 +99,25 @@ public enum Gzip {
         return out
     }
 
-    /// Compresses `bytes` into a single gzip member.
+    /// The container around deflated data.
+    public enum Container: Sendable {
+        /// A gzip member (RFC 1952), as in .gz files.
+        case gzip
+        /// A zlib stream (RFC 1950), as in PNG image data.
+        case zlib
+    }
+
+    /// Compresses `bytes` into a single gzip member (or a zlib stream).
     ///
     /// - Parameter level: 0 (store) to 9 (smallest output).
     /// - Throws: ``IOError`` `.unsupported` for a level outside 0...9 or a zlib failure.
-    public static func compress(_ bytes: [UInt8], level: Int = 9) throws -> [UInt8] {
+    public static func compress(_ bytes: [UInt8], level: Int = 9, container: Container = .gzip) throws -> [UInt8] {
         guard (0...9).contains(level) else {
             throw IOError.unsupported(path: "gzip", detail: "compression level \(level); expected 0...9")
         }
         var stream = z_stream()
-        let initStatus = deflateInit2_(&stream, Int32(level), Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,
+        let windowBits: Int32 = container == .gzip ? 15 + 16 : 15
+        let initStatus = deflateInit2_(&stream, Int32(level), Z_DEFLATED, windowBits, 8, Z_DEFAULT_STRATEGY,
                                        zlibVersion(), Int32(MemoryLayout<z_stream>.size))
         guard initStatus == Z_OK else {
             throw IOError.unsupported(path: "gzip", detail: "zlib could not start deflating (status \(initStatus))")

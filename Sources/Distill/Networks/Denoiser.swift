@@ -63,10 +63,10 @@ extension Denoiser {
     }
 }
 
-/// A network that maps (input, time conditioning, labels) to an output of the input's shape:
-/// the MLP and the U-Net.
+/// A network that maps (input, time conditioning, labels, optional guidance weight) to an
+/// output of the input's shape: the MLP and the U-Net.
 public protocol ConditionalNetwork: Module {
-    func callAsFunction(_ x: Tensor, time: Tensor, labels: [Int]?) throws -> Tensor
+    func callAsFunction(_ x: Tensor, time: Tensor, labels: [Int]?, guidance: Tensor?) throws -> Tensor
 }
 
 extension MLPScoreNetwork: ConditionalNetwork {}
@@ -88,19 +88,38 @@ public struct DiffusionModel<Network: ConditionalNetwork>: Denoiser {
     public let parameterization: Parameterization
     public let conditioning: NetworkConditioning
     public let sigmaData: Float
+    /// The guidance weight fed to a guidance-conditioned network (nil: none).
+    public let guidance: Float?
 
     public init(network: Network, process: any DiffusionProcess, parameterization: Parameterization,
-                conditioning: NetworkConditioning = .time, sigmaData: Float = 0.5) {
+                conditioning: NetworkConditioning = .time, sigmaData: Float = 0.5, guidance: Float? = nil) {
         self.network = network
         self.process = process
         self.parameterization = parameterization
         self.conditioning = conditioning
         self.sigmaData = sigmaData
+        self.guidance = guidance
+    }
+
+    /// The same model evaluated at guidance weight w (a guidance-conditioned student).
+    public func withGuidance(_ w: Float?) -> DiffusionModel {
+        DiffusionModel(network: network, process: process, parameterization: parameterization, conditioning: conditioning,
+                       sigmaData: sigmaData, guidance: w)
     }
 
     /// The raw network output at x (traced when the network's parameters are): what losses
-    /// compare with ``Parameterization/target(x0:epsilon:x:alpha:sigma:sigmaData:)``.
-    public func output(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?) throws -> Tensor {
+    /// compare with ``Parameterization/target(x0:epsilon:x:alpha:sigma:sigmaData:)``. The levels
+    /// must be the model process's own (as training draws them); ``predict(_:at:labels:)``
+    /// accepts any (α, σ).
+    public func output(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?, guidance: Tensor? = nil) throws -> Tensor {
+        try evaluate(x, at: levels, labels: labels, guidance: guidance).output
+    }
+
+    /// The network output for states given at arbitrary (α, σ): under time conditioning each
+    /// row is rescaled to the process's own α at the same log-SNR (x_model = x·α(t)/α), and the
+    /// output comes with the model-scale state and levels it refers to.
+    func evaluate(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?, guidance perRow: Tensor? = nil) throws -> (output: Tensor, x: Tensor, levels: NoiseLevels) {
+        let w = try perRow ?? guidance.map { try Tensor.full([x.shape.first ?? 0], $0) }
         guard levels.count == x.shape.first else {
             throw TensorError.invalidArgument(operation: "DiffusionModel", message: "\(levels.count) noise levels for a batch of \(x.shape.first ?? 0)")
         }
@@ -114,20 +133,23 @@ public struct DiffusionModel<Network: ConditionalNetwork>: Denoiser {
                 }
                 return t
             }
-            return try network(x, time: Tensor(times.map { Float($0) }), labels: labels)
+            let own = NoiseLevels(process: process, times: times)
+            let scale = zip(own.alpha, levels.alpha).map { $0 / $1 }
+            let xm = scale.allSatisfy({ abs($0 - 1) < 1e-9 }) ? x : try x * NoiseLevels.column(scale, rank: x.rank)
+            return (try network(xm, time: Tensor(times.map { Float($0) }), labels: labels, guidance: w), xm, own)
         case .edm:
             let st = zip(levels.sigma, levels.alpha).map { $0 / $1 }
             let cIn = zip(st, levels.alpha).map { s, a in 1 / (a * (s * s + Double(sigmaData * sigmaData)).squareRoot()) }
             let cNoise = st.map { Float(0.25 * log($0)) }
-            return try network(x * NoiseLevels.column(cIn, rank: x.rank), time: Tensor(cNoise), labels: labels)
+            return (try network(x * NoiseLevels.column(cIn, rank: x.rank), time: Tensor(cNoise), labels: labels, guidance: w), x, levels)
         }
     }
 
     public func predict(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?) throws -> Prediction {
-        let out = try output(x, at: levels, labels: labels)
-        let (x0, eps) = try parameterization.dataAndNoise(from: out, x: x, alpha: levels.alphaTensor(rank: x.rank),
-                                                           sigma: levels.sigmaTensor(rank: x.rank), sigmaData: sigmaData)
-        return Prediction(data: x0, noise: eps)
+        let (out, xm, own) = try evaluate(x, at: levels, labels: labels)
+        let (x0, eps) = try parameterization.dataAndNoise(from: out, x: xm, alpha: own.alphaTensor(rank: x.rank),
+                                                           sigma: own.sigmaTensor(rank: x.rank), sigmaData: sigmaData)
+        return Prediction(data: x0, noise: eps)   // both independent of the state's scaling
     }
 }
 

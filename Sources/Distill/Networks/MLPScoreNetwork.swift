@@ -29,22 +29,39 @@ public final class MLPScoreNetwork: Module {
         /// Number of classes for class conditioning (nil: unconditional).
         public var classCount: Int?
         public var classEmbeddingDim: Int
+        /// Width of a sinusoidal embedding of an extra scalar input, the guidance weight w of
+        /// guided distillation (Meng et al. 2023); 0: no such input.
+        public var guidanceEmbeddingDim: Int
 
         public init(dataDimension: Int = 2, hiddenWidths: [Int] = [256, 256, 256], activation: Activation = .silu,
                     timeEmbedding: TimeEmbedding = .sinusoidal(dim: 64, scale: 1000), classCount: Int? = nil,
-                    classEmbeddingDim: Int = 32) {
+                    classEmbeddingDim: Int = 32, guidanceEmbeddingDim: Int = 0) {
             self.dataDimension = dataDimension
             self.hiddenWidths = hiddenWidths
             self.activation = activation
             self.timeEmbedding = timeEmbedding
             self.classCount = classCount
             self.classEmbeddingDim = classEmbeddingDim
+            self.guidanceEmbeddingDim = guidanceEmbeddingDim
+        }
+
+        // Decoding accepts configurations saved before the guidance input existed.
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            dataDimension = try c.decode(Int.self, forKey: .dataDimension)
+            hiddenWidths = try c.decode([Int].self, forKey: .hiddenWidths)
+            activation = try c.decode(Activation.self, forKey: .activation)
+            timeEmbedding = try c.decode(TimeEmbedding.self, forKey: .timeEmbedding)
+            classCount = try c.decodeIfPresent(Int.self, forKey: .classCount)
+            classEmbeddingDim = try c.decode(Int.self, forKey: .classEmbeddingDim)
+            guidanceEmbeddingDim = try c.decodeIfPresent(Int.self, forKey: .guidanceEmbeddingDim) ?? 0
         }
     }
 
     public let configuration: Configuration
     let timeEmbedding: Module & TimeEmbedder
     let classEmbedding: ClassEmbedding?
+    let guidanceEmbedding: SinusoidalEmbedding?
     let layers: [Linear]
 
     /// Builds the network with weights drawn from `seed`.
@@ -61,7 +78,8 @@ public final class MLPScoreNetwork: Module {
         case let .gaussianFourier(dim, scale): timeEmbedding = try GaussianFourierEmbedding(dim: dim, scale: scale, rng: &rng)
         }
         classEmbedding = try c.classCount.map { try ClassEmbedding(classCount: $0, dim: c.classEmbeddingDim, rng: &rng) }
-        var widths = [c.dataDimension + c.timeEmbedding.dim + (c.classCount == nil ? 0 : c.classEmbeddingDim)]
+        guidanceEmbedding = c.guidanceEmbeddingDim > 0 ? try SinusoidalEmbedding(dim: c.guidanceEmbeddingDim, scale: 100) : nil
+        var widths = [c.dataDimension + c.timeEmbedding.dim + (c.classCount == nil ? 0 : c.classEmbeddingDim) + c.guidanceEmbeddingDim]
         widths += c.hiddenWidths
         var layers: [Linear] = []
         for i in 0..<(widths.count - 1) {
@@ -72,8 +90,9 @@ public final class MLPScoreNetwork: Module {
     }
 
     /// The prediction for x (B, d) at times t (B); `labels` (B) in 0...classCount (classCount
-    /// is the null class) for a class-conditional network.
-    public func callAsFunction(_ x: Tensor, time t: Tensor, labels: [Int]? = nil) throws -> Tensor {
+    /// is the null class) for a class-conditional network; `guidance` (B) the guidance weight
+    /// for a network built with a guidance input.
+    public func callAsFunction(_ x: Tensor, time t: Tensor, labels: [Int]? = nil, guidance: Tensor? = nil) throws -> Tensor {
         let d = configuration.dataDimension
         guard x.rank == 2, x.shape[1] == d else {
             throw TensorError.invalidShape(operation: "MLPScoreNetwork", shape: x.shape, expected: "[batch, \(d)]")
@@ -90,6 +109,14 @@ public final class MLPScoreNetwork: Module {
         } else if labels != nil {
             throw TensorError.invalidArgument(operation: "MLPScoreNetwork", message: "labels given to an unconditional network")
         }
+        if let ge = guidanceEmbedding {
+            guard let guidance, guidance.count == x.shape[0] else {
+                throw TensorError.invalidArgument(operation: "MLPScoreNetwork", message: "a guidance-conditioned network needs one guidance weight per row")
+            }
+            parts.append(try ge(guidance.reshaped([x.shape[0]])))
+        } else if guidance != nil {
+            throw TensorError.invalidArgument(operation: "MLPScoreNetwork", message: "guidance given to a network without a guidance input")
+        }
         var h = try Tensor.concat(parts, axis: 1)
         for layer in layers { h = try layer(h) }
         return h
@@ -98,6 +125,7 @@ public final class MLPScoreNetwork: Module {
     public func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
         try visitChild(timeEmbedding, as: "time_embedding", visit)
         if let classEmbedding { try visitChild(classEmbedding, as: "class_embedding", visit) }
+        if let guidanceEmbedding { try visitChild(guidanceEmbedding, as: "guidance_embedding", visit) }
         for (i, layer) in layers.enumerated() { try visitChild(layer, as: "layers.\(i)", visit) }
     }
 }

@@ -1,0 +1,60 @@
+import Foundation
+
+/// A consistency model (Song, Dhariwal, Chen & Sutskever 2023, §3 and Appendix C):
+/// f(x, t) = c_skip(t)·x + c_out(t)·F(c_in(t)·x, 1000·¼·ln t) in σ-form (t = σ̃), with
+/// c_skip = σ_d²/((t - ε)² + σ_d²), c_out = σ_d(t - ε)/√(σ_d² + t²), c_in = 1/√(t² + σ_d²),
+/// σ_d = 0.5, ε = 0.002, so f(x, ε) = x exactly. It is a denoiser: x̂0 = f(x/α, σ/α).
+public struct ConsistencyModel<Network: ConditionalNetwork>: Denoiser {
+    public let network: Network
+    public var sigmaData: Double
+    public var epsilon: Double
+    /// The largest noise level T it is trained for (EDM: 80).
+    public var sigmaMax: Double
+
+    public init(network: Network, sigmaData: Double = 0.5, epsilon: Double = 0.002, sigmaMax: Double = 80) {
+        self.network = network
+        self.sigmaData = sigmaData
+        self.epsilon = epsilon
+        self.sigmaMax = sigmaMax
+    }
+
+    /// f(x̃, t) for σ-form states x̃ (rows) at per-row noise levels t (traced when the network is).
+    public func callAsFunction(_ x: Tensor, sigma t: [Double], labels: [Int]? = nil) throws -> Tensor {
+        let sd = sigmaData, e = epsilon
+        let skip = t.map { sd * sd / (($0 - e) * ($0 - e) + sd * sd) }
+        let out = t.map { sd * ($0 - e) / (sd * sd + $0 * $0).squareRoot() }
+        let cin = t.map { 1 / ($0 * $0 + sd * sd).squareRoot() }
+        let cnoise = t.map { Float(1000 * 0.25 * log($0)) }
+        let f = try network(x * NoiseLevels.column(cin, rank: x.rank), time: Tensor(cnoise), labels: labels, guidance: nil)
+        return try x * NoiseLevels.column(skip, rank: x.rank) + f * NoiseLevels.column(out, rank: x.rank)
+    }
+
+    public func predict(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?) throws -> Prediction {
+        let st = zip(levels.sigma, levels.alpha).map { $0 / $1 }
+        let xt = try x / levels.alphaTensor(rank: x.rank)
+        let x0 = try self(xt, sigma: st.map { max($0, epsilon) }, labels: labels)
+        let eps = try (xt - x0) / NoiseLevels.column(st.map { max($0, 1e-12) }, rank: x.rank)
+        return Prediction(data: x0, noise: eps)
+    }
+}
+
+/// Consistency-model sampling (Song et al. 2023, Alg. 1): x̂0 = f(T·z, T), then for each
+/// τ in `times` (decreasing σ̃ levels below T) re-noise x = x̂0 + √(τ² - ε²)·z and denoise
+/// again. One step when `times` is empty. The initial state `noise` is z·T (σ-form at T).
+/// NFE = 1 + times.count.
+public func sampleConsistency<N>(_ model: ConsistencyModel<N>, from noise: Tensor, times: [Double] = [],
+                                 labels: [Int]? = nil, seed: UInt64 = 0) throws -> SamplerResult {
+    try withoutGradient {
+        let n = noise.shape[0]
+        var x0 = try model(noise, sigma: Array(repeating: model.sigmaMax, count: n), labels: labels)
+        var rng = Philox(seed: seed, stream: 0xC0)
+        for tau in times {
+            guard tau > model.epsilon, tau < model.sigmaMax else {
+                throw SamplerError.invalidOption("consistency sampling times must lie in (ε, T) = (\(model.epsilon), \(model.sigmaMax)); got \(tau)")
+            }
+            let x = try Tensor.linearCombination([(1, x0)], noiseStd: Float((tau * tau - model.epsilon * model.epsilon).squareRoot()), noise: &rng)
+            x0 = try model(x, sigma: Array(repeating: tau, count: n), labels: labels)
+        }
+        return SamplerResult(sample: x0, evaluations: 1 + times.count)
+    }
+}

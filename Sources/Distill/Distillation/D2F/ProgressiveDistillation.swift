@@ -1,0 +1,94 @@
+import Foundation
+
+/// Progressive distillation (Salimans & Ho 2022, Alg. 2 and eq. 8–10): a student with N steps
+/// learns two DDIM steps of its teacher per step; N halves each stage (1024 → … → 1).
+public enum ProgressiveDistillation {
+    /// The two-step target for a state z_t: two teacher DDIM steps t → t' → t'' and
+    /// x̃ = (z_t'' - (σ_t''/σ_t)·z_t)/(α_t'' - (σ_t''/σ_t)·α_t), the x0 that makes one student
+    /// DDIM step t → t'' land on z_t'' (eq. 10). Where t'' is the clean end (α = 1, σ = 0) the
+    /// formula reduces to the teacher's x̂(z_t'), with no division by zero. Rows have their own
+    /// levels.
+    public static func target(teacher: some Denoiser, z: Tensor, at t: NoiseLevels, mid: NoiseLevels, end: NoiseLevels,
+                              labels: [Int]? = nil) throws -> Tensor {
+        let r = z.rank
+        let x1 = try teacher.predict(z, at: t, labels: labels).data
+        // DDIM: z_s = α_s·x̂ + (σ_s/σ_t)(z_t - α_t·x̂)
+        func ddim(_ z: Tensor, _ x: Tensor, from a: NoiseLevels, to b: NoiseLevels) throws -> Tensor {
+            let ratio = zip(b.sigma, a.sigma).map { $0 / $1 }
+            let rt = try NoiseLevels.column(ratio, rank: r)
+            return try b.alphaTensor(rank: r) * x + rt * (z - a.alphaTensor(rank: r) * x)
+        }
+        let zMid = try ddim(z, x1, from: t, to: mid)
+        let x2 = try teacher.predict(zMid, at: mid, labels: labels).data
+        let zEnd = try ddim(zMid, x2, from: mid, to: end)
+        let ratio = zip(end.sigma, t.sigma).map { $0 / $1 }
+        let denom = try NoiseLevels.column(zip(end.alpha, zip(ratio, t.alpha)).map { $0 - $1.0 * $1.1 }, rank: r)
+        return try (zEnd - NoiseLevels.column(ratio, rank: r) * z) / denom
+    }
+
+    /// The student's loss at N steps (uniform in time on `process`, which should be VP —
+    /// the paper uses α = cos(πt/2), ``VPCosineProcess/progressiveDistillation()``): i ~ U{1…N},
+    /// t = i/N, t' = t - ½N⁻¹, t'' = t - N⁻¹, z_t = α_t·x + σ_t·ε, and
+    /// max(SNR_t, 1)·||x̃ - x̂_student(z_t)||² ("truncated SNR", eq. 9), averaged over the batch.
+    /// Times u ∈ [0, 1] map linearly onto the process's range; u = 0 is taken as the clean end
+    /// (α = 1, σ = 0), so the student's last step is a denoise.
+    public static func loss<N>(student: DiffusionModel<N>, teacher: some Denoiser, x0: Tensor, steps n: Int,
+                               labels: [Int]? = nil, rng: inout Philox) throws -> Tensor {
+        guard n >= 1 else { throw TensorError.invalidArgument(operation: "ProgressiveDistillation", message: "steps must be >= 1") }
+        let batch = x0.shape[0]
+        let p = student.process
+        let range = p.timeRange
+        func time(_ u: Double) -> Double { range.lowerBound + (range.upperBound - range.lowerBound) * u }
+        let idx = try rng.uniform([batch]).scalars.map { min(Int(Double($0) * Double(n)), n - 1) + 1 }
+        let us = idx.map { Double($0) / Double(n) }
+        let t = NoiseLevels(process: p, times: us.map(time))
+        let mid = NoiseLevels(process: p, times: us.map { time($0 - 0.5 / Double(n)) })
+        var end = NoiseLevels(process: p, times: us.map { time(max($0 - 1 / Double(n), 0)) })
+        for i in 0..<batch where us[i] - 1 / Double(n) <= 1e-12 { end.alpha[i] = 1; end.sigma[i] = 0 }   // the clean end
+        let eps = try rng.normal(x0.shape)
+        let z = try t.alphaTensor(rank: x0.rank) * x0 + t.sigmaTensor(rank: x0.rank) * eps
+        let target = try withoutGradient { try Self.target(teacher: teacher, z: z, at: t, mid: mid, end: end, labels: labels) }
+        let xhat = try student.predict(z, at: t, labels: labels).data
+        let w = zip(t.alpha, t.sigma).map { max($0 * $0 / ($1 * $1), 1) }
+        return try ((xhat - target).squared() * NoiseLevels.column(w, rank: x0.rank)).mean()
+    }
+
+    /// The student's N-step sampling grid: uniform in time from the noisiest time to the clean
+    /// end (the grid the loss trains it for).
+    public static func grid(process: some DiffusionProcess, steps n: Int) throws -> NoiseGrid {
+        let r = process.timeRange
+        var levels = (0..<n).map { i -> NoiseLevel in
+            let t = r.upperBound - (r.upperBound - r.lowerBound) * Double(i) / Double(n)
+            return NoiseLevel(alpha: process.alpha(t), sigma: process.sigma(t), time: t)
+        }
+        levels.append(.clean)
+        return try NoiseGrid(levels: levels, process: process)
+    }
+}
+
+/// Guided distillation, stage one (Meng, Rombach, Gao, Kingma, Ermon, Ho & Salimans 2023,
+/// "On distillation of guided diffusion models", eq. 4–5): a student conditioned on the
+/// guidance weight w matches the guided teacher, (1 + w)·x̂_c(z_t) - w·x̂(z_t), with
+/// w ~ U[wMin, wMax] per row and t uniform. Stage two is ``ProgressiveDistillation`` of
+/// that student at fixed w (``DiffusionModel/withGuidance(_:)``).
+public enum GuidedDistillation {
+    public static func loss<N>(student: DiffusionModel<N>, teacher: some Denoiser, x0: Tensor, labels: [Int], nullLabel: Int,
+                               guidance range: ClosedRange<Float>, rng: inout Philox) throws -> Tensor {
+        let batch = x0.shape[0]
+        let times = try TimeSampling.uniform.draw(batch, process: student.process, rng: &rng)
+        let t = NoiseLevels(process: student.process, times: times)
+        let w = try rng.uniform([batch], low: range.lowerBound, high: range.upperBound)
+        let z = try t.alphaTensor(rank: x0.rank) * x0 + t.sigmaTensor(rank: x0.rank) * rng.normal(x0.shape)
+        let target = try withoutGradient { () throws -> Tensor in
+            let cond = try teacher.predict(z, at: t, labels: labels).data
+            let uncond = try teacher.predict(z, at: t, labels: Array(repeating: nullLabel, count: batch)).data
+            let wc = try w.reshaped([batch] + Array(repeating: 1, count: x0.rank - 1))
+            return try cond + wc * (cond - uncond)
+        }
+        let (out, xm, own) = try student.evaluate(z, at: t, labels: labels, guidance: w)
+        let xhat = try student.parameterization.dataAndNoise(from: out, x: xm, alpha: own.alphaTensor(rank: x0.rank),
+                                                             sigma: own.sigmaTensor(rank: x0.rank), sigmaData: student.sigmaData).x0
+        let weights = zip(t.alpha, t.sigma).map { max($0 * $0 / ($1 * $1), 1) }
+        return try ((xhat - target).squared() * NoiseLevels.column(weights, rank: x0.rank)).mean()
+    }
+}

@@ -1,0 +1,174 @@
+import Distill
+import Foundation
+import Testing
+
+/// Tiny runs of each D2F objective against the exact mixture teacher.
+@Suite struct DistillationTests {
+    let gmm = orderMixture   // four modes of std 0.3 (SamplerTests.swift)
+
+    func mlp(_ seed: UInt64, guidance: Int = 0) throws -> MLPScoreNetwork {
+        try MLPScoreNetwork(.init(hiddenWidths: [64, 64], guidanceEmbeddingDim: guidance), seed: seed)
+    }
+
+    /// Trains `module` for `steps` AdamW steps on `loss` and returns (first 20 mean, last 20 mean).
+    func train(_ module: Module, steps: Int, lr: Float = 2e-3, _ loss: (Int, inout Philox) throws -> Tensor) throws -> (Float, Float) {
+        let opt = try Adam.adamW(module, learningRate: lr, weightDecay: 0)
+        var values: [Float] = []
+        for s in 0..<steps {
+            var rng = Philox(seed: 100, stream: UInt64(s))
+            values.append(try module.valueWithGradient { try loss(s, &rng) })
+            try opt.update()
+        }
+        return (values.prefix(20).reduce(0, +) / 20, values.suffix(20).reduce(0, +) / 20)
+    }
+
+    /// PD's target is exactly what makes one student DDIM step reproduce two teacher steps.
+    @Test func progressiveTargetEqualsTwoTeacherSteps() throws {
+        let p = VPCosineProcess.progressiveDistillation()
+        var rng = Philox(seed: 1)
+        let z = try rng.normal([64, 2])
+        let (t, m, e) = (0.6, 0.5, 0.4)
+        let lt = NoiseLevels(process: p, times: Array(repeating: t, count: 64)), lm = NoiseLevels(process: p, times: Array(repeating: m, count: 64))
+        let le = NoiseLevels(process: p, times: Array(repeating: e, count: 64))
+        let target = try ProgressiveDistillation.target(teacher: gmm, z: z, at: lt, mid: lm, end: le)
+        // Two teacher DDIM steps on a grid t → m → e.
+        let grid = try NoiseGrid(levels: [t, m, e].map { NoiseLevel(alpha: p.alpha($0), sigma: p.sigma($0), time: $0) }, process: p)
+        let twoSteps = try sampleDDIM(gmm, from: z, grid: grid).sample
+        // One DDIM step t → e with x̂ = target.
+        let oneStep = try z * Float(p.sigma(e) / p.sigma(t)) + target * Float(p.alpha(e) - p.sigma(e) / p.sigma(t) * p.alpha(t))
+        #expect(zip(oneStep.scalars, twoSteps.scalars).allSatisfy { abs($0 - $1) < 1e-4 })
+        // At a clean end the target is the teacher's x̂ at the midpoint.
+        var clean = le
+        clean.alpha = Array(repeating: 1, count: 64); clean.sigma = Array(repeating: 0, count: 64)
+        let zMid = try sampleDDIM(gmm, from: z, grid: NoiseGrid(levels: Array(grid.levels.prefix(2)), process: p)).sample
+        let x2 = try gmm.predict(zMid, at: lm, labels: nil).data
+        let cleanTarget = try ProgressiveDistillation.target(teacher: gmm, z: z, at: lt, mid: lm, end: clean)
+        #expect(zip(cleanTarget.scalars, x2.scalars).allSatisfy { abs($0 - $1) < 1e-4 })
+    }
+
+    /// One PD stage (N = 4) from an untrained student: the loss falls and the 4-step student
+    /// lands far closer to the teacher's 8-step DDIM map than before training (under half the
+    /// error: the untrained net maps noise to nothing like the data).
+    @Test func progressiveDistillationLearns() throws {
+        let p = VPCosineProcess.progressiveDistillation()
+        let net = try mlp(2)
+        let student = DiffusionModel(network: net, process: p, parameterization: .v)
+        let (x0, _) = try gmm.sample(4096, seed: 3)
+        var rng0 = Philox(seed: 4)
+        let noise = try rng0.normal([512, 2])
+        let teacherOut = try sampleDDIM(gmm, from: noise, grid: ProgressiveDistillation.grid(process: p, steps: 8)).sample
+        func err() throws -> Double {
+            let s = try sampleDDIM(student, from: noise, grid: ProgressiveDistillation.grid(process: p, steps: 4)).sample
+            return zip(s.scalars, teacherOut.scalars).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) } / Double(s.count)
+        }
+        let before = try err()
+        let (first, last) = try train(net, steps: 600) { s, rng in
+            try ProgressiveDistillation.loss(student: student, teacher: gmm, x0: x0.slice((s * 256 % 4096)..<(s * 256 % 4096 + 256)), steps: 4, rng: &rng)
+        }
+        let after = try err()
+        #expect(last < 0.5 * first && after < 0.5 * before, "loss \(first) → \(last); error \(before) → \(after)")
+    }
+
+    @Test func outputDistillationLearnsTheTeacherMap() throws {
+        let p = VPLinearProcess()
+        let grid = try NoiseGrid.logSNRUniform(p, steps: 30, finalDenoise: true)
+        let (noise, targets) = try OutputDistillation.pairs(teacher: gmm, sampler: .dpmpp2M, grid: grid, shape: [2048, 2], seed: 5)
+        let net = try mlp(6)
+        let student = DiffusionModel(network: net, process: p, parameterization: .data)
+        let level = grid.levels[0]
+        let before = try OutputDistillation.loss(student: student, noise: noise, targets: targets, level: level).item()
+        let (first, last) = try train(net, steps: 500) { s, _ in
+            let i = s * 256 % 2048
+            return try OutputDistillation.loss(student: student, noise: noise.slice(i..<(i + 256)), targets: targets.slice(i..<(i + 256)), level: level)
+        }
+        let after = try OutputDistillation.loss(student: student, noise: noise, targets: targets, level: level).item()
+        #expect(last < 0.5 * first && after < 0.3 * before, "loss \(first) → \(last); full \(before) → \(after)")
+        #expect(throws: SamplerError.self) { try OutputDistillation.pairs(teacher: gmm, sampler: .ddpm, grid: grid, shape: [4, 2], seed: 1) }
+    }
+
+    @Test func guidedDistillationMatchesTheGuidedTeacher() throws {
+        let teacher = ClassConditionalMixture(gmm)
+        let p = VPCosineProcess()
+        let net = try MLPScoreNetwork(.init(hiddenWidths: [64, 64], classCount: 4, classEmbeddingDim: 8, guidanceEmbeddingDim: 8), seed: 7)
+        let student = DiffusionModel(network: net, process: p, parameterization: .v)
+        let (x0, comps) = try gmm.sample(4096, seed: 8)
+        let (first, last) = try train(net, steps: 600) { s, rng in
+            let i = s * 256 % 4096
+            return try GuidedDistillation.loss(student: student, teacher: teacher, x0: x0.slice(i..<(i + 256)),
+                                               labels: Array(comps[i..<(i + 256)]), nullLabel: 4, guidance: 0...3, rng: &rng)
+        }
+        #expect(last < 0.5 * first, "loss \(first) → \(last)")
+    }
+
+    @Test func consistencyTargetIsTheEMANetworkWithoutGradient() throws {
+        let student = ConsistencyModel(network: try mlp(9)), target = ConsistencyModel(network: try mlp(10))
+        let (x0, _) = try gmm.sample(64, seed: 1)
+        var r1 = Philox(seed: 2), r2 = Philox(seed: 2)
+        let a = try withoutGradient { try ConsistencyDistillation.distillationLoss(student: student, target: target, teacher: gmm, x0: x0, steps: 18, rng: &r1).item() }
+        // Changing the target network changes the loss: it is what the student is pulled to.
+        let other = ConsistencyModel(network: try mlp(11))
+        let b = try withoutGradient { try ConsistencyDistillation.distillationLoss(student: student, target: other, teacher: gmm, x0: x0, steps: 18, rng: &r2).item() }
+        #expect(a != b)
+        // No gradient reaches the target's parameters.
+        for p in target.network.parameters { p.grad = nil }
+        var r3 = Philox(seed: 2)
+        try valueWithGradient(of: student.network.parameters + target.network.parameters) {
+            try ConsistencyDistillation.distillationLoss(student: student, target: target, teacher: gmm, x0: x0, steps: 18, rng: &r3)
+        }
+        #expect(target.network.trainableParameters.allSatisfy { p in p.grad.map { $0.scalars.allSatisfy { $0 == 0 } } ?? true })
+        #expect(student.network.trainableParameters.contains { p in p.grad.map { $0.scalars.contains { $0 != 0 } } ?? false })
+        // f(x, ε) = x exactly (the boundary condition).
+        let xe = try student(x0, sigma: Array(repeating: student.epsilon, count: 64))
+        #expect(zip(xe.scalars, x0.scalars).allSatisfy { abs($0 - $1) < 1e-6 })
+    }
+
+    /// A short CD run (θ⁻ = EMA 0.95, N = 18, Heun teacher) cuts the one-step sample's distance
+    /// to the exact samples below the untrained model's by more than half.
+    @Test func consistencyDistillationAndTrainingLearn() throws {
+        let (x0, _) = try gmm.sample(4096, seed: 12)
+        let (exact, _) = try gmm.sample(1000, seed: 13)
+        var rngZ = Philox(seed: 14)
+        let z = try rngZ.normal([1000, 2]) * 80
+        for training in [false, true] {
+            let student = ConsistencyModel(network: try mlp(15)), target = ConsistencyModel(network: try mlp(15))
+            let before = try slicedWasserstein2(sampleConsistency(student, from: z).sample, exact)
+            let ema = try ExponentialMovingAverage(student.network, decay: 0.95)
+            let opt = try Adam.adamW(student.network, learningRate: 1e-3, weightDecay: 0)
+            for s in 0..<800 {
+                var rng = Philox(seed: 16, stream: UInt64(s))
+                let batch = try x0.slice((s * 256 % 4096)..<(s * 256 % 4096 + 256))
+                try student.network.valueWithGradient {
+                    training ? try ConsistencyDistillation.trainingLoss(student: student, target: target, x0: batch, steps: 18, rng: &rng)
+                             : try ConsistencyDistillation.distillationLoss(student: student, target: target, teacher: gmm, x0: batch, steps: 18, rng: &rng)
+                }
+                try opt.update()
+                try ema.update(from: student.network)
+                try ema.copy(to: target.network)
+            }
+            let after = try slicedWasserstein2(sampleConsistency(student, from: z).sample, exact)
+            #expect(after < 0.5 * before, "\(training ? "CT" : "CD"): SW2 \(before) → \(after)")
+        }
+        let sched = ConsistencyDistillation.trainingSchedule(step: 0, totalSteps: 100)
+        #expect(sched.steps == 2 && abs(sched.emaDecay - 0.9) < 1e-12)
+        #expect(ConsistencyDistillation.trainingSchedule(step: 100, totalSteps: 100).steps == 151)
+    }
+
+    /// Reflow pairs reproduce the flow's ODE map: for the exact mixture under rectified flow,
+    /// RK45 pairs match the ground-truth ODE solution from the same noise.
+    @Test func reflowPairsReproduceTheODEMap() throws {
+        let rf = RectifiedFlowProcess()
+        let grid = try NoiseGrid.timeUniform(rf, steps: 10, start: 1e-4, end: 1 - 1e-4)
+        let (z0, z1) = try Reflow.pairs(flow: gmm, grid: grid, shape: [200, 2], seed: 3)
+        let start = z0 * Float(rf.sigma(1e-4))   // the state at t = 1e-4 is σ·z (α·x ≈ 0 is below the tolerance)
+        let (truth, _) = try gmm.solveProbabilityFlow(start, from: (rf.alpha(1e-4), rf.sigma(1e-4)), to: (rf.alpha(1 - 1e-4), rf.sigma(1 - 1e-4)))
+        #expect(zip(z1.scalars, truth.scalars).allSatisfy { abs($0 - $1) < 2e-3 }, "RK45 pairs vs ground truth")
+        // A flow trained on the pairs, then distilled to one step, learns the coupling.
+        let net = try mlp(17)
+        let flow = DiffusionModel(network: net, process: rf, parameterization: .velocity)
+        let (first, last) = try train(net, steps: 400) { s, rng in try Reflow.loss(flow: flow, z0: z0, z1: z1, rng: &rng) }
+        #expect(last < 0.5 * first)
+        let (a, b) = try train(net, steps: 300) { _, _ in try Reflow.oneStepLoss(flow: flow, z0: z0, z1: z1) }
+        #expect(b < 0.5 * a)
+        #expect(try Reflow.straightness(flow: flow, z0: z0.slice(0..<50), steps: 10).isFinite)
+    }
+}
