@@ -64,6 +64,14 @@ struct BenchCommand: ParsableCommand {
                 "— for stochastic ones) / sliced-W2 to exact samples, and the NFE actually used. VP-linear process, EDM ρ = 7 grid from " +
                 "t = 1 to t = 1e-3 plus a final denoise.\n\n" + SamplerQuality.markdown(rows)
             do { try FileIO.writeAtomically(markdown, Array(text.utf8)) } catch { fail("cannot write \(markdown): \(error)") }
+        }, distillationTable: { name, rows in
+            guard let markdown else { return }
+            let path = markdown.replacingOccurrences(of: ".md", with: "") + "-\(name).md"
+            let text = "# Distillation on the \(name) mixture\n\nWritten by `distill bench --group distillation --markdown \(markdown)`: " +
+                "the exact mixture is the teacher; students are MLPs trained by each method; sliced-W2 to exact samples, and for " +
+                "students that map the same noise deterministically the teacher's way, the RMS distance to the teacher's exact ODE map.\n\n" +
+                DistillationExperiment.markdown(rows)
+            do { try FileIO.writeAtomically(path, Array(text.utf8)) } catch { fail("cannot write \(path): \(error)") }
         }) { r in
             records.append(r)
             print(json ? r.jsonLine : r.tableRow)

@@ -1,10 +1,81 @@
 import ArgumentParser
+import Distill
+import Foundation
 
-@main
 struct DistillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "distill",
-        abstract: "Train diffusion models, sample them fast, and distill them — on the CPU.",
-        subcommands: [DemoCommand.self, BenchCommand.self]
+        abstract: "Distill a teacher into few-step students: \(DistillationMethod.allCases.map(\.rawValue).joined(separator: ", ")).",
+        discussion: """
+        Methods: \(DistillationMethod.allCases.map { "\($0.rawValue) (\($0.paper))" }.joined(separator: ", ")).
+        --teacher is a checkpoint from `distill train` or a mixture (\(GaussianMixture.builtInNames.joined(separator: ", ")), gmm:FILE.json; exact).
+        Each stage is saved as OUTPUT/METHOD-nfeK.safetensors (a checkpoint `distill sample` reads) and scored by
+        sliced-W2 against the data.
+
+        Examples:
+          distill distill --method cd --teacher ring8
+          distill distill --method pd --teacher out/train/model.safetensors --steps 3000
+          distill distill --method guided --teacher ring8 --guidance 2
+        """
     )
+
+    @Option(help: "Method.") var method: String
+    @Option(help: "Teacher checkpoint or mixture.") var teacher: String
+    @Option(help: "Training data (default: the teacher's).") var data: String?
+    @Option(help: "Training steps per stage.") var steps = 2000
+    @Option(help: "Batch size.") var batch = 512
+    @Option(help: "Student hidden widths.") var hidden = "128,128,128"
+    @Option(help: "Peak learning rate.") var lr: Float = 2e-3
+    @Option(help: "Guidance weight for the guided method's second stage.") var guidance: Float = 1
+    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Option(help: "Output folder.") var output = "out/distill"
+    @Flag(help: "No progress output.") var quiet = false
+    @Flag(help: "Print a JSON summary.") var json = false
+
+    func run() throws {
+        guard let m = DistillationMethod(rawValue: method) else {
+            fail("unknown method '\(method)'; valid: \(DistillationMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard steps >= 10, batch >= 1, lr > 0 else { fail("--steps must be >= 10, --batch >= 1, --lr > 0") }
+        let source = reporting { try ModelSource.load(teacher) }
+        let set = reporting { try DataSet.load(data ?? source.dataSource, count: 65_536, seed: seed) }
+        guard set.rows.shape[1] == source.itemShape.reduce(1, *) else {
+            fail("the data have \(set.rows.shape[1]) values per item, the teacher \(source.itemShape.reduce(1, *))")
+        }
+        makeFolder(output)
+        Interrupt.install()
+        let sampler = reporting { try BatchSampler(count: set.rows.shape[0], batchSize: min(batch, set.rows.shape[0]), seed: seed) }
+        var distiller = Distiller(teacher: source.denoiser, conditionalTeacher: source.classCount == nil ? nil : source.denoiser,
+                                  nullLabel: source.nullLabel, dimension: set.rows.shape[1], dataSource: set.name,
+                                  budget: .init(steps: steps, batch: batch, hidden: reporting { try parseInts(hidden, name: "--hidden") }, learningRate: lr)) { _, s in
+            let b = try sampler.batch(forStep: s, rows: set.rows, labels: set.labels)
+            return (b.rows, b.labels)
+        }
+        distiller.seed = seed
+        distiller.teacherProcess = source.process
+        var bar: ProgressLine?
+        var phase = ""
+        distiller.log = { if !quiet && !json { print($0) } }
+        distiller.progress = { name, s, total, loss in
+            if Interrupt.isRequested { fail("interrupted (\(name) at step \(s)); completed stages are saved") }
+            if name != phase { phase = name; bar = ProgressLine(total: total, quiet: quiet || json, plainEvery: max(total / 10, 1)) }
+            bar?.update(s, "\(name)  loss " + String(format: "%.4f", loss))
+        }
+        let stages = reporting { try distiller.run(m, teacherNetwork: nil, guidanceWeights: [guidance]) }
+        var rng = Philox(seed: seed &+ 99)
+        let n = min(2000, set.rows.shape[0])
+        let noise = reporting { try rng.normal([n, set.rows.shape[1]]) }
+        let labels = set.labels.map { Array($0.prefix(n)) }
+        var summary: [[String: Any]] = []
+        for stage in stages {
+            let path = output + "/\(m.rawValue)-nfe\(stage.nfe)\(stage.note.isEmpty ? "" : "-" + stage.note.replacingOccurrences(of: " ", with: "-")).safetensors"
+            reporting { try Checkpoint(model: stage.network, optimizer: nil, step: steps, config: stage.card.json).write(to: path) }
+            let out = reporting { try stage.sample(noise, m == .guided ? labels : nil) }
+            let sw2 = reporting { try slicedWasserstein2(out, set.rows.slice(0..<n), seed: 5) }
+            summary.append(["checkpoint": path, "nfe": stage.nfe, "sliced_w2": sw2, "note": stage.note])
+            if !json { print(String(format: "NFE %d  SW2 to the data %.4f  %@", stage.nfe, sw2, path)) }
+            if set.itemShape == [2] { reporting { try Pictures.scatter(out, range: -4.5...4.5).writePNG(to: String(path.dropLast(12)) + ".png") } }
+        }
+        if json { print(String(decoding: try JSONSerialization.data(withJSONObject: ["method": m.rawValue, "stages": summary], options: [.sortedKeys]), as: UTF8.self)) }
+    }
 }

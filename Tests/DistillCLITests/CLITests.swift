@@ -12,52 +12,150 @@ struct RunResult {
     let stderr: String
 }
 
-func runDistill(_ args: [String]) throws -> RunResult {
+/// Runs `distill` with `args` in `directory`; `interruptAfter` sends SIGINT after that many
+/// seconds once `waitFor` exists.
+func runDistill(_ args: [String], in directory: String? = nil, interruptWhen waitFor: String? = nil) throws -> RunResult {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: distillBinary)
     p.arguments = args
+    if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err
     try p.run()
+    if let waitFor {
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: waitFor) && Date() < deadline && p.isRunning { usleep(20_000) }
+        usleep(200_000)
+        if p.isRunning { p.interrupt() }
+        let grace = Date().addingTimeInterval(30)
+        while p.isRunning && Date() < grace { usleep(20_000) }
+        if p.isRunning { p.terminate() }   // the interrupt was ignored: the test fails on the exit status
+    }
     let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return RunResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
 }
 
+func scratch() throws -> String {
+    let d = NSTemporaryDirectory() + "distill-cli-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+    return d
+}
+
+/// A PNG starts with its 8-byte signature and an IHDR chunk of the stated size.
+func isPNG(_ path: String, width: Int? = nil) -> Bool {
+    guard let b = try? FileIO.read(path), b.count > 33 else { return false }
+    let sig: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+    guard Array(b[0..<8]) == sig, String(bytes: b[12..<16], encoding: .ascii) == "IHDR" else { return false }
+    let w = Int(b[16]) << 24 | Int(b[17]) << 16 | Int(b[18]) << 8 | Int(b[19])
+    return width.map { $0 == w } ?? (w > 0)
+}
+
 @Suite(.serialized) struct CLITests {
-    @Test func demoTrainsAndSavesACheckpoint() throws {
-        let dir = NSTemporaryDirectory() + "distill-cli-" + UUID().uuidString
+    @Test func trainSampleEvalDistill() throws {
+        let dir = try scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let r = try runDistill(["demo", "--steps", "40", "--batch", "64", "--output", dir, "--json"])
+        let t = try runDistill(["train", "--data", "ring8", "--steps", "60", "--hidden", "32,32", "--output", "t", "--json"], in: dir)
+        #expect(t.status == 0, "stderr: \(t.stderr)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(t.stdout.utf8)) as? [String: Any])
+        #expect(summary["steps"] as? Int == 60)
+        let saved = try SavedModel.load(dir + "/t/model.safetensors")
+        #expect(saved.card.dataShape == [2] && saved.card.dataSource == "ring8" && saved.checkpoint.step == 60)
+        #expect(FileManager.default.fileExists(atPath: dir + "/t/loss.svg") && FileManager.default.fileExists(atPath: dir + "/t/train.jsonl"))
+
+        let s = try runDistill(["sample", "--model", "t/model.safetensors", "--sampler", "unipc-2", "--steps", "6", "--count", "300",
+                                "--output", "s.npy", "--json"], in: dir)
+        #expect(s.status == 0, "stderr: \(s.stderr)")
+        let samples = try NPY.read(dir + "/s.npy")
+        #expect(samples.shape == [300, 2] && samples.scalars.allSatisfy(\.isFinite))
+        #expect(isPNG(dir + "/s.png", width: 400))
+        let sj = try #require(try JSONSerialization.jsonObject(with: Data(s.stdout.utf8)) as? [String: Any])
+        #expect(sj["nfe"] as? Int == 6)
+
+        // The initial state from a file is used exactly as given: same noise, same samples.
+        var noiseRNG = Philox(seed: 4)
+        try NPY.write(try noiseRNG.normal([50, 2]) * 80, to: dir + "/noise.npy")
+        let a = try runDistill(["sample", "--model", "ring8", "--noise", "noise.npy", "--sampler", "heun", "--steps", "8", "--output", "a.npy", "--picture", "none"], in: dir)
+        let b = try runDistill(["sample", "--model", "ring8", "--noise", "noise.npy", "--sampler", "heun", "--steps", "8", "--output", "b.npy", "--picture", "none"], in: dir)
+        #expect(a.status == 0 && b.status == 0)
+        #expect(try NPY.read(dir + "/a.npy").scalars == NPY.read(dir + "/b.npy").scalars)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/a.png"))
+
+        let g = try runDistill(["sample", "--model", "ring8", "--class", "2", "--guidance", "3", "--steps", "10", "--output", "g.npy"], in: dir)
+        #expect(g.status == 0, "stderr: \(g.stderr)")
+        let gs = try NPY.read(dir + "/g.npy").scalars
+        let mean = (gs.enumerated().filter { $0.offset % 2 == 1 }.map(\.element).reduce(0, +)) / Float(gs.count / 2)
+        #expect(abs(mean - 2) < 0.3, "class 2 of the ring sits at (0, 2); mean y \(mean)")
+
+        let e = try runDistill(["eval", "--samples", "a.npy", "--reference", "ring8", "--json"], in: dir)
+        #expect(e.status == 0, "stderr: \(e.stderr)")
+        let metrics = try #require(try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any])
+        #expect(metrics["sliced_w2"] is Double && metrics["modes_covered"] is Double && metrics["log_likelihood"] is Double)
+
+        let d = try runDistill(["distill", "--method", "kd", "--teacher", "ring8", "--steps", "40", "--batch", "64", "--hidden", "16,16",
+                                "--output", "kd", "--json"], in: dir)
+        #expect(d.status == 0, "stderr: \(d.stderr)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/kd/kd-nfe1.safetensors"))
+        let ds = try runDistill(["sample", "--model", "kd/kd-nfe1.safetensors", "--sampler", "ddim", "--steps", "1", "--output", "k.npy"], in: dir)
+        #expect(ds.status == 0, "stderr: \(ds.stderr)")
+        let c = try runDistill(["distill", "--method", "cd", "--teacher", "ring8", "--steps", "20", "--batch", "64", "--hidden", "16,16",
+                                "--output", "cd", "--quiet"], in: dir)
+        #expect(c.status == 0, "stderr: \(c.stderr)")
+        let cs = try runDistill(["sample", "--model", "cd/cd-nfe1.safetensors", "--steps", "1", "--count", "100", "--output", "c.npy"], in: dir)
+        #expect(cs.status == 0, "stderr: \(cs.stderr)")
+        #expect(try NPY.read(dir + "/c.npy").shape == [100, 2])
+    }
+
+    @Test func demoWritesItsPictures() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try runDistill(["demo", "--output", "d", "--teacher-steps", "60", "--distill-steps", "20", "--quiet"], in: dir)
         #expect(r.status == 0, "stderr: \(r.stderr)")
-        let obj = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
-        #expect((obj["samples_per_second"] as? Double ?? 0) > 0)
-        #expect((obj["steps"] as? Int) == 40)
-        let path = try #require(obj["checkpoint"] as? String)
-        let ck = try Checkpoint.read(from: path)
-        #expect(ck.step == 40 && ck.ema != nil && !ck.optimizerTensors.isEmpty)
-        let config = try JSONDecoder().decode(MLPScoreNetwork.Configuration.self, from: Data(ck.config.utf8))
-        let net = try MLPScoreNetwork(config)
-        try net.load(ck.model)
+        for f in ["samplers.png", "distillation.png"] { #expect(isPNG(dir + "/d/" + f), "\(f)") }
+        for f in ["quality_vs_nfe.svg", "loss.svg"] {
+            let text = (try? String(contentsOfFile: dir + "/d/" + f, encoding: .utf8)) ?? ""
+            #expect(text.hasPrefix("<svg") && text.contains("</svg>"), "\(f)")
+        }
+        #expect(r.stdout.contains("| kd (Luhman & Luhman 2021) | 1 |") && r.stdout.contains("done in"))
     }
 
-    @Test func demoPrintsProgressAndSummary() throws {
-        let dir = NSTemporaryDirectory() + "distill-cli-" + UUID().uuidString
+    @Test func interruptedTrainingKeepsItsCheckpoint() throws {
+        let dir = try scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let r = try runDistill(["demo", "--steps", "20", "--batch", "32", "--output", dir, "--dataset", "moons"])
-        #expect(r.status == 0)
-        #expect(r.stdout.contains("[20/20] loss"))
-        #expect(r.stdout.contains("samples/s"))
+        let r = try runDistill(["train", "--data", "moons", "--steps", "200000", "--checkpoint-every", "50", "--hidden", "16",
+                                "--output", "t", "--quiet"], in: dir, interruptWhen: dir + "/t/model.safetensors")
+        #expect(r.status == 130, "exit \(r.status), stderr: \(r.stderr)")
+        let ck = try Checkpoint.read(from: dir + "/t/model.safetensors")
+        #expect(ck.step >= 50)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir + "/t").filter { $0.hasPrefix(".") }
+        #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
     }
 
-    @Test func badArgumentsGiveOneClearLine() throws {
-        let r = try runDistill(["demo", "--dataset", "nope"])
-        #expect(r.status != 0)
-        #expect(r.stderr.contains("unknown dataset 'nope'") && r.stderr.contains("8gaussians"))
-        let b = try runDistill(["bench", "--group", "nope"])
-        #expect(b.status != 0)
-        #expect(b.stderr.contains("unknown benchmark group 'nope'"))
+    @Test func badInputGivesOneClearLine() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cases: [([String], String)] = [
+            (["sample", "--model", "ring8", "--sampler", "nope"], "unknown sampler 'nope'; valid: euler"),
+            (["sample", "--model", "missing.safetensors"], "missing.safetensors"),
+            (["train", "--data", "nowhere"], "unknown data 'nowhere'"),
+            (["train", "--data", "moons", "--process", "vp-weird"], "unknown process 'vp-weird'"),
+            (["sample", "--model", "ring8", "--class", "9"], "--class 9"),
+            (["sample", "--model", "ring8", "--grid", "zigzag"], "unknown grid 'zigzag'"),
+            (["eval", "--samples", "none.npy", "--reference", "ring8"], "none.npy"),
+            (["distill", "--method", "magic", "--teacher", "ring8"], "unknown method 'magic'"),
+            (["bench", "--group", "nope"], "unknown benchmark group 'nope'"),
+        ]
+        for (args, phrase) in cases {
+            let r = try runDistill(args, in: dir)
+            #expect(r.status != 0, "\(args) should fail")
+            #expect(r.stderr.contains(phrase), "\(args): stderr was \(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count <= 3, "\(args): \(r.stderr)")
+        }
+        // A corrupt checkpoint names the file and leaves nothing behind.
+        try FileIO.writeAtomically(dir + "/bad.safetensors", [1, 2, 3])
+        let r = try runDistill(["sample", "--model", "bad.safetensors"], in: dir)
+        #expect(r.status != 0 && r.stderr.contains("bad.safetensors"))
     }
 
     @Test func benchEmitsJSONLines() throws {

@@ -1,4 +1,4 @@
-import DistillCore
+import Distill
 import Foundation
 
 /// The benchmark suite behind `distill bench`: machine ceilings, GEMM, fused linear,
@@ -23,11 +23,12 @@ public enum BenchmarkSuite {
         }
     }
 
-    public static let groupNames = ["gemm", "linear", "elementwise", "mlp", "sampler-step", "sampling", "sampler-quality"]
+    public static let groupNames = ["gemm", "linear", "elementwise", "mlp", "sampler-step", "sampling", "sampler-quality", "distillation"]
 
     /// Runs the selected groups, calling `emit` as each figure is measured (and `qualityTable`
     /// with the sampler-quality rows when that group ran).
     public static func run(_ o: Options, qualityTable: (([SamplerQuality.Row]) -> Void)? = nil,
+                           distillationTable: ((String, [DistillationExperiment.Row]) -> Void)? = nil,
                            emit: (BenchmarkRecord) -> Void) throws {
         func wanted(_ g: String) -> Bool { o.groups?.contains(g) ?? true }
         let elements = o.quick ? 1 << 22 : 1 << 26
@@ -54,6 +55,17 @@ public enum BenchmarkSuite {
                     emit(BenchmarkRecord(name: "quality_\(tag)_\(row.sampler)_nfe\(row.nfe)_ode_error", value: e, unit: "rms"))
                 }
                 emit(BenchmarkRecord(name: "quality_\(tag)_\(row.sampler)_nfe\(row.nfe)_sw2", value: row.slicedW2, unit: "SW2"))
+            }
+        }
+        if o.groups?.contains("distillation") == true {
+            for (name, gmm, hidden) in [("ring8", GaussianMixture.ring8(), [128, 128, 128]), ("gmm64", GaussianMixture.highDimensional64(), [256, 256, 256])] {
+                let budget = Distiller.Budget(steps: o.quick ? 300 : 3000, batch: 512, hidden: hidden)
+                let rows = try DistillationExperiment(mixture: gmm, budget: budget, samples: o.quick ? 500 : 2000).run()
+                distillationTable?(name, rows)
+                for r in rows {
+                    let tag = r.method.split(separator: " ").first.map(String.init) ?? r.method
+                    emit(BenchmarkRecord(name: "distill_\(name)_\(tag)_nfe\(r.nfe)_sw2", value: r.slicedW2, unit: "SW2", reference: r.method))
+                }
             }
         }
         if wanted("mlp") { try MLPBenchmark.run(batches: o.quick ? [256] : [4096, 256], rounds: o.quick ? 1 : 3, script: o.pytorchScript,

@@ -174,14 +174,15 @@ public struct EDMProcess: DiffusionProcess, Codable, Equatable {
 /// Rectified flow / flow matching (Liu et al. 2022; Lipman et al. 2023): X_t = t·X1 + (1-t)·X0
 /// with X0 noise and X1 data, i.e. α = t, σ = 1 - t; t runs from noise (0) to data (1), so
 /// f = 1/t and g² = -2(1-t)/t (negative: the SDE form is written for the forward direction of
-/// t, which here removes noise; samplers only use the ODE).
+/// t, which here removes noise; samplers only use the ODE). Training and sampling use
+/// t ∈ [ε, 1 - ε], away from the pure-noise end (α = 0) and the clean end (σ = 0).
 public struct RectifiedFlowProcess: DiffusionProcess, Codable, Equatable {
     public var epsilon: Double
 
-    public init(epsilon: Double = 1e-5) { self.epsilon = epsilon }
+    public init(epsilon: Double = 1e-3) { self.epsilon = epsilon }
 
     public var name: String { "rectified-flow" }
-    public var timeRange: ClosedRange<Double> { 0...1 }
+    public var timeRange: ClosedRange<Double> { epsilon...(1 - epsilon) }
     public func alpha(_ t: Double) -> Double { t }
     public func sigma(_ t: Double) -> Double { 1 - t }
     public func driftCoefficient(_ t: Double) -> Double { 1 / t }

@@ -11,7 +11,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var beta2: Float
     /// Clip the global gradient norm to this (nil: no clipping).
     public var gradientClip: Float?
-    /// EMA decay of the weights (nil: no EMA).
+    /// EMA decay of the weights (nil: no EMA), ramped up as min(decay, (1 + s)/(10 + s)).
     public var emaDecay: Float?
     /// Seeds every random draw: step s draws from Philox(seed, stream: s).
     public var seed: UInt64
@@ -163,7 +163,9 @@ public final class Trainer {
             guard value.isFinite else { throw TrainingError.nonFiniteLoss(step: step, value: value) }
             let norm = c.gradientClip.map { clipGradientNorm(model.parameters, maxNorm: $0) }
             try optimizer.update()
-            try ema?.update(from: model)
+            // EMA warm-up: decay min(d, (1 + s)/(10 + s)), so early averages are not dominated by
+            // the random initialization (the usual ramp, e.g. in TensorFlow's EMA with num_updates).
+            if let ema { try ema.update(from: model, decay: min(ema.decay, Float(1 + step) / Float(10 + step))) }
             step += 1
             smoothed = smoothed.isNaN ? value : 0.98 * smoothed + 0.02 * value
             let elapsed = Date().timeIntervalSince(t0)

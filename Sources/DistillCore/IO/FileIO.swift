@@ -76,7 +76,8 @@ public enum FileIO {
         try bytes.withUnsafeBytes { try writeAtomically(path, [$0]) }
     }
 
-    static func directory(of path: String) -> String {
+    /// The folder part of a path ("." when there is none).
+    public static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }

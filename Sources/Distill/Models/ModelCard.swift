@@ -1,0 +1,125 @@
+import Foundation
+
+/// A process with its parameters, as stored in model cards.
+public enum ProcessSpec: Codable, Sendable, Equatable {
+    case vpLinear(VPLinearProcess)
+    case vpCosine(VPCosineProcess)
+    case ddpm(steps: Int, betaStart: Double, betaEnd: Double)
+    case ve(VEProcess)
+    case edm(EDMProcess)
+    case rectifiedFlow(RectifiedFlowProcess)
+
+    public init(_ kind: ProcessKind) {
+        switch kind {
+        case .vpLinear: self = .vpLinear(VPLinearProcess())
+        case .vpCosine: self = .vpCosine(VPCosineProcess())
+        case .ddpm: self = .ddpm(steps: 1000, betaStart: 1e-4, betaEnd: 0.02)
+        case .ve: self = .ve(VEProcess())
+        case .edm: self = .edm(EDMProcess())
+        case .rectifiedFlow: self = .rectifiedFlow(RectifiedFlowProcess())
+        }
+    }
+
+    /// The spec of a process value (the six known processes; others fall back to VP-linear).
+    public static func from(_ p: any DiffusionProcess) -> ProcessSpec {
+        switch p {
+        case let q as VPLinearProcess: return .vpLinear(q)
+        case let q as VPCosineProcess: return .vpCosine(q)
+        case let q as DiscreteDDPMProcess: return .ddpm(steps: q.steps, betaStart: q.betaStart, betaEnd: q.betaEnd)
+        case let q as VEProcess: return .ve(q)
+        case let q as EDMProcess: return .edm(q)
+        case let q as RectifiedFlowProcess: return .rectifiedFlow(q)
+        default: return .vpLinear(VPLinearProcess())
+        }
+    }
+
+    /// The process itself.
+    public var process: any DiffusionProcess {
+        switch self {
+        case let .vpLinear(p): return p
+        case let .vpCosine(p): return p
+        case let .ddpm(n, b0, b1): return DiscreteDDPMProcess(steps: n, betaStart: b0, betaEnd: b1)
+        case let .ve(p): return p
+        case let .edm(p): return p
+        case let .rectifiedFlow(p): return p
+        }
+    }
+}
+
+/// Everything needed to rebuild a trained model from its checkpoint: stored as the
+/// checkpoint's configuration JSON.
+public struct ModelCard: Codable, Sendable, Equatable {
+    /// The network and how its output is read.
+    public enum Architecture: Codable, Sendable, Equatable {
+        /// A diffusion model: MLP network, process, parameterization, conditioning.
+        case mlp(MLPScoreNetwork.Configuration)
+        /// A consistency model over an MLP (f = c_skip x + c_out F, σ-form).
+        case consistencyMLP(MLPScoreNetwork.Configuration, sigmaMax: Double)
+    }
+
+    public var format = "distill.model"
+    public var architecture: Architecture
+    public var process: ProcessSpec
+    public var parameterization: Parameterization
+    public var conditioning: NetworkConditioning
+    public var sigmaData: Float
+    /// Shape of one data item ([d] for vectors, [C, H, W] for images).
+    public var dataShape: [Int]
+    /// Where the training data came from (e.g. "8gaussians", "digits8x8", "gmm:ring8").
+    public var dataSource: String
+    public var classCount: Int?
+    /// How it was made ("trained with dsm", "distilled with pd from …").
+    public var provenance: String
+
+    public init(architecture: Architecture, process: ProcessSpec, parameterization: Parameterization,
+                conditioning: NetworkConditioning = .time, sigmaData: Float = 0.5, dataShape: [Int], dataSource: String,
+                classCount: Int? = nil, provenance: String = "") {
+        self.architecture = architecture
+        self.process = process
+        self.parameterization = parameterization
+        self.conditioning = conditioning
+        self.sigmaData = sigmaData
+        self.dataShape = dataShape
+        self.dataSource = dataSource
+        self.classCount = classCount
+        self.provenance = provenance
+    }
+
+    public var json: String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? enc.encode(self)) ?? Data(), as: UTF8.self)
+    }
+}
+
+/// A model loaded from a checkpoint with its card: usable as a denoiser by every sampler.
+public struct SavedModel {
+    public let card: ModelCard
+    public let network: MLPScoreNetwork
+    public let denoiser: any Denoiser
+    public let checkpoint: Checkpoint
+
+    /// Reads a checkpoint written with a model card and rebuilds the model, with its EMA
+    /// weights when the checkpoint has them (`preferEMA`).
+    public static func load(_ path: String, preferEMA: Bool = true) throws -> SavedModel {
+        let ck = try Checkpoint.read(from: path)
+        let card: ModelCard
+        do { card = try JSONDecoder().decode(ModelCard.self, from: Data(ck.config.utf8)) } catch {
+            throw IOError.corrupt(path: path, detail: "the checkpoint has no readable model card (\(error))")
+        }
+        let weights = preferEMA ? (ck.ema ?? ck.model) : ck.model
+        switch card.architecture {
+        case let .mlp(config):
+            let net = try MLPScoreNetwork(config)
+            try net.load(weights)
+            let model = DiffusionModel(network: net, process: card.process.process, parameterization: card.parameterization,
+                                       conditioning: card.conditioning, sigmaData: card.sigmaData)
+            return SavedModel(card: card, network: net, denoiser: model, checkpoint: ck)
+        case let .consistencyMLP(config, sigmaMax):
+            let net = try MLPScoreNetwork(config)
+            try net.load(weights)
+            let model = ConsistencyModel(network: net, sigmaData: Double(card.sigmaData), sigmaMax: sigmaMax)
+            return SavedModel(card: card, network: net, denoiser: model, checkpoint: ck)
+        }
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct RootCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "distill",
+        abstract: "Train diffusion models, sample them fast, and distill them — on the CPU.",
+        subcommands: [DemoCommand.self, TrainCommand.self, SampleCommand.self, DistillCommand.self, EvalCommand.self, BenchCommand.self]
+    )
+}
