@@ -1,0 +1,207 @@
+// 2x nearest upsampling and 2x2 average pooling, forward and backward. Work is cut into blocks
+// of rows (about CK_BLOCK output floats each) over all N*C planes. The AVX2 and scalar paths
+// add in the same order, so they give the same bits.
+#include "ck_resample.h"
+#include "ck_internal.h"
+#include <immintrin.h>
+
+typedef struct {
+    float *out;
+    const float *in;
+    int64_t rows, H, W, Ho, Wo, per_task;   // rows: rows handed to tasks in total; H, W: input
+} rs_job;
+
+// ---- upsample: one input row -> two output rows ----
+
+static void up_row_scalar(float *y0, float *y1, const float *x, int64_t W) {
+    for (int64_t j = 0; j < W; j++) y0[2 * j] = y0[2 * j + 1] = y1[2 * j] = y1[2 * j + 1] = x[j];
+}
+CK_AVX2 static void up_row_avx2(float *y0, float *y1, const float *x, int64_t W) {
+    int64_t j = 0;
+    for (; j + 8 <= W; j += 8) {
+        __m256 v = _mm256_loadu_ps(x + j);
+        __m256 lo = _mm256_unpacklo_ps(v, v), hi = _mm256_unpackhi_ps(v, v);   // x0 x0 x1 x1 | x4 x4 x5 x5
+        __m256 a = _mm256_permute2f128_ps(lo, hi, 0x20), b = _mm256_permute2f128_ps(lo, hi, 0x31);
+        _mm256_storeu_ps(y0 + 2 * j, a);
+        _mm256_storeu_ps(y0 + 2 * j + 8, b);
+        _mm256_storeu_ps(y1 + 2 * j, a);
+        _mm256_storeu_ps(y1 + 2 * j + 8, b);
+    }
+    for (; j < W; j++) y0[2 * j] = y0[2 * j + 1] = y1[2 * j] = y1[2 * j + 1] = x[j];
+}
+
+static void up_fwd_task(void *p, int64_t t, int64_t nt) {
+    (void)nt;
+    const rs_job *j = p;
+    int avx = ck_cpu_use_avx2();
+    for (int64_t r = t * j->per_task; r < ck_min64(j->rows, (t + 1) * j->per_task); r++) {
+        float *y0 = j->out + 4 * r * j->W, *y1 = y0 + 2 * j->W;   // output rows 2i, 2i+1 of the plane
+        if (avx) up_row_avx2(y0, y1, j->in + r * j->W, j->W);
+        else up_row_scalar(y0, y1, j->in + r * j->W, j->W);
+    }
+}
+
+void ck_upsample_nearest2x_forward(float *y, const float *x, int64_t N, int64_t C, int64_t H,
+                                   int64_t W) {
+    if (N <= 0 || C <= 0 || H <= 0 || W <= 0) return;
+    rs_job j = {.out = y, .in = x, .rows = N * C * H, .W = W};
+    j.per_task = ck_max64(1, CK_BLOCK / (4 * W));
+    ck_parallel_for(up_fwd_task, &j, ck_ceil_div(j.rows, j.per_task));
+}
+
+// dx[j] += (d0[2j] + d0[2j+1]) + (d1[2j] + d1[2j+1])
+static void up_bwd_row_scalar(float *dx, const float *d0, const float *d1, int64_t W) {
+    for (int64_t j = 0; j < W; j++) dx[j] += (d0[2 * j] + d0[2 * j + 1]) + (d1[2 * j] + d1[2 * j + 1]);
+}
+// Pairwise sums of 16 consecutive floats, in order: s[k] = x[2k] + x[2k+1].
+CK_AVX2 static inline __m256 pair_sums16(const float *x) {
+    __m256 h = _mm256_hadd_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(x + 8));   // a01 a23 b01 b23 | a45 a67 b45 b67
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(h), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+CK_AVX2 static void up_bwd_row_avx2(float *dx, const float *d0, const float *d1, int64_t W) {
+    int64_t j = 0;
+    for (; j + 8 <= W; j += 8) {
+        __m256 s = _mm256_add_ps(pair_sums16(d0 + 2 * j), pair_sums16(d1 + 2 * j));
+        _mm256_storeu_ps(dx + j, _mm256_add_ps(_mm256_loadu_ps(dx + j), s));
+    }
+    for (; j < W; j++) dx[j] += (d0[2 * j] + d0[2 * j + 1]) + (d1[2 * j] + d1[2 * j + 1]);
+}
+
+static void up_bwd_task(void *p, int64_t t, int64_t nt) {
+    (void)nt;
+    const rs_job *j = p;
+    int avx = ck_cpu_use_avx2();
+    for (int64_t r = t * j->per_task; r < ck_min64(j->rows, (t + 1) * j->per_task); r++) {
+        const float *d0 = j->in + 4 * r * j->W, *d1 = d0 + 2 * j->W;
+        if (avx) up_bwd_row_avx2(j->out + r * j->W, d0, d1, j->W);
+        else up_bwd_row_scalar(j->out + r * j->W, d0, d1, j->W);
+    }
+}
+
+void ck_upsample_nearest2x_backward(float *dx, const float *dy, int64_t N, int64_t C, int64_t H,
+                                    int64_t W) {
+    if (N <= 0 || C <= 0 || H <= 0 || W <= 0) return;
+    rs_job j = {.out = dx, .in = dy, .rows = N * C * H, .W = W};
+    j.per_task = ck_max64(1, CK_BLOCK / (4 * W));
+    ck_parallel_for(up_bwd_task, &j, ck_ceil_div(j.rows, j.per_task));
+}
+
+// ---- avg-pool: output row (plane, i) <- input rows 2i, 2i+1 of the plane ----
+
+static void pool_row_scalar(float *y, const float *x0, const float *x1, int64_t Wo) {
+    for (int64_t j = 0; j < Wo; j++) y[j] = 0.25f * ((x0[2 * j] + x0[2 * j + 1]) + (x1[2 * j] + x1[2 * j + 1]));
+}
+CK_AVX2 static void pool_row_avx2(float *y, const float *x0, const float *x1, int64_t Wo) {
+    int64_t j = 0;
+    const __m256 q = _mm256_set1_ps(0.25f);
+    for (; j + 8 <= Wo; j += 8)
+        _mm256_storeu_ps(y + j, _mm256_mul_ps(q, _mm256_add_ps(pair_sums16(x0 + 2 * j), pair_sums16(x1 + 2 * j))));
+    for (; j < Wo; j++) y[j] = 0.25f * ((x0[2 * j] + x0[2 * j + 1]) + (x1[2 * j] + x1[2 * j + 1]));
+}
+
+static void pool_fwd_task(void *p, int64_t t, int64_t nt) {
+    (void)nt;
+    const rs_job *j = p;
+    int avx = ck_cpu_use_avx2();
+    for (int64_t r = t * j->per_task; r < ck_min64(j->rows, (t + 1) * j->per_task); r++) {
+        int64_t plane = r / j->Ho, i = r % j->Ho;
+        const float *x0 = j->in + (plane * j->H + 2 * i) * j->W, *x1 = x0 + j->W;
+        if (avx) pool_row_avx2(j->out + r * j->Wo, x0, x1, j->Wo);
+        else pool_row_scalar(j->out + r * j->Wo, x0, x1, j->Wo);
+    }
+}
+
+void ck_avgpool2x_forward(float *y, const float *x, int64_t N, int64_t C, int64_t H, int64_t W) {
+    rs_job j = {.out = y, .in = x, .H = H, .W = W, .Ho = H / 2, .Wo = W / 2};
+    if (N <= 0 || C <= 0 || j.Ho <= 0 || j.Wo <= 0) return;
+    j.rows = N * C * j.Ho;
+    j.per_task = ck_max64(1, CK_BLOCK / (4 * j.Wo));
+    ck_parallel_for(pool_fwd_task, &j, ck_ceil_div(j.rows, j.per_task));
+}
+
+// dx0[2j], dx0[2j+1], dx1[2j], dx1[2j+1] += 0.25 * dy[j]
+static void pool_bwd_row_scalar(float *dx0, float *dx1, const float *dy, int64_t Wo) {
+    for (int64_t j = 0; j < Wo; j++) {
+        float g = 0.25f * dy[j];
+        dx0[2 * j] += g; dx0[2 * j + 1] += g; dx1[2 * j] += g; dx1[2 * j + 1] += g;
+    }
+}
+CK_AVX2 static void pool_bwd_row_avx2(float *dx0, float *dx1, const float *dy, int64_t Wo) {
+    int64_t j = 0;
+    const __m256 q = _mm256_set1_ps(0.25f);
+    for (; j + 8 <= Wo; j += 8) {
+        __m256 g = _mm256_mul_ps(q, _mm256_loadu_ps(dy + j));
+        __m256 lo = _mm256_unpacklo_ps(g, g), hi = _mm256_unpackhi_ps(g, g);
+        __m256 a = _mm256_permute2f128_ps(lo, hi, 0x20), b = _mm256_permute2f128_ps(lo, hi, 0x31);
+        _mm256_storeu_ps(dx0 + 2 * j, _mm256_add_ps(_mm256_loadu_ps(dx0 + 2 * j), a));
+        _mm256_storeu_ps(dx0 + 2 * j + 8, _mm256_add_ps(_mm256_loadu_ps(dx0 + 2 * j + 8), b));
+        _mm256_storeu_ps(dx1 + 2 * j, _mm256_add_ps(_mm256_loadu_ps(dx1 + 2 * j), a));
+        _mm256_storeu_ps(dx1 + 2 * j + 8, _mm256_add_ps(_mm256_loadu_ps(dx1 + 2 * j + 8), b));
+    }
+    for (; j < Wo; j++) {
+        float g = 0.25f * dy[j];
+        dx0[2 * j] += g; dx0[2 * j + 1] += g; dx1[2 * j] += g; dx1[2 * j + 1] += g;
+    }
+}
+
+static void pool_bwd_task(void *p, int64_t t, int64_t nt) {
+    (void)nt;
+    const rs_job *j = p;
+    int avx = ck_cpu_use_avx2();
+    for (int64_t r = t * j->per_task; r < ck_min64(j->rows, (t + 1) * j->per_task); r++) {
+        int64_t plane = r / j->Ho, i = r % j->Ho;
+        float *dx0 = j->out + (plane * j->H + 2 * i) * j->W, *dx1 = dx0 + j->W;
+        if (avx) pool_bwd_row_avx2(dx0, dx1, j->in + r * j->Wo, j->Wo);
+        else pool_bwd_row_scalar(dx0, dx1, j->in + r * j->Wo, j->Wo);
+    }
+}
+
+void ck_avgpool2x_backward(float *dx, const float *dy, int64_t N, int64_t C, int64_t H, int64_t W) {
+    rs_job j = {.out = dx, .in = dy, .H = H, .W = W, .Ho = H / 2, .Wo = W / 2};
+    if (N <= 0 || C <= 0 || j.Ho <= 0 || j.Wo <= 0) return;
+    j.rows = N * C * j.Ho;
+    j.per_task = ck_max64(1, CK_BLOCK / (4 * j.Wo));
+    ck_parallel_for(pool_bwd_task, &j, ck_ceil_div(j.rows, j.per_task));
+}
+
+// ---- naive references ----
+
+void ck_upsample_nearest2x_forward_ref(float *y, const float *x, int64_t N, int64_t C, int64_t H,
+                                       int64_t W) {
+    for (int64_t p = 0; p < N * C; p++)
+        for (int64_t i = 0; i < 2 * H; i++)
+            for (int64_t j = 0; j < 2 * W; j++) y[(p * 2 * H + i) * 2 * W + j] = x[(p * H + i / 2) * W + j / 2];
+}
+
+void ck_upsample_nearest2x_backward_ref(float *dx, const float *dy, int64_t N, int64_t C,
+                                        int64_t H, int64_t W) {
+    for (int64_t p = 0; p < N * C; p++)
+        for (int64_t i = 0; i < H; i++)
+            for (int64_t j = 0; j < W; j++) {
+                double s = 0.0;
+                for (int64_t a = 0; a < 2; a++)
+                    for (int64_t b = 0; b < 2; b++) s += dy[(p * 2 * H + 2 * i + a) * 2 * W + 2 * j + b];
+                dx[(p * H + i) * W + j] += (float)s;
+            }
+}
+
+void ck_avgpool2x_forward_ref(float *y, const float *x, int64_t N, int64_t C, int64_t H, int64_t W) {
+    int64_t Ho = H / 2, Wo = W / 2;
+    for (int64_t p = 0; p < N * C; p++)
+        for (int64_t i = 0; i < Ho; i++)
+            for (int64_t j = 0; j < Wo; j++) {
+                double s = 0.0;
+                for (int64_t a = 0; a < 2; a++)
+                    for (int64_t b = 0; b < 2; b++) s += x[(p * H + 2 * i + a) * W + 2 * j + b];
+                y[(p * Ho + i) * Wo + j] = (float)(0.25 * s);
+            }
+}
+
+void ck_avgpool2x_backward_ref(float *dx, const float *dy, int64_t N, int64_t C, int64_t H,
+                               int64_t W) {
+    int64_t Ho = H / 2, Wo = W / 2;
+    for (int64_t p = 0; p < N * C; p++)
+        for (int64_t i = 0; i < 2 * Ho; i++)
+            for (int64_t j = 0; j < 2 * Wo; j++)
+                dx[(p * H + i) * W + j] += (float)(0.25 * dy[(p * Ho + i / 2) * Wo + j / 2]);
+}
