@@ -5,9 +5,11 @@ import Foundation
 struct DistillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "distill",
-        abstract: "Distill a teacher into few-step students: \(DistillationMethod.allCases.map(\.rawValue).joined(separator: ", ")).",
+        abstract: "Distill a teacher into few-step students (\(DistillationMethod.allCases.map(\.rawValue).joined(separator: ", "))) or one-step generators (\(GeneratorMethod.allCases.map(\.rawValue).joined(separator: ", "))).",
         discussion: """
-        Methods: \(DistillationMethod.allCases.map { "\($0.rawValue) (\($0.paper))" }.joined(separator: ", ")).
+        Methods: \(DistillationMethod.allCases.map { "\($0.rawValue) (\($0.paper))" }.joined(separator: ", ")); generators (no data used):
+        \(GeneratorMethod.allCases.map { "\($0.rawValue) (\($0.paper))" }.joined(separator: ", ")), saved as OUTPUT/METHOD-generator.safetensors
+        and sampled with `distill sample --model FILE --sampler generator`.
         --teacher is a checkpoint from `distill train` or a mixture (\(GaussianMixture.builtInNames.joined(separator: ", ")), gmm:FILE.json; exact).
         Each stage is saved as OUTPUT/METHOD-nfeK.safetensors (a checkpoint `distill sample` reads) and scored by
         sliced-W2 against the data.
@@ -33,8 +35,9 @@ struct DistillCommand: ParsableCommand {
     @Flag(help: "Print a JSON summary.") var json = false
 
     func run() throws {
+        if let g = GeneratorMethod(rawValue: method) { return try runGenerator(g) }
         guard let m = DistillationMethod(rawValue: method) else {
-            fail("unknown method '\(method)'; valid: \(DistillationMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+            fail("unknown method '\(method)'; valid: \((DistillationMethod.allCases.map(\.rawValue) + GeneratorMethod.allCases.map(\.rawValue)).joined(separator: ", "))")
         }
         guard steps >= 10, batch >= 1, lr > 0 else { fail("--steps must be >= 10, --batch >= 1, --lr > 0") }
         let source = reporting { try ModelSource.load(teacher) }
@@ -77,5 +80,44 @@ struct DistillCommand: ParsableCommand {
             if set.itemShape == [2] { reporting { try Pictures.scatter(out, range: -4.5...4.5).writePNG(to: String(path.dropLast(12)) + ".png") } }
         }
         if json { print(String(decoding: try JSONSerialization.data(withJSONObject: ["method": m.rawValue, "stages": summary], options: [.sortedKeys]), as: UTF8.self)) }
+    }
+
+    /// Diff-Instruct, SDS or VSD: a one-step generator from the teacher's scores alone.
+    func runGenerator(_ g: GeneratorMethod) throws {
+        guard steps >= 10, batch >= 1, lr > 0 else { fail("--steps must be >= 10, --batch >= 1, --lr > 0") }
+        let source = reporting { try ModelSource.load(teacher) }
+        let d = source.itemShape.reduce(1, *)
+        makeFolder(output)
+        Interrupt.install()
+        var settings = GeneratorDistiller.Settings()
+        settings.steps = steps
+        settings.batch = batch
+        settings.generatorLearningRate = lr
+        settings.hidden = reporting { try parseInts(hidden, name: "--hidden") }
+        settings.seed = seed
+        var distiller = GeneratorDistiller(teacher: source.denoiser, process: source.process, dimension: d, settings: settings)
+        let bar = ProgressLine(total: steps, quiet: quiet || json, plainEvery: max(steps / 10, 1))
+        distiller.progress = { s, _, loss in
+            if Interrupt.isRequested { fail("interrupted at step \(s); nothing saved") }
+            bar.update(s, String(format: "generator loss %.4f", loss))
+        }
+        let (gen, card) = reporting { try distiller.run(g) }
+        let path = output + "/\(g.rawValue)-generator.safetensors"
+        reporting {
+            try Checkpoint(model: gen.stateDictionary(), step: steps, config: card.json).write(to: path)
+        }
+        var rng = Philox(seed: seed &+ 5)
+        let samples = reporting { try withoutGradient { try gen.sample(2000, rng: &rng) } }
+        var obj: [String: Any] = ["method": g.rawValue, "checkpoint": path]
+        if let m = source.mixture {
+            let (exact, _) = reporting { try m.sample(2000, seed: seed) }
+            let sw2 = reporting { try slicedWasserstein2(samples, exact, seed: 5) }
+            let cov = reporting { try m.modeCoverage(samples) }
+            obj["sliced_w2"] = sw2
+            obj["modes_covered"] = cov.coveredModes
+            if !json { print(String(format: "1 NFE  SW2 to exact samples %.4f  modes %d/%d  %@", sw2, cov.coveredModes, cov.modeCount, path)) }
+        } else if !json { print("generator saved: \(path)") }
+        if source.itemShape == [2] { reporting { try Pictures.scatter(samples, range: -4.5...4.5).writePNG(to: output + "/\(g.rawValue)-generator.png") } }
+        if json { print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self)) }
     }
 }

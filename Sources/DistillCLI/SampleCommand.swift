@@ -18,7 +18,7 @@ struct SampleCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "Checkpoint or mixture.") var model: String
+    @Option(help: "Checkpoint or mixture (with --sampler generator: a generator checkpoint).") var model: String
     @OptionGroup var gridOptions: GridOptions
     @Option(help: "Samples to draw.") var count = 2000
     @Option(help: "Seed for the initial noise and stochastic samplers.") var seed: UInt64 = 0
@@ -30,6 +30,7 @@ struct SampleCommand: ParsableCommand {
     @Flag(help: "Print a JSON summary.") var json = false
 
     func run() throws {
+        if gridOptions.sampler == "generator" { return try sampleGenerator() }
         let source = reporting { try ModelSource.load(model) }
         let d = source.itemShape.reduce(1, *)
         let dir = FileIO.directory(of: output)
@@ -89,6 +90,28 @@ struct SampleCommand: ParsableCommand {
         } else {
             print(String(format: "%d samples in %.2f s (NFE %d): %@%@", sample.shape[0], seconds, nfe, output, pic == "none" ? "" : ", " + pic))
         }
+    }
+}
+
+extension SampleCommand {
+    /// One evaluation of a generator checkpoint (`distill distill --method diff-instruct|sds|vsd`).
+    func sampleGenerator() throws {
+        let start = Date()
+        let (samples, shape) = reporting { () throws -> (Tensor, [Int]) in
+            let ck = try Checkpoint.read(from: model)
+            guard let card = try? JSONDecoder().decode(GeneratorCard.self, from: Data(ck.config.utf8)) else {
+                throw CLIError.usage("\(model) is not a generator checkpoint (make one with distill distill --method diff-instruct|sds|vsd)")
+            }
+            let gen = try card.makeGenerator(weights: ck.model)
+            var rng = Philox(seed: seed)
+            return (try withoutGradient { try gen.sample(count, rng: &rng) }, [card.dataDimension])
+        }
+        let dir = FileIO.directory(of: output)
+        if dir != "." { makeFolder(dir) }
+        reporting { try NPY.write(samples, to: output) }
+        let pic = picture ?? (output.hasSuffix(".npy") ? String(output.dropLast(4)) + ".png" : output + ".png")
+        if pic != "none" { reporting { try savePicture(samples, to: pic, mixture: shape == [2] ? GaussianMixture.ring8() : nil) } }
+        print(String(format: "%d samples in %.3f s (NFE 1): %@", samples.shape[0], Date().timeIntervalSince(start), output))
     }
 }
 

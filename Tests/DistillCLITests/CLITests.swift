@@ -102,6 +102,17 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
         let c = try runDistill(["distill", "--method", "cd", "--teacher", "ring8", "--steps", "20", "--batch", "64", "--hidden", "16,16",
                                 "--output", "cd", "--quiet"], in: dir)
         #expect(c.status == 0, "stderr: \(c.stderr)")
+        let gd = try runDistill(["distill", "--method", "diff-instruct", "--teacher", "ring8", "--steps", "30", "--batch", "64", "--hidden", "16,16",
+                                 "--output", "di", "--json"], in: dir)
+        #expect(gd.status == 0, "stderr: \(gd.stderr)")
+        let gj = try #require(try JSONSerialization.jsonObject(with: Data(gd.stdout.utf8)) as? [String: Any])
+        #expect(gj["sliced_w2"] is Double && gj["modes_covered"] is Int)
+        let gs2 = try runDistill(["sample", "--model", "di/diff-instruct-generator.safetensors", "--sampler", "generator", "--count", "123",
+                                  "--output", "gen.npy"], in: dir)
+        #expect(gs2.status == 0, "stderr: \(gs2.stderr)")
+        #expect(try NPY.read(dir + "/gen.npy").shape == [123, 2])
+        let wrong = try runDistill(["sample", "--model", "t/model.safetensors", "--sampler", "generator"], in: dir)
+        #expect(wrong.status != 0 && wrong.stderr.contains("not a generator checkpoint"))
         let cs = try runDistill(["sample", "--model", "cd/cd-nfe1.safetensors", "--steps", "1", "--count", "100", "--output", "c.npy"], in: dir)
         #expect(cs.status == 0, "stderr: \(cs.stderr)")
         #expect(try NPY.read(dir + "/c.npy").shape == [100, 2])

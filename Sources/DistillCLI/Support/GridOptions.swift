@@ -4,7 +4,7 @@ import Foundation
 
 /// The sampling options shared by `sample` and the evaluation parts of other commands.
 struct GridOptions: ParsableArguments {
-    @Option(help: "Sampler: \(SamplerKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(help: "Sampler: \(SamplerKind.allCases.map(\.rawValue).joined(separator: ", ")), or generator (one evaluation of a generator checkpoint).")
     var sampler = "dpmpp-2m"
 
     @Option(help: "Steps (for dpm-solver-2/3: the NFE budget, allocated as the official code does).")

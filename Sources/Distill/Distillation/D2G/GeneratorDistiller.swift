@@ -1,0 +1,113 @@
+import Foundation
+
+/// The D2G methods by name.
+public enum GeneratorMethod: String, Sendable, Codable, CaseIterable {
+    case diffInstruct = "diff-instruct", sds, vsd
+
+    public var paper: String {
+        switch self {
+        case .diffInstruct: return "Luo et al. 2023"
+        case .sds: return "Poole et al. 2022"
+        case .vsd: return "Wang et al. 2023"
+        }
+    }
+}
+
+/// Trains a one-step generator from a frozen teacher with Diff-Instruct, SDS or VSD: the
+/// generator and (for Diff-Instruct and VSD) a fake score network, each with its own AdamW,
+/// alternating one fake-score step and one generator step. No training data are used.
+public struct GeneratorDistiller {
+    public struct Settings: Sendable {
+        public var steps = 2000
+        public var batch = 256
+        public var generatorLearningRate: Float = 1e-3
+        public var fakeLearningRate: Float = 1e-3
+        public var weighting: ScoreDistillationWeighting = .sigmaSquared
+        /// Times drawn for the teacher (Diff-Instruct trains on t ∈ [0.02, 0.98]).
+        public var timeRange: ClosedRange<Double> = 0.02...0.98
+        public var hidden: [Int] = [128, 128]
+        /// Latent size (default: the data dimension).
+        public var latentDimension: Int?
+        /// Optimize this many particles instead of a network (the particle view of SDS/VSD).
+        public var particles: Int?
+        public var seed: UInt64 = 3
+        public init() {}
+    }
+
+    public let teacher: any Denoiser
+    public let process: any DiffusionProcess
+    public let dimension: Int
+    public var settings: Settings
+    public var progress: ((Int, Int, Float) -> Void)?
+
+    public init(teacher: any Denoiser, process: any DiffusionProcess = VPLinearProcess(), dimension: Int, settings: Settings = .init()) {
+        self.teacher = teacher
+        self.process = process
+        self.dimension = dimension
+        self.settings = settings
+    }
+
+    /// The trained generator (and the card describing it).
+    public func run(_ method: GeneratorMethod) throws -> (generator: any Generator, card: GeneratorCard) {
+        let s = settings
+        let gen: any Generator = try s.particles.map { try ParticleGenerator(count: $0, dataDimension: dimension, seed: s.seed) }
+            ?? MLPGenerator(latentDimension: s.latentDimension ?? dimension, dataDimension: dimension, hidden: s.hidden, seed: s.seed)
+        let genOpt = try Adam(gen, learningRate: s.generatorLearningRate, beta1: 0, beta2: 0.999)
+        let needsFake = method != .sds
+        let fakeNet = try MLPScoreNetwork(.init(dataDimension: dimension, hiddenWidths: [128, 128, 128]), seed: s.seed &+ 1)
+        let fake = DiffusionModel(network: fakeNet, process: process, parameterization: .epsilon)
+        let fakeOpt = try Adam.adamW(fakeNet, learningRate: s.fakeLearningRate, weightDecay: 0)
+        for step in 0..<s.steps {
+            var rng = Philox(seed: s.seed &+ 0x6E, stream: UInt64(step))
+            if needsFake {
+                let x = try withoutGradient { try gen.sample(s.batch, rng: &rng) }
+                try fakeNet.valueWithGradient { try ScoreDistillation.fakeScoreLoss(fake: fake, generated: x, rng: &rng) }
+                try fakeOpt.update()
+            }
+            let loss = try gen.valueWithGradient { () throws -> Tensor in
+                let x = try gen.sample(s.batch, rng: &rng)
+                switch method {
+                case .diffInstruct:
+                    return try ScoreDistillation.diffInstructLoss(generated: x, teacher: teacher, fake: fake, process: process,
+                                                                  weighting: s.weighting, timeRange: s.timeRange, rng: &rng)
+                case .sds:
+                    return try ScoreDistillation.sdsLoss(generated: x, teacher: teacher, process: process, weighting: s.weighting,
+                                                         timeRange: s.timeRange, rng: &rng)
+                case .vsd:
+                    return try ScoreDistillation.vsdLoss(generated: x, teacher: teacher, fake: fake, process: process,
+                                                         weighting: s.weighting, timeRange: s.timeRange, rng: &rng)
+                }
+            }
+            clipGradientNorm(gen.parameters, maxNorm: 10)
+            try genOpt.update()
+            progress?(step + 1, s.steps, loss)
+        }
+        let card = GeneratorCard(method: method.rawValue, latentDimension: gen.latentDimension, dataDimension: dimension,
+                                 hidden: s.particles == nil ? s.hidden : [], particles: s.particles)
+        return (gen, card)
+    }
+}
+
+/// What rebuilds a saved generator: stored as its checkpoint's configuration.
+public struct GeneratorCard: Codable, Sendable, Equatable {
+    public var format = "distill.generator"
+    public var method: String
+    public var latentDimension: Int
+    public var dataDimension: Int
+    public var hidden: [Int]
+    public var particles: Int?
+
+    /// Rebuilds the generator and loads `weights`.
+    public func makeGenerator(weights: [String: Tensor]) throws -> any Generator {
+        let g: any Generator = try particles.map { try ParticleGenerator(count: $0, dataDimension: dataDimension) }
+            ?? MLPGenerator(latentDimension: latentDimension, dataDimension: dataDimension, hidden: hidden)
+        try g.load(weights)
+        return g
+    }
+
+    public var json: String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? enc.encode(self)) ?? Data(), as: UTF8.self)
+    }
+}
