@@ -19,9 +19,22 @@
 //            col2im restricted to the band, so each dx element has one owner.
 // KK = Cin*K*K; col row kr = (ci*K + ky)*K + kx, matching w's (Cout, Cin, K, K) layout.
 // im2col has AVX2 paths for stride 1 with same-size output (3x3 pad 1, ...) and for stride 2.
+//
+// Direct path (3x3, stride 1, padding 1 on CPUs with AVX-512): the forward and dx passes skip
+// im2col and GEMM. A plane is walked as flat vectors of 16 pixels; the input vector of tap
+// (ky, kx) is the plane read at offset (ky-1)*W + (kx-1), masked to zero where that neighbour
+// falls outside the image (a mask table per 16-pixel chunk and tap). A tile keeps 8 output
+// channels x 3 vectors (48 pixels) in 24 registers and adds, for each tap and input channel,
+// broadcast weight x masked input: y = sum over k (outer) and ci (inner) of fma, then + b.
+// Each output element is one lane's fixed chain of fmas, so the scalar fallback (used when
+// the SIMD paths are switched off) computes the same chain with fmaf and gives the same bits,
+// and the split of tiles into tasks never matters. dx of such a convolution is the same pass
+// over dy with the flipped, transposed kernel. The weight gradient keeps the im2col + GEMM
+// path (a direct dw measured no faster). Selection depends only on the shape and the CPU.
 #include "ck_conv.h"
 #include "ck_internal.h"
 #include <cblas.h>
+#include <math.h>
 #include <immintrin.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -142,6 +155,194 @@ static void make_plan(conv_plan *p, int64_t N, int64_t Cin, int64_t H, int64_t W
     p->slot_a = p->pw ? 0 : p->piece * p->cols + p->tmp;
 }
 
+// ---- direct 3x3 stride-1 pad-1 path (forward and dx) ----
+
+#define DC_COB 8    // output channels per tile
+#define DC_NV 3     // 16-pixel vectors per tile
+#define DC_TASKS 64 // aim for at least this many tasks (images x channel blocks x pixel parts)
+#define DC_CIB 128  // input channels per chain: longer sums are added up block by block in y
+#define CK_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+
+static int cpu_has_avx512(void) {
+    static int v = -1;
+    if (v < 0)
+        v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
+    return v;
+}
+
+// Shape and CPU only (never the thread count or the SIMD switch), so workspace sizes and
+// results are fixed for a process.
+static int direct_ok(int64_t K, int64_t s, int64_t pad) {
+#ifdef CONV_NO_DIRECT
+    (void)K; (void)s; (void)pad;
+    return 0;
+#else
+    return K == 3 && s == 1 && pad == 1 && cpu_has_avx512();
+#endif
+}
+
+static int64_t dc_chunks(int64_t HW) { return (HW + 15) / 16; }
+// Floats of the mask table (uint16 per chunk and tap, rounded up).
+static int64_t dc_mask_floats(int64_t HW) { return (dc_chunks(HW) * 9 + 1) / 2 + 1; }
+// Floats a direct pass producing `co` channels from `ci` needs: packed weights, then masks.
+static int64_t dc_floats(int64_t ci, int64_t co, int64_t HW) {
+    return ck_ceil_div(co, DC_COB) * ci * 9 * DC_COB + dc_mask_floats(HW);
+}
+
+// mt[c*9 + k], bit j: pixel p = 16c + j is in the plane and its tap-k neighbour
+// (row + k/3 - 1, col + k%3 - 1) is inside the image.
+static void dc_masks(uint16_t *mt, int64_t H, int64_t W) {
+    const int64_t HW = H * W;
+    for (int64_t c = 0; c < dc_chunks(HW); c++)
+        for (int k = 0; k < 9; k++) {
+            uint32_t m = 0;
+            for (int j = 0; j < 16; j++) {
+                int64_t p = 16 * c + j;
+                if (p >= HW) break;
+                int64_t iy = p / W + k / 3 - 1, ix = p % W + k % 3 - 1;
+                if (iy >= 0 && iy < H && ix >= 0 && ix < W) m |= 1u << j;
+            }
+            mt[c * 9 + k] = (uint16_t)m;
+        }
+}
+
+// Packed weights wp[((cb*CI + ci)*9 + k)*8 + j] = weight of output channel 8cb + j (0 beyond
+// CO). Forward: w itself (CI = Cin, CO = Cout). dx: the flipped transpose, output channel ci
+// of dx and "input" channel co of dy, tap 8 - k (CI = Cout, CO = Cin).
+static void dc_pack(float *wp, const float *w, int64_t Cin, int64_t Cout, int for_dx) {
+    const int64_t CI = for_dx ? Cout : Cin, CO = for_dx ? Cin : Cout;
+    for (int64_t cb = 0; cb < ck_ceil_div(CO, DC_COB); cb++)
+        for (int64_t ci = 0; ci < CI; ci++)
+            for (int k = 0; k < 9; k++)
+                for (int j = 0; j < DC_COB; j++) {
+                    int64_t co = cb * DC_COB + j;
+                    float v = 0.0f;
+                    if (co < CO) v = for_dx ? w[(ci * Cin + co) * 9 + 8 - k] : w[(co * CI + ci) * 9 + k];
+                    wp[((cb * CI + ci) * 9 + k) * DC_COB + j] = v;
+                }
+}
+
+typedef struct {
+    float *y;
+    const float *x, *wp, *b;
+    const uint16_t *mt;
+    int64_t N, CI, CO, H, W, ncb, nparts;
+    int accumulate;   // y += result (dx without its SET flag) instead of y = result + b
+} dc_job;
+
+// One tile: chunks [c0, c0 + NV) of output channels [0, nco) of the block, for one image.
+// x: the image (CI, HW); wp: the block's packed weights; y: the block's first output plane.
+CK_AVX512 static inline __attribute__((always_inline)) void dc_tile_avx512(const dc_job *j, float *y, const float *x,
+                                                                           const float *wp, const float *b, int64_t c0,
+                                                                           const int NV, int nco) {
+    const int64_t HW = j->H * j->W, W = j->W, CI = j->CI;
+    for (int64_t ci0 = 0; ci0 < CI; ci0 += DC_CIB) {
+        const int64_t ci1 = ck_min64(CI, ci0 + DC_CIB);
+        __m512 acc[DC_COB][DC_NV];
+        for (int q = 0; q < DC_COB; q++)
+            for (int v = 0; v < NV; v++) acc[q][v] = _mm512_setzero_ps();
+        for (int k = 0; k < 9; k++) {
+            const int64_t off = (k / 3 - 1) * W + (k % 3 - 1);
+            __mmask16 m[DC_NV];
+            for (int v = 0; v < NV; v++) m[v] = j->mt[(c0 + v) * 9 + k];
+            const float *xp = x + ci0 * HW + c0 * 16 + off, *wk = wp + (ci0 * 9 + k) * DC_COB;
+            for (int64_t ci = ci0; ci < ci1; ci++, xp += HW, wk += 9 * DC_COB) {
+                __m512 xv[DC_NV];
+                // lanes outside the image are masked: not read (the address may lie outside the plane)
+                for (int v = 0; v < NV; v++) xv[v] = _mm512_maskz_loadu_ps(m[v], xp + 16 * v);
+                for (int q = 0; q < DC_COB; q++) {
+                    __m512 wv = _mm512_set1_ps(wk[q]);
+                    for (int v = 0; v < NV; v++) acc[q][v] = _mm512_fmadd_ps(wv, xv[v], acc[q][v]);
+                }
+            }
+        }
+        // The first block writes (or adds to an accumulated y), later blocks add; the bias last.
+        const int add = ci0 > 0 || j->accumulate, bias = b && !j->accumulate && ci1 == CI;
+        for (int v = 0; v < NV; v++) {
+            int64_t p0 = (c0 + v) * 16;
+            __mmask16 tm = HW - p0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (HW - p0)) - 1);
+            for (int q = 0; q < nco; q++) {
+                float *d = y + q * HW + p0;
+                __m512 r = acc[q][v];
+                if (add) r = _mm512_add_ps(_mm512_maskz_loadu_ps(tm, d), r);
+                if (bias) r = _mm512_add_ps(r, _mm512_set1_ps(b[q]));
+                _mm512_mask_storeu_ps(d, tm, r);
+            }
+        }
+    }
+}
+CK_AVX512 static void dc_tile3(const dc_job *j, float *y, const float *x, const float *wp, const float *b, int64_t c0, int nco) {
+    dc_tile_avx512(j, y, x, wp, b, c0, 3, nco);
+}
+CK_AVX512 static void dc_tile2(const dc_job *j, float *y, const float *x, const float *wp, const float *b, int64_t c0, int nco) {
+    dc_tile_avx512(j, y, x, wp, b, c0, 2, nco);
+}
+CK_AVX512 static void dc_tile1(const dc_job *j, float *y, const float *x, const float *wp, const float *b, int64_t c0, int nco) {
+    dc_tile_avx512(j, y, x, wp, b, c0, 1, nco);
+}
+
+// The same chains of fmas and adds, one pixel at a time (the SIMD paths switched off).
+static void dc_tile_scalar(const dc_job *j, float *y, const float *x, const float *wp, const float *b, int64_t c0, int NV,
+                           int nco) {
+    const int64_t HW = j->H * j->W, W = j->W, CI = j->CI;
+    for (int64_t p = c0 * 16; p < ck_min64(HW, (c0 + NV) * 16); p++) {
+        const int64_t c = p / 16, lane = p % 16;
+        for (int q = 0; q < nco; q++) {
+            float *d = y + q * HW + p;
+            for (int64_t ci0 = 0; ci0 < CI; ci0 += DC_CIB) {
+                const int64_t ci1 = ck_min64(CI, ci0 + DC_CIB);
+                float acc = 0.0f;
+                for (int k = 0; k < 9; k++) {
+                    const int valid = (j->mt[c * 9 + k] >> lane) & 1;
+                    const int64_t src = p + (k / 3 - 1) * W + (k % 3 - 1);
+                    for (int64_t ci = ci0; ci < ci1; ci++)
+                        acc = fmaf(wp[(ci * 9 + k) * DC_COB + q], valid ? x[ci * HW + src] : 0.0f, acc);
+                }
+                float r = (ci0 > 0 || j->accumulate) ? *d + acc : acc;
+                if (b && !j->accumulate && ci1 == CI) r = r + b[q];
+                *d = r;
+            }
+        }
+    }
+}
+
+// Task (image n, channel block cb, part of the tiles).
+static void dc_task(void *ctx, int64_t t, int64_t nt) {
+    (void)nt;
+    const dc_job *j = ctx;
+    const int64_t HW = j->H * j->W, ntiles = ck_ceil_div(dc_chunks(HW), DC_NV);
+    const int64_t part = t % j->nparts, cb = t / j->nparts % j->ncb, n = t / j->nparts / j->ncb;
+    const int nco = (int)ck_min64(DC_COB, j->CO - cb * DC_COB);
+    const float *x = j->x + n * j->CI * HW, *wp = j->wp + cb * j->CI * 9 * DC_COB;
+    const float *b = j->b ? j->b + cb * DC_COB : NULL;
+    float *y = j->y + (n * j->CO + cb * DC_COB) * HW;
+    const int simd = ck_cpu_use_avx2();
+    for (int64_t tile = part * ntiles / j->nparts; tile < (part + 1) * ntiles / j->nparts; tile++) {
+        const int64_t c0 = tile * DC_NV;
+        const int nv = (int)ck_min64(DC_NV, dc_chunks(HW) - c0);
+        if (!simd) dc_tile_scalar(j, y, x, wp, b, c0, nv, nco);
+        else if (nv == 3) dc_tile3(j, y, x, wp, b, c0, nco);
+        else if (nv == 2) dc_tile2(j, y, x, wp, b, c0, nco);
+        else dc_tile1(j, y, x, wp, b, c0, nco);
+    }
+}
+
+// y (N, CO, H, W) (=|+=) the 3x3 pad-1 convolution of x (N, CI, H, W) with weights w (forward)
+// or the flipped transpose of w (dx); ws holds dc_floats(CI, CO, H*W) floats.
+static void dc_run(float *y, const float *x, const float *w, const float *b, float *ws, int64_t N, int64_t Cin,
+                   int64_t H, int64_t W, int64_t Cout, int for_dx, int accumulate) {
+    const int64_t CI = for_dx ? Cout : Cin, CO = for_dx ? Cin : Cout, HW = H * W;
+    const int64_t ncb = ck_ceil_div(CO, DC_COB), ntiles = ck_ceil_div(dc_chunks(HW), DC_NV);
+    dc_pack(ws, w, Cin, Cout, for_dx);
+    uint16_t *mt = (uint16_t *)(ws + ncb * CI * 9 * DC_COB);
+    dc_masks(mt, H, W);
+    dc_job j = {.y = y, .x = x, .wp = ws, .b = b, .mt = mt, .N = N, .CI = CI, .CO = CO, .H = H, .W = W, .ncb = ncb,
+                .accumulate = accumulate};
+    j.nparts = ck_max64(1, ck_min64(ntiles, ck_ceil_div(DC_TASKS, N * ncb)));
+    ck_parallel_for(dc_task, &j, N * ncb * j.nparts);
+}
+
 #ifndef CONV_DX_GATHER
 #define CONV_DX_GATHER 1
 #endif
@@ -171,7 +372,9 @@ int64_t ck_conv2d_forward_workspace_floats(int64_t N, int64_t Cin, int64_t H, in
                                            int64_t Cout, int64_t K, int64_t stride, int64_t pad) {
     conv_plan p;
     make_plan(&p, N, Cin, H, W, Cout, K, stride, pad);
-    return p.ntiles == 0 ? 0 : p.nch_f * p.slot_f;
+    if (p.ntiles == 0) return 0;
+    if (direct_ok(K, stride, pad)) return dc_floats(Cin, Cout, H * W);
+    return p.nch_f * p.slot_f;
 }
 
 int64_t ck_conv2d_backward_workspace_floats(int64_t N, int64_t Cin, int64_t H, int64_t W,
@@ -182,7 +385,8 @@ int64_t ck_conv2d_backward_workspace_floats(int64_t N, int64_t Cin, int64_t H, i
     int64_t parts = p.nch_a * Cout * p.KK + p.nch_a * Cout;   // dw^T and db partial sums
     // The dw/db pass (slots, then the partial sums) runs before the dx pass, which may reuse
     // the whole workspace.
-    return ck_max64(p.nch_a * p.nks * p.slot_a + parts, dx_pass_floats(&p));
+    int64_t dx_floats = direct_ok(K, stride, pad) ? dc_floats(Cout, Cin, H * W) : dx_pass_floats(&p);
+    return ck_max64(p.nch_a * p.nks * p.slot_a + parts, dx_floats);
 }
 
 // ---- row helpers: scalar code and AVX2 intrinsics that add in the same order (same bits) ----
@@ -599,6 +803,10 @@ void ck_conv2d_forward(float *y, const float *x, const float *w, const float *b,
                 for (int64_t q = 0; q < j.p.P; q++) y[i * j.p.P + q] = b ? b[i % Cout] : 0.0f;
         return;
     }
+    if (direct_ok(K, stride, pad)) {
+        dc_run(y, x, w, b, workspace, N, Cin, H, W, Cout, 0, 0);
+        return;
+    }
     slots_reset(&j);
     ck_parallel_for(fwd_task, &j, j.p.nch_f);
 }
@@ -753,6 +961,10 @@ void ck_conv2d_backward(float *dx, float *dw, float *db, float *workspace, int f
             }
     }
     if (!dx) return;
+    if (direct_ok(K, stride, pad)) {
+        dc_run(dx, dy, w, NULL, workspace, N, Cin, H, W, Cout, 1, !j.set_dx);
+        return;
+    }
     if (!dx_gather(p)) {
         slots_reset(&j);
         ck_parallel_for(dx_task, &j, p->nch_x);

@@ -18,6 +18,11 @@
 // (bit-identical for any thread count). Typical workspaces for a batch of 64 and 3x3 kernels
 // are 4-16 MB forward and 5-26 MB backward; of the scratch slots, only those of the tasks
 // running at a time are touched (an uninitialized allocation commits little more).
+// On CPUs with AVX-512, 3x3 stride-1 padding-1 convolutions take a direct path for the
+// forward and dx passes (no im2col, no GEMM; tiles of 8 channels x 48 pixels in registers):
+// its forward workspace is only the repacked weights and a mask table (~Cout*Cin*36 bytes).
+// Its scalar fallback (SIMD switched off) gives the same bits; the choice depends only on the
+// shape and the CPU, never on the thread count.
 #pragma once
 #include <stdint.h>
 

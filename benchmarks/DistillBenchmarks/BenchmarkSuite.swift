@@ -23,7 +23,8 @@ public enum BenchmarkSuite {
         }
     }
 
-    public static let groupNames = ["gemm", "linear", "elementwise", "mlp", "sampler-step", "sampling", "sampler-quality", "distillation"]
+    public static let groupNames = ["gemm", "linear", "elementwise", "mlp", "sampler-step", "sampling", "sampler-quality", "distillation",
+                                     "conv", "attention", "unet"]
 
     /// Runs the selected groups, calling `emit` as each figure is measured (and `qualityTable`
     /// with the sampler-quality rows when that group ran).
@@ -67,6 +68,13 @@ public enum BenchmarkSuite {
                     emit(BenchmarkRecord(name: "distill_\(name)_\(tag)_nfe\(r.nfe)_sw2", value: r.slicedW2, unit: "SW2", reference: r.method))
                 }
             }
+        }
+        if wanted("conv") { ImageBenchmarks.convolution(batch: 64, probes: probes, quick: o.quick, emit: emit) }
+        if wanted("attention") { ImageBenchmarks.attention(batch: 64, probes: probes, quick: o.quick, emit: emit) }
+        if wanted("unet") {
+            try ImageBenchmarks.unetStep(batch: 64, rounds: o.quick ? 1 : 3, quick: o.quick,
+                                         script: o.pytorchScript.replacingOccurrences(of: "mlp_dsm.py", with: "unet_step.py"),
+                                         python: o.python, emit: emit)
         }
         if wanted("mlp") { try MLPBenchmark.run(batches: o.quick ? [256] : [4096, 256], rounds: o.quick ? 1 : 3, script: o.pytorchScript,
                                                  python: o.python, emit: emit) }

@@ -22,25 +22,11 @@ enum MLPBenchmark {
     }
 
     /// The PyTorch script's median, or nil with the reason when it cannot run.
-    static func pytorchStepMilliseconds(script: String, python: String, batch: Int, iterations: Int,
-                                        threads: Int) -> (ms: Double?, note: String) {
-        guard FileManager.default.fileExists(atPath: script) else { return (nil, "script not found at \(script)") }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [python, script, "--batch", String(batch), "--threads", String(threads), "--iters", String(iterations), "--json"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        do { try p.run() } catch { return (nil, "could not start \(python): \(error)") }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0,
-              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let ms = obj["median_ms"] as? Double else {
-            return (nil, "the script failed (is torch installed? pip install \"torch==2.13.0+cpu\")")
-        }
-        let fused = (obj["adamw_fused"] as? Bool) == true ? ", fused AdamW" : ""
-        return (ms, "PyTorch \(obj["torch_version"] as? String ?? "?"), \(threads) threads\(fused)")
+    static func pytorchStepMilliseconds(script: String, python: String, batch: Int, iterations: Int) -> (ms: Double?, note: String) {
+        let (obj, note) = PyTorchReference.run(script: script, python: python,
+                                               arguments: ["--batch", String(batch), "--iters", String(iterations)])
+        guard let ms = obj?["median_ms"] as? Double else { return (nil, note) }
+        return (ms, note)
     }
 
     /// Alternates rounds of ours and PyTorch's (the machine is shared and noisy, so both see
@@ -52,8 +38,7 @@ enum MLPBenchmark {
             var note = ""
             for _ in 0..<rounds {
                 ours.append(try swiftStepMilliseconds(batch: batch, iterations: iters))
-                let (ms, n) = pytorchStepMilliseconds(script: script, python: python, batch: batch, iterations: iters,
-                                                      threads: Runtime.threadCount)
+                let (ms, n) = pytorchStepMilliseconds(script: script, python: python, batch: batch, iterations: iters)
                 note = n
                 if let ms { theirs.append(ms) } else { break }
             }

@@ -46,21 +46,9 @@ enum SamplerBenchmarks {
     }
 
     static func pytorchSamplesPerSecond(script: String, python: String, batch: Int) -> (Double?, String) {
-        guard FileManager.default.fileExists(atPath: script) else { return (nil, "script not found at \(script)") }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [python, script, "--batch", String(batch), "--threads", String(Runtime.threadCount), "--iters", "5", "--json"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        do { try p.run() } catch { return (nil, "could not start \(python)") }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0, let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let sps = obj["samples_per_second"] as? Double else {
-            return (nil, "the PyTorch script failed (pip install \"torch==2.13.0+cpu\")")
-        }
-        return (sps, "PyTorch \(obj["torch_version"] as? String ?? "?"), \(Runtime.threadCount) threads")
+        let (obj, note) = PyTorchReference.run(script: script, python: python, arguments: ["--batch", String(batch), "--iters", "5"])
+        guard let sps = obj?["samples_per_second"] as? Double else { return (nil, note) }
+        return (sps, note)
     }
 }
 

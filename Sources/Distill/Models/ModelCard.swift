@@ -55,6 +55,9 @@ public struct ModelCard: Codable, Sendable, Equatable {
         case mlp(MLPScoreNetwork.Configuration)
         /// A consistency model over an MLP (f = c_skip x + c_out F, σ-form).
         case consistencyMLP(MLPScoreNetwork.Configuration, sigmaMax: Double)
+        /// A diffusion model over an image U-Net (``UNet``): process, parameterization and
+        /// conditioning as for ``mlp(_:)``; `dataShape` is [C, H, W].
+        case unet(UNet.Configuration)
     }
 
     public var format = "distill.model"
@@ -95,7 +98,8 @@ public struct ModelCard: Codable, Sendable, Equatable {
 /// A model loaded from a checkpoint with its card: usable as a denoiser by every sampler.
 public struct SavedModel {
     public let card: ModelCard
-    public let network: MLPScoreNetwork
+    /// The network with its loaded weights (an ``MLPScoreNetwork`` or a ``UNet``).
+    public let network: any ConditionalNetwork
     public let denoiser: any Denoiser
     public let checkpoint: Checkpoint
 
@@ -108,18 +112,22 @@ public struct SavedModel {
             throw IOError.corrupt(path: path, detail: "the checkpoint has no readable model card (\(error))")
         }
         let weights = preferEMA ? (ck.ema ?? ck.model) : ck.model
+        let net: any ConditionalNetwork
         switch card.architecture {
-        case let .mlp(config):
-            let net = try MLPScoreNetwork(config)
-            try net.load(weights)
-            let model = DiffusionModel(network: net, process: card.process.process, parameterization: card.parameterization,
-                                       conditioning: card.conditioning, sigmaData: card.sigmaData)
-            return SavedModel(card: card, network: net, denoiser: model, checkpoint: ck)
-        case let .consistencyMLP(config, sigmaMax):
-            let net = try MLPScoreNetwork(config)
-            try net.load(weights)
-            let model = ConsistencyModel(network: net, sigmaData: Double(card.sigmaData), sigmaMax: sigmaMax)
-            return SavedModel(card: card, network: net, denoiser: model, checkpoint: ck)
+        case let .mlp(config), let .consistencyMLP(config, _): net = try MLPScoreNetwork(config)
+        case let .unet(config): net = try UNet(config)
         }
+        try net.load(weights)
+        let model = denoiser(net, card: card)
+        return SavedModel(card: card, network: net, denoiser: model, checkpoint: ck)
+    }
+
+    /// The card's view of a network: a consistency model or a diffusion model.
+    private static func denoiser(_ net: some ConditionalNetwork, card: ModelCard) -> any Denoiser {
+        if case let .consistencyMLP(_, sigmaMax) = card.architecture {
+            return ConsistencyModel(network: net, sigmaData: Double(card.sigmaData), sigmaMax: sigmaMax)
+        }
+        return DiffusionModel(network: net, process: card.process.process, parameterization: card.parameterization,
+                              conditioning: card.conditioning, sigmaData: card.sigmaData)
     }
 }
