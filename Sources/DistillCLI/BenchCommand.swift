@@ -9,15 +9,18 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Benchmark kernels and training steps; every figure with its in-run reference.",
         discussion: """
-        Groups: \(BenchmarkSuite.groupNames.joined(separator: ", ")). The machine's peak FP32 FLOP/s and
-        triad bandwidth are measured first, in-process; GEMM is also compared with OpenBLAS
-        using its own threads, and the MLP training step with the PyTorch reference script
-        (benchmarks/pytorch/mlp_dsm.py, torch 2.13.0+cpu) at the same thread count.
+        Groups: \(BenchmarkSuite.groupNames.joined(separator: ", ")). Without --group all run but \
+        \(BenchmarkSuite.onRequest.sorted().joined(separator: ", ")), which take minutes each and run only when named.
+
+        The machine's peak FP32 FLOP/s and triad bandwidth are measured first, in-process; GEMM is also \
+        compared with OpenBLAS using its own threads, and the MLP and U-Net training steps and MLP sampling \
+        with the PyTorch reference scripts in benchmarks/pytorch (torch 2.13.0+cpu) at the same thread count. \
         Build with -c release: a debug build runs the C kernels unoptimized.
 
         Examples:
           swift run -c release distill bench
           swift run -c release distill bench --group mlp --json
+          swift run -c release distill bench --group generators --markdown-dir benchmarks/results
         """
     )
 
@@ -42,8 +45,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Also write the records as JSON lines to this file (atomically).")
     var output: String?
 
-    @Option(help: "With --group sampler-quality: write the quality-vs-NFE table as markdown to this file.")
-    var markdown: String?
+    @Option(help: "Write the result tables of sampler-quality, distillation and generators as markdown pages (and pictures) into this folder.")
+    var markdownDir: String?
 
     func run() throws {
         if let bad = groups.first(where: { !BenchmarkSuite.groupNames.contains($0) }) {
@@ -57,21 +60,20 @@ struct BenchCommand: ParsableCommand {
                                              pytorchScript: pytorchScript, python: python)
         if !json { print(BenchmarkRecord.tableHeader) }
         var records: [BenchmarkRecord] = []
-        try BenchmarkSuite.run(options, qualityTable: { rows in
-            guard let markdown else { return }
-            let text = "# Sampler quality vs NFE\n\nWritten by `distill bench --group sampler-quality --markdown \(markdown)`.\n" +
-                "Each cell: RMS error against the ground-truth probability-flow ODE solution from the same noise (deterministic samplers; " +
-                "— for stochastic ones) / sliced-W2 to exact samples, and the NFE actually used. VP-linear process, EDM ρ = 7 grid from " +
-                "t = 1 to t = 1e-3 plus a final denoise.\n\n" + SamplerQuality.markdown(rows)
-            do { try FileIO.writeAtomically(markdown, Array(text.utf8)) } catch { fail("cannot write \(markdown): \(error)") }
-        }, distillationTable: { name, rows in
-            guard let markdown else { return }
-            let path = markdown.replacingOccurrences(of: ".md", with: "") + "-\(name).md"
-            let text = "# Distillation on the \(name) mixture\n\nWritten by `distill bench --group distillation --markdown \(markdown)`: " +
-                "the exact mixture is the teacher; students are MLPs trained by each method; sliced-W2 to exact samples, and for " +
-                "students that map the same noise deterministically the teacher's way, the RMS distance to the teacher's exact ODE map.\n\n" +
-                DistillationExperiment.markdown(rows)
-            do { try FileIO.writeAtomically(path, Array(text.utf8)) } catch { fail("cannot write \(path): \(error)") }
+        if let markdownDir {
+            do { try FileManager.default.createDirectory(atPath: markdownDir, withIntermediateDirectories: true) } catch {
+                fail("cannot create \(markdownDir): \(error)")
+            }
+        }
+        try BenchmarkSuite.run(options, table: { table in
+            guard let markdownDir else { return }
+            let page = table.markdown(command: "distill bench --group \(table.group) --markdown-dir \(markdownDir)")
+            let path = "\(markdownDir)/\(table.name).md"
+            do {
+                for picture in table.pictures { try picture.image.writePNG(to: "\(markdownDir)/\(table.name)-\(picture.name).png") }
+                try FileIO.writeAtomically(path, Array(page.utf8))
+            } catch { fail("cannot write \(path): \(error)") }
+            if !json { print("wrote \(path)") }
         }) { r in
             records.append(r)
             print(json ? r.jsonLine : r.tableRow)

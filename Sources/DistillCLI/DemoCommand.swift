@@ -41,7 +41,7 @@ struct DemoCommand: ParsableCommand {
         recipe.seed = seed
         let (data, _) = reporting { try mixture.sample(65_536, seed: seed) }
         let bar = ProgressLine(total: teacherSteps, quiet: quiet, plainEvery: max(teacherSteps / 5, 1))
-        let (trainer, model, summary) = reporting {
+        let (_, _, summary) = reporting {
             try recipe.train(rows: data, labels: nil, itemShape: [2], classCount: nil, dataSource: "ring8",
                              checkpoint: output + "/teacher.safetensors", log: output + "/teacher.jsonl") { p, t in
                 if Interrupt.isRequested { t.requestStop() }
@@ -50,10 +50,8 @@ struct DemoCommand: ParsableCommand {
         }
         if summary.interrupted { fail("interrupted; the teacher's checkpoint is saved in \(output)") }
         reporting { try writeLossCurve(log: output + "/teacher.jsonl", to: output + "/loss.svg", title: "Teacher training loss") }
-        // Sample with the EMA weights.
-        let emaNet = reporting { try MLPScoreNetwork(model.network.configuration) }
-        reporting { try trainer.ema!.copy(to: emaNet) }
-        let teacher = DiffusionModel(network: emaNet, process: model.process, parameterization: .epsilon)
+        // Sample with the EMA weights, as saved in the final checkpoint.
+        let teacher = reporting { try SavedModel.load(output + "/teacher.safetensors") }.denoiser
 
         // 2. Samplers.
         say("\n[2/3] sampling the teacher: sliced-W2 to exact samples (floor ≈ 0.15 at 2000 samples)")

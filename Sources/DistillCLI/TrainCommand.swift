@@ -5,16 +5,22 @@ import Foundation
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a diffusion model (an MLP score network) by denoising score matching.",
+        abstract: "Train a diffusion model (an MLP or U-Net score network) by denoising score matching.",
         discussion: """
-        Data: \(DataSet.help). Images are flattened for the MLP (the U-Net arrives with the image engine).
-        Writes OUTPUT/model.safetensors (a checkpoint with its model card, written atomically every
+        Data: \(DataSet.help). The network is chosen by the data (--network auto): a U-Net for images, \
+        an MLP otherwise; --network mlp flattens images for the MLP. The default U-Net has 32·[1, 2] \
+        channels (32·[1, 2, 2] for images of 16 pixels and more), 2 residual blocks per level and \
+        attention at the lowest resolution; sizes that cannot be halved that often are an error that \
+        says which sizes work.
+
+        Writes OUTPUT/model.safetensors (a checkpoint with its model card, written atomically every \
         --checkpoint-every steps and on Ctrl-C), OUTPUT/train.jsonl (the log) and OUTPUT/loss.svg.
 
         Examples:
           distill train --data moons --steps 4000
           distill train --data ring8 --class-conditional --process vp-cosine --parameterization v --output out/ring8
-          distill train --data digits --hidden 512,512,512 --steps 20000 --resume
+          distill train --data digits --class-conditional --steps 3000 --output out/digits
+          distill train --data idx:t10k-images-idx3-ubyte.gz --base-channels 48 --steps 20000 --resume
         """
     )
 
@@ -24,10 +30,16 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Output parameterization: \(Parameterization.allCases.map(\.rawValue).joined(separator: ", ")).") var parameterization = "epsilon"
     @Option(help: "Loss weighting: \(LossWeighting.allCases.map(\.rawValue).joined(separator: ", ")).") var weighting = "epsilon"
     @Flag(help: "Draw noise levels log-normally (EDM) instead of uniformly in time.") var logNormal = false
-    @Option(help: "Hidden widths.") var hidden = "256,256,256"
+    @Option(help: "Network: auto (a U-Net for images, an MLP otherwise), mlp or unet.") var network = "auto"
+    @Option(help: "MLP hidden widths.") var hidden = "256,256,256"
+    @Option(help: "U-Net channels at the first level.") var baseChannels = 32
+    @Option(help: "U-Net channel multiplier per level (default 1,2, or 1,2,2 for images of 16 pixels and more).") var channelMultipliers: String?
+    @Option(help: "U-Net residual blocks per level.") var blocksPerLevel = 2
+    @Option(help: "U-Net resolutions (image sides) with self-attention (default: the lowest).") var attentionResolutions: String?
+    @Option(help: "U-Net dropout in the residual blocks.") var dropout: Float = 0
     @Option(help: "Training steps.") var steps = 5000
-    @Option(help: "Batch size.") var batch = 512
-    @Option(help: "Peak learning rate (AdamW, warmup + cosine).") var lr: Float = 2e-3
+    @Option(help: "Batch size (default 512 for an MLP, 64 for a U-Net).") var batch: Int?
+    @Option(help: "Peak learning rate (AdamW, warmup + cosine; default 2e-3 for an MLP, 1e-3 for a U-Net).") var lr: Float?
     @Option(help: "AdamW weight decay.") var weightDecay: Float = 0
     @Option(help: "EMA decay (0 disables).") var ema: Float = 0.999
     @Option(help: "Random seed.") var seed: UInt64 = 0
@@ -44,6 +56,17 @@ struct TrainCommand: ParsableCommand {
         guard let pk = ProcessKind(rawValue: process) else { fail("unknown process '\(process)'; valid: \(ProcessKind.allCases.map(\.rawValue).joined(separator: ", "))") }
         guard let par = Parameterization(rawValue: parameterization) else { fail("unknown parameterization '\(parameterization)'; valid: \(Parameterization.allCases.map(\.rawValue).joined(separator: ", "))") }
         guard let w = LossWeighting(rawValue: weighting) else { fail("unknown weighting '\(weighting)'; valid: \(LossWeighting.allCases.map(\.rawValue).joined(separator: ", "))") }
+        let set = reporting { try DataSet.load(data, count: count, seed: seed) }
+        let isImage = set.itemShape.count == 3
+        switch network {
+        case "mlp": break
+        case "unet", "auto" where isImage:
+            guard isImage else { fail("--network unet needs image data ([C, H, W] items); \(set.name) has items of shape \(set.itemShape)") }
+            recipe.unet = unetConfiguration(imageSize: set.itemShape[1])
+        case "auto": break
+        default: fail("unknown network '\(network)'; valid: auto, mlp, unet")
+        }
+        let batch = batch ?? (recipe.unet == nil ? 512 : 64), lr = lr ?? (recipe.unet == nil ? 2e-3 : 1e-3)
         guard steps >= 1, batch >= 1, lr > 0, count >= 1 else { fail("--steps, --batch, --count must be >= 1 and --lr > 0") }
         recipe.process = pk
         recipe.parameterization = par
@@ -59,13 +82,16 @@ struct TrainCommand: ParsableCommand {
         recipe.classConditional = classConditional
         recipe.labelDropout = pUncond
         recipe.checkpointEvery = checkpointEvery
-        let set = reporting { try DataSet.load(data, count: count, seed: seed) }
         makeFolder(output)
         let ckpt = output + "/model.safetensors", log = output + "/train.jsonl"
         if !resume { try? FileManager.default.removeItem(atPath: log) }
         Interrupt.install()
         let bar = ProgressLine(total: steps, quiet: quiet || json, plainEvery: max(steps / 20, 1))
-        if !quiet && !json { print("distill train: \(set.name), \(set.rows.shape[0]) items of shape \(set.itemShape), \(Runtime.threadCount) threads") }
+        if !quiet && !json {
+            let (net, _) = reporting { try recipe.makeNetwork(itemShape: set.itemShape, classCount: set.classCount, dataSource: set.name) }
+            print("distill train: \(set.name), \(set.rows.shape[0]) items of shape \(set.itemShape); \(recipe.unet == nil ? "MLP" : "U-Net") " +
+                  "with \(net.parameterCount) parameters; \(Runtime.threadCount) threads")
+        }
         let (_, _, summary) = reporting {
             try recipe.train(rows: set.rows, labels: set.labels, itemShape: set.itemShape, classCount: set.classCount,
                              dataSource: set.name, checkpoint: ckpt, log: log, resume: resume) { p, trainer in
@@ -84,6 +110,20 @@ struct TrainCommand: ParsableCommand {
                                                summary.seconds, summary.finalSmoothedLoss, ckpt))
         }
         if summary.interrupted { throw ExitCode(130) }
+    }
+
+    private func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+
+    /// The U-Net of the command's options for square images of side `imageSize` (channels and
+    /// classes come from the data when the recipe builds it).
+    func unetConfiguration(imageSize: Int) -> UNet.Configuration {
+        let multipliers = reporting { try channelMultipliers.map { try parseInts($0, name: "--channel-multipliers") } }
+            ?? (imageSize >= 16 ? [1, 2, 2] : [1, 2])
+        let lowest = imageSize >> (multipliers.count - 1)
+        let attention = reporting { try attentionResolutions.map { try parseInts($0, name: "--attention-resolutions") } } ?? [lowest]
+        return UNet.Configuration(imageSize: imageSize, baseChannels: baseChannels, channelMultipliers: multipliers,
+                                  blocksPerLevel: blocksPerLevel, attentionResolutions: attention,
+                                  headCount: gcd(4, baseChannels), groups: gcd(8, baseChannels), dropout: dropout)
     }
 }
 

@@ -143,6 +143,35 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
         #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
     }
 
+    /// Image data train a U-Net (chosen by the data), whose checkpoint samples image grids and
+    /// scores FID/KID.
+    @Test func trainSampleEvalUNetOnDigits() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t = try runDistill(["train", "--data", "digits", "--class-conditional", "--steps", "4", "--batch", "16", "--base-channels", "8",
+                                "--blocks-per-level", "1", "--output", "u", "--json"], in: dir)
+        #expect(t.status == 0, "stderr: \(t.stderr)")
+        let saved = try SavedModel.load(dir + "/u/model.safetensors")
+        guard case let .unet(config) = saved.card.architecture else { Issue.record("not a U-Net: \(saved.card.architecture)"); return }
+        #expect(config.imageSize == 8 && config.imageChannels == 1 && config.classCount == 10 && config.channelMultipliers == [1, 2])
+        #expect(saved.card.dataShape == [1, 8, 8] && saved.checkpoint.step == 4)
+        let s = try runDistill(["sample", "--model", "u/model.safetensors", "--sampler", "dpmpp-2m", "--steps", "3", "--count", "20",
+                                "--class", "4", "--guidance", "1.5", "--output", "u.npy"], in: dir)
+        #expect(s.status == 0, "stderr: \(s.stderr)")
+        let x = try NPY.read(dir + "/u.npy")
+        #expect(x.shape == [20, 1, 8, 8] && x.scalars.allSatisfy(\.isFinite))
+        #expect(isPNG(dir + "/u.png"))
+        let e = try runDistill(["eval", "--samples", "u.npy", "--reference", "digits", "--json"], in: dir)
+        #expect(e.status == 0, "stderr: \(e.stderr)")
+        let metrics = try #require(try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any])
+        #expect(metrics["fid_digits"] is Double && metrics["kid_digits"] is Double)
+        // Sizes the U-Net cannot halve, and a U-Net for 2-D points, are one clear line each.
+        let odd = try runDistill(["train", "--data", "digits", "--channel-multipliers", "1,1,1,1,1", "--steps", "1", "--output", "odd"], in: dir)
+        #expect(odd.status != 0 && odd.stderr.contains("image size 8 cannot be halved 4 times"), "stderr: \(odd.stderr)")
+        let flat = try runDistill(["train", "--data", "moons", "--network", "unet", "--steps", "1", "--output", "flat"], in: dir)
+        #expect(flat.status != 0 && flat.stderr.contains("--network unet needs image data"), "stderr: \(flat.stderr)")
+    }
+
     @Test func badInputGivesOneClearLine() throws {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -167,6 +196,17 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
         try FileIO.writeAtomically(dir + "/bad.safetensors", [1, 2, 3])
         let r = try runDistill(["sample", "--model", "bad.safetensors"], in: dir)
         #expect(r.status != 0 && r.stderr.contains("bad.safetensors"))
+    }
+
+    @Test func benchWritesResultPages() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try runDistill(["bench", "--quick", "--group", "generators", "--markdown-dir", "pages", "--json"], in: dir)
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let page = try String(contentsOfFile: dir + "/pages/generators-ring8.md", encoding: .utf8)
+        #expect(page.contains("Written by `distill bench --group generators --markdown-dir pages`") && page.contains("| sds (Poole"))
+        #expect(isPNG(dir + "/pages/generators-ring8-diff-instruct.png"))
+        #expect(FileManager.default.fileExists(atPath: dir + "/pages/generators-gmm64.md"))
     }
 
     @Test func benchEmitsJSONLines() throws {

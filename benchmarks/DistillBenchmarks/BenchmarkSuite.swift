@@ -23,15 +23,15 @@ public enum BenchmarkSuite {
         }
     }
 
-    public static let groupNames = ["gemm", "linear", "elementwise", "mlp", "sampler-step", "sampling", "sampler-quality", "distillation",
-                                     "conv", "attention", "unet"]
+    public static let groupNames = ["gemm", "linear", "elementwise", "mlp", "sampler-step", "sampling", "conv", "attention", "unet",
+                                     "sampler-quality", "distillation", "generators"]
+    /// The long evidence groups (minutes each): they run only when named.
+    public static let onRequest: Set<String> = ["sampler-quality", "distillation", "generators"]
 
-    /// Runs the selected groups, calling `emit` as each figure is measured (and `qualityTable`
-    /// with the sampler-quality rows when that group ran).
-    public static func run(_ o: Options, qualityTable: (([SamplerQuality.Row]) -> Void)? = nil,
-                           distillationTable: ((String, [DistillationExperiment.Row]) -> Void)? = nil,
-                           emit: (BenchmarkRecord) -> Void) throws {
-        func wanted(_ g: String) -> Bool { o.groups?.contains(g) ?? true }
+    /// Runs the selected groups, calling `emit` as each figure is measured and `table` with each
+    /// result table (sampler quality, distillation, generators) when its group ran.
+    public static func run(_ o: Options, table: ((BenchmarkTable) -> Void)? = nil, emit: (BenchmarkRecord) -> Void) throws {
+        func wanted(_ g: String) -> Bool { o.groups?.contains(g) ?? !onRequest.contains(g) }
         let elements = o.quick ? 1 << 22 : 1 << 26
         let probes = MachineProbes.measure(elements: elements, reps: o.quick ? 2 : 5)
         emit(BenchmarkRecord(name: "peak_fp32", value: probes.peakFlops / 1e9, unit: "GFLOP/s",
@@ -47,9 +47,13 @@ public enum BenchmarkSuite {
                                              script: o.pytorchScript.replacingOccurrences(of: "mlp_dsm.py", with: "mlp_sample.py"),
                                              python: o.python, emit: emit)
         }
-        if wanted("sampler-quality") && o.groups?.contains("sampler-quality") == true {
+        if wanted("sampler-quality") {
             let rows = try SamplerQuality.run(nfes: o.quick ? [5, 10] : [5, 10, 20, 50], samples: o.quick ? 300 : 2000)
-            qualityTable?(rows)
+            table?(BenchmarkTable(name: "sampler-quality", group: "sampler-quality", title: "Sampler quality vs NFE",
+                                  description: "Each cell: RMS error against the ground-truth probability-flow ODE solution from the same " +
+                                      "noise (deterministic samplers; — for stochastic ones) / sliced-W2 to exact samples, and the NFE " +
+                                      "actually used. VP-linear process, EDM ρ = 7 grid from t = 1 to t = 1e-3 plus a final denoise.",
+                                  table: SamplerQuality.markdown(rows)))
             for row in rows {
                 let tag = row.mixture.hasPrefix("ring8") ? "ring8" : "gmm64"
                 if let e = row.odeError {
@@ -58,14 +62,46 @@ public enum BenchmarkSuite {
                 emit(BenchmarkRecord(name: "quality_\(tag)_\(row.sampler)_nfe\(row.nfe)_sw2", value: row.slicedW2, unit: "SW2"))
             }
         }
-        if o.groups?.contains("distillation") == true {
-            for (name, gmm, hidden) in [("ring8", GaussianMixture.ring8(), [128, 128, 128]), ("gmm64", GaussianMixture.highDimensional64(), [256, 256, 256])] {
+        let mixtures = [("ring8", GaussianMixture.ring8(), [128, 128, 128]), ("gmm64", GaussianMixture.highDimensional64(), [256, 256, 256])]
+        if wanted("distillation") {
+            for (name, gmm, hidden) in mixtures {
                 let budget = Distiller.Budget(steps: o.quick ? 300 : 3000, batch: 512, hidden: hidden)
                 let rows = try DistillationExperiment(mixture: gmm, budget: budget, samples: o.quick ? 500 : 2000).run()
-                distillationTable?(name, rows)
+                table?(BenchmarkTable(name: "distillation-\(name)", group: "distillation", title: "Distillation on the \(name) mixture",
+                                      description: "The exact mixture is the teacher; students are MLPs trained by each method; sliced-W2 " +
+                                          "to exact samples, and for students that map the same noise deterministically the teacher's way, " +
+                                          "the RMS distance to the teacher's exact ODE map.",
+                                      table: DistillationExperiment.markdown(rows)))
                 for r in rows {
                     let tag = r.method.split(separator: " ").first.map(String.init) ?? r.method
                     emit(BenchmarkRecord(name: "distill_\(name)_\(tag)_nfe\(r.nfe)_sw2", value: r.slicedW2, unit: "SW2", reference: r.method))
+                }
+            }
+        }
+        if wanted("generators") {
+            for (name, gmm, hidden) in mixtures {
+                var settings = GeneratorDistiller.Settings()
+                settings.steps = o.quick ? 200 : 4000
+                settings.hidden = hidden
+                var experiment = GeneratorExperiment(mixture: gmm, settings: settings)
+                experiment.samples = o.quick ? 500 : 2000
+                var pictures: [(name: String, image: RGBImage)] = []
+                if gmm.dimension == 2 {
+                    experiment.onSamples = { method, x in
+                        if let img = try? Pictures.scatter(x, range: -5...5, size: 260) { pictures.append((slug(method), img)) }
+                    }
+                }
+                let rows = try experiment.run()
+                table?(BenchmarkTable(name: "generators-\(name)", group: "generators", title: "One-step generators on the \(name) mixture",
+                                      description: "Generators trained from the exact mixture's scores alone (no data): an MLP generator " +
+                                          "(latent → x) per method, then SDS and VSD on free particles; the teacher's own samples at 1, 4 and " +
+                                          "35 NFE for comparison. Sliced-W2 to exact samples; a mode counts as covered when the samples it is the " +
+                                          "most likely component of number at least 0.2 × its expected share; in-mode fraction: samples inside " +
+                                          "the 99.9% ellipsoid of that component. \(settings.steps) generator steps, batch \(settings.batch).",
+                                      table: GeneratorExperiment.markdown(rows), pictures: pictures))
+                for r in rows {
+                    emit(BenchmarkRecord(name: "generator_\(name)_\(slug(r.method))_nfe\(r.nfe)_sw2", value: r.slicedW2, unit: "SW2",
+                                         reference: "modes \(r.modesCovered)/\(r.modes)"))
                 }
             }
         }
@@ -78,5 +114,11 @@ public enum BenchmarkSuite {
         }
         if wanted("mlp") { try MLPBenchmark.run(batches: o.quick ? [256] : [4096, 256], rounds: o.quick ? 1 : 3, script: o.pytorchScript,
                                                  python: o.python, emit: emit) }
+    }
+
+    /// "diff-instruct (Luo et al. 2023)" → "diff-instruct", "sds particles" → "sds-particles".
+    static func slug(_ method: String) -> String {
+        let head = method.split(separator: "(").first.map(String.init) ?? method
+        return head.split(separator: " ").joined(separator: "-").filter { $0.isLetter || $0.isNumber || $0 == "-" }
     }
 }

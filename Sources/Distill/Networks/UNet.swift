@@ -419,11 +419,20 @@ public final class UNet: Module, ConditionalNetwork {
     /// The prediction for images x (N, C, S, S) at times `time` (N); `labels` (N) in
     /// 0...classCount (classCount is the null class) for a class-conditional network;
     /// `guidance` (N) the guidance weight for a network built with a guidance input.
+    /// Flattened images (N, C·S·S), as samplers and distillers keep them, are taken too and
+    /// give flattened predictions.
     ///
-    /// - Throws: ``TensorError`` when x is not (N, imageChannels, imageSize, imageSize), the
-    ///   times are not one per image, or labels / guidance are missing or unexpected.
+    /// - Throws: ``TensorError`` when x is neither (N, imageChannels, imageSize, imageSize) nor
+    ///   its flattened form, the times are not one per image, or labels / guidance are missing
+    ///   or unexpected.
     public func callAsFunction(_ x: Tensor, time t: Tensor, labels: [Int]? = nil, guidance: Tensor? = nil) throws -> Tensor {
         let c = configuration
+        let pixels = c.imageChannels * c.imageSize * c.imageSize
+        if x.rank == 2, x.shape[1] == pixels {
+            let n = x.shape[0]
+            return try self(x.reshaped([n, c.imageChannels, c.imageSize, c.imageSize]), time: t, labels: labels, guidance: guidance)
+                .reshaped([n, pixels])
+        }
         guard x.rank == 4, x.shape[1] == c.imageChannels, x.shape[2] == c.imageSize, x.shape[3] == c.imageSize else {
             var hint = ""
             if x.rank == 4, x.shape[1] == c.imageChannels {
@@ -431,7 +440,7 @@ public final class UNet: Module, ConditionalNetwork {
                     + "\(1 << (c.channelMultipliers.count - 1)); build it with that imageSize, or pad the images)"
             }
             throw TensorError.invalidShape(operation: "UNet", shape: x.shape,
-                                           expected: "[batch, \(c.imageChannels), \(c.imageSize), \(c.imageSize)]\(hint)")
+                                           expected: "[batch, \(c.imageChannels), \(c.imageSize), \(c.imageSize)] or [batch, \(pixels)]\(hint)")
         }
         let n = x.shape[0]
         guard t.count == n else {

@@ -1,15 +1,20 @@
 import Foundation
 
-/// A complete recipe for training an MLP diffusion model on rows of data with the generic
-/// ``Trainer``: the network, process, parameterization, loss weighting, optimizer settings and
-/// classifier-free-guidance label dropout. The CLI's `train` and `demo` use it.
+/// A complete recipe for training a diffusion model (an MLP or, for images, a U-Net) on rows of
+/// data with the generic ``Trainer``: the network, process, parameterization, loss weighting,
+/// optimizer settings and classifier-free-guidance label dropout. The CLI's `train` and `demo`
+/// use it.
 public struct DiffusionRecipe: Codable, Sendable {
     public var process: ProcessKind = .vpLinear
     public var parameterization: Parameterization = .epsilon
     public var weighting: LossWeighting = .epsilon
     /// EDM's log-normal noise levels (mean -1.2, std 1.2) instead of uniform times.
     public var logNormalTimes = false
+    /// Hidden widths of the MLP (when ``unet`` is nil).
     public var hidden: [Int] = [256, 256, 256]
+    /// The U-Net to train instead of the MLP (items must be images [C, S, S]); its image size,
+    /// image channels and class count are taken from the data.
+    public var unet: UNet.Configuration?
     public var steps = 5000
     public var batch = 512
     public var learningRate: Float = 2e-3
@@ -24,31 +29,52 @@ public struct DiffusionRecipe: Codable, Sendable {
 
     public init() {}
 
-    /// The network, the model built on it and its card, for items of `itemShape`.
-    public func makeModel(itemShape: [Int], classCount: Int?, dataSource: String) throws
-        -> (network: MLPScoreNetwork, model: DiffusionModel<MLPScoreNetwork>, card: ModelCard) {
-        let d = itemShape.reduce(1, *)
+    /// The network (initialized from `seed`) and its model card, for items of `itemShape`.
+    public func makeNetwork(itemShape: [Int], classCount: Int?, dataSource: String) throws
+        -> (network: any ConditionalNetwork, card: ModelCard) {
         let classes = classConditional ? classCount : nil
         if classConditional && classCount == nil {
             throw TrainingError.invalidConfiguration("class conditioning needs labelled data")
         }
-        let config = MLPScoreNetwork.Configuration(dataDimension: d, hiddenWidths: hidden, classCount: classes)
-        let net = try MLPScoreNetwork(config, seed: seed)
-        let spec = ProcessSpec(process)
+        let network: any ConditionalNetwork, architecture: ModelCard.Architecture
+        if var config = unet {
+            guard itemShape.count == 3, itemShape[1] == itemShape[2] else {
+                throw TrainingError.invalidConfiguration("a U-Net needs square images [C, S, S]; the data's items have shape \(itemShape)")
+            }
+            config.imageChannels = itemShape[0]
+            config.imageSize = itemShape[1]
+            config.classCount = classes
+            network = try UNet(config, seed: seed)
+            architecture = .unet(config)
+        } else {
+            let config = MLPScoreNetwork.Configuration(dataDimension: itemShape.reduce(1, *), hiddenWidths: hidden, classCount: classes)
+            network = try MLPScoreNetwork(config, seed: seed)
+            architecture = .mlp(config)
+        }
         let conditioning: NetworkConditioning = parameterization == .edm ? .edm : .time
-        let model = DiffusionModel(network: net, process: spec.process, parameterization: parameterization, conditioning: conditioning)
-        let card = ModelCard(architecture: .mlp(config), process: spec, parameterization: parameterization, conditioning: conditioning,
-                             dataShape: itemShape, dataSource: dataSource, classCount: classes,
+        let card = ModelCard(architecture: architecture, process: ProcessSpec(process), parameterization: parameterization,
+                             conditioning: conditioning, dataShape: itemShape, dataSource: dataSource, classCount: classes,
                              provenance: "denoising score matching (\(weighting.rawValue) weighting), \(steps) steps")
-        return (net, model, card)
+        return (network, card)
     }
 
-    /// Trains on `rows` (N, d), checkpointing to `checkpoint` (atomic) and logging to `log`;
-    /// resumes from the checkpoint when `resume` is set and it exists. `progress` sees every step.
+    /// Trains on `rows` (N, d), checkpointing to `checkpoint` (atomic; with the model card, so
+    /// ``SavedModel/load(_:preferEMA:)`` rebuilds the model) and logging to `log`; resumes from
+    /// the checkpoint when `resume` is set and it exists. `progress` sees every step.
     public func train(rows: Tensor, labels: [Int]?, itemShape: [Int], classCount: Int?, dataSource: String,
                       checkpoint: String?, log: String?, resume: Bool = false,
-                      progress: ((TrainingProgress, Trainer) -> Void)? = nil) throws -> (Trainer, DiffusionModel<MLPScoreNetwork>, TrainingSummary) {
-        let (net, model, card) = try makeModel(itemShape: itemShape, classCount: classCount, dataSource: dataSource)
+                      progress: ((TrainingProgress, Trainer) -> Void)? = nil) throws -> (trainer: Trainer, card: ModelCard, summary: TrainingSummary) {
+        let (network, card) = try makeNetwork(itemShape: itemShape, classCount: classCount, dataSource: dataSource)
+        let (trainer, summary) = try train(network, card: card, rows: rows, labels: labels, classCount: classCount, checkpoint: checkpoint,
+                                           log: log, resume: resume, progress: progress)
+        return (trainer, card, summary)
+    }
+
+    private func train<N: ConditionalNetwork>(_ net: N, card: ModelCard, rows: Tensor, labels: [Int]?, classCount: Int?,
+                                              checkpoint: String?, log: String?, resume: Bool,
+                                              progress: ((TrainingProgress, Trainer) -> Void)?) throws -> (Trainer, TrainingSummary) {
+        let model = DiffusionModel(network: net, process: card.process.process, parameterization: parameterization,
+                                   conditioning: card.conditioning)
         let config = TrainingConfiguration(steps: steps, learningRate: .warmupCosine(peak: learningRate, warmupSteps: min(200, steps / 10),
                                                                                       totalSteps: steps, minimum: learningRate / 20),
                                            weightDecay: weightDecay, gradientClip: gradientClip, emaDecay: emaDecay, seed: seed,
@@ -65,6 +91,6 @@ public struct DiffusionRecipe: Codable, Sendable {
             return try denoisingScoreMatchingLoss(model: model, x0: b.rows, labels: lab, weighting: weighting,
                                                   sampling: logNormalTimes ? .logNormal(mean: -1.2, std: 1.2) : .uniform, rng: &rng)
         }
-        return (trainer, model, summary)
+        return (trainer, summary)
     }
 }
