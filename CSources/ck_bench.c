@@ -31,11 +31,6 @@ __attribute__((target("avx512f"))) static void fma_avx512(void) {
     g_sink = _mm512_reduce_add_ps(s);
 }
 
-int ck_cpu_has_avx512(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-}
-
 static void fma_task(void *ctx, int64_t t, int64_t nt) {
     (void)t; (void)nt;
     if (*(int *)ctx) fma_avx512(); else fma_avx2();

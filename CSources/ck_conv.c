@@ -163,14 +163,6 @@ static void make_plan(conv_plan *p, int64_t N, int64_t Cin, int64_t H, int64_t W
 #define DC_CIB 128  // input channels per chain: longer sums are added up block by block in y
 #define CK_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
 
-static int cpu_has_avx512(void) {
-    static int v = -1;
-    if (v < 0)
-        v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
-    return v;
-}
-
 // Shape and CPU only (never the thread count or the SIMD switch), so workspace sizes and
 // results are fixed for a process.
 static int direct_ok(int64_t K, int64_t s, int64_t pad) {
@@ -178,7 +170,7 @@ static int direct_ok(int64_t K, int64_t s, int64_t pad) {
     (void)K; (void)s; (void)pad;
     return 0;
 #else
-    return K == 3 && s == 1 && pad == 1 && cpu_has_avx512();
+    return K == 3 && s == 1 && pad == 1 && ck_cpu_has_avx512();
 #endif
 }
 

@@ -11,12 +11,29 @@ static int detect(void) {
 #endif
 }
 
+static int detect512(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
 static _Atomic int g_has = -1;
+static _Atomic int g_has512 = -1;
 static _Atomic int g_enabled = 1;
 
 int ck_cpu_has_avx2_fma(void) {
     int h = atomic_load(&g_has);
     if (h < 0) { h = detect(); atomic_store(&g_has, h); }
+    return h;
+}
+
+int ck_cpu_has_avx512(void) {
+    int h = atomic_load(&g_has512);
+    if (h < 0) { h = detect512(); atomic_store(&g_has512, h); }
     return h;
 }
 

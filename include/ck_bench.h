@@ -12,9 +12,6 @@ extern "C" {
 // done (2 per lane per FMA). Time it from the caller.
 double ck_bench_fma_flops(int avx512, int64_t tasks);
 
-// 1 when the CPU has AVX-512F.
-int ck_cpu_has_avx512(void);
-
 // a[i] = b[i] + s * c[i] over n floats, cut in fixed blocks over the pool (STREAM triad).
 void ck_bench_triad(float *a, const float *b, const float *c, float s, int64_t n);
 

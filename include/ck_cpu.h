@@ -9,6 +9,10 @@ extern "C" {
 // 1 when the CPU supports AVX2 and FMA (checked once).
 int ck_cpu_has_avx2_fma(void);
 
+// 1 when the CPU supports AVX-512 F/BW/DQ/VL and FMA (checked once). Kernels with an
+// AVX-512 path take it only while ck_cpu_use_avx2() is 1 too (the one SIMD switch).
+int ck_cpu_has_avx512(void);
+
 // 1 when kernels currently take their AVX2+FMA path.
 int ck_cpu_use_avx2(void);
 

@@ -48,6 +48,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Write the result tables of sampler-quality, distillation and generators as markdown pages (and pictures) into this folder.")
     var markdownDir: String?
 
+    @Option(help: "With --group digits: the U-Net teacher's checkpoint, reused when it exists (trained and written otherwise).")
+    var digitsTeacher: String?
+
+    @Flag(help: "Print the evidence groups' progress lines (to stderr).")
+    var verbose = false
+
     func run() throws {
         if let bad = groups.first(where: { !BenchmarkSuite.groupNames.contains($0) }) {
             fail("unknown benchmark group '\(bad)'; valid: \(BenchmarkSuite.groupNames.joined(separator: ", "))")
@@ -56,8 +62,10 @@ struct BenchCommand: ParsableCommand {
             guard threads >= 1 else { fail("--threads must be at least 1") }
             Runtime.threadCount = threads
         }
-        let options = BenchmarkSuite.Options(quick: quick, groups: groups.isEmpty ? nil : Set(groups),
+        var options = BenchmarkSuite.Options(quick: quick, groups: groups.isEmpty ? nil : Set(groups),
                                              pytorchScript: pytorchScript, python: python)
+        options.digitsTeacher = digitsTeacher
+        if verbose { options.log = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } }
         if !json { print(BenchmarkRecord.tableHeader) }
         var records: [BenchmarkRecord] = []
         if let markdownDir {

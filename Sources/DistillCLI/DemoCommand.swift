@@ -10,8 +10,10 @@ struct DemoCommand: ParsableCommand {
         discussion: """
         On the 8-Gaussian ring (whose exact distribution is known, so every number is measured against the
         truth): trains an MLP teacher by denoising score matching, samples it with several samplers at
-        several NFE, distills it with every D2F method, prints the tables, and writes pictures (sample
-        scatter plots, the loss curve, a quality-vs-NFE plot) into the output folder. About 3 minutes on 2 cores.
+        several NFE, distills it with the D2F methods (KD, PD, CD, CT, reflow) and trains one-step
+        generators from its scores (Diff-Instruct, SDS, VSD), prints the tables, and writes pictures
+        (sample scatter plots, the loss curve, a quality-vs-NFE plot) into the output folder. About 3
+        minutes on 2 cores.
 
         Examples:
           distill demo
@@ -22,6 +24,7 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Output folder.") var output = "out/demo"
     @Option(help: "Teacher training steps.") var teacherSteps = 4000
     @Option(help: "Training steps per distillation stage.") var distillSteps = 1500
+    @Option(help: "Training steps per one-step generator.") var generatorSteps = 1500
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Flag(help: "Tables only, no progress.") var quiet = false
 
@@ -34,7 +37,7 @@ struct DemoCommand: ParsableCommand {
         say("distill demo: the 8-Gaussian ring, \(Runtime.threadCount) threads; everything is scored against the exact distribution")
 
         // 1. The teacher.
-        say("\n[1/3] training the teacher (MLP 2 → 128×3 → 2, VP-linear, ε-prediction, \(teacherSteps) steps)")
+        say("\n[1/4] training the teacher (MLP 2 → 128×3 → 2, VP-linear, ε-prediction, \(teacherSteps) steps)")
         var recipe = DiffusionRecipe()
         recipe.hidden = [128, 128, 128]
         recipe.steps = teacherSteps
@@ -54,7 +57,7 @@ struct DemoCommand: ParsableCommand {
         let teacher = reporting { try SavedModel.load(output + "/teacher.safetensors") }.denoiser
 
         // 2. Samplers.
-        say("\n[2/3] sampling the teacher: sliced-W2 to exact samples (floor ≈ 0.15 at 2000 samples)")
+        say("\n[2/4] sampling the teacher: sliced-W2 to exact samples (floor ≈ 0.15 at 2000 samples)")
         let process = VPLinearProcess()
         var rng = Philox(seed: seed &+ 1)
         let n = 2000
@@ -98,7 +101,7 @@ struct DemoCommand: ParsableCommand {
         }
 
         // 3. Distillation.
-        say("\n[3/3] distilling the teacher (\(distillSteps) steps per stage; students are MLPs 2 → 128×3 → 2)")
+        say("\n[3/4] distilling the teacher (\(distillSteps) steps per stage; students are MLPs 2 → 128×3 → 2)")
         var experiment = DistillationExperiment(mixture: mixture, teacher: teacher, budget: .init(steps: distillSteps, batch: 512, hidden: [128, 128, 128]),
                                                 samples: n, log: quiet ? nil : { print("  " + $0) })
         var pictures: [(String, RGBImage)] = []
@@ -108,7 +111,31 @@ struct DemoCommand: ParsableCommand {
                 pictures.append((method, (try? Pictures.scatter(x, range: -3.5...3.5, size: 260)) ?? RGBImage(width: 1, height: 1)))
             }
         }
-        let rows = reporting { try experiment.run(methods: [.kd, .pd, .cd, .ct, .reflow]) }
+        var rows = reporting { try experiment.run(methods: [.kd, .pd, .cd, .ct, .reflow]) }
+
+        // 4. One-step generators from the teacher's scores alone.
+        say("\n[4/4] one-step generators from the teacher's scores (\(generatorSteps) steps each; MLP generators 2 → 128×2 → 2)")
+        for method in GeneratorMethod.allCases {
+            var settings = GeneratorDistiller.Settings()
+            settings.steps = generatorSteps
+            settings.seed = seed &+ 3
+            var distiller = GeneratorDistiller(teacher: teacher, process: process, dimension: 2, settings: settings)
+            let bar = ProgressLine(total: generatorSteps, quiet: quiet, plainEvery: max(generatorSteps / 2, 1))
+            distiller.progress = { step, total, loss in
+                if Interrupt.isRequested { fail("interrupted during \(method.rawValue)") }
+                bar.update(step, String(format: "\(method.rawValue)  loss %.4f", loss))
+            }
+            let (generator, _) = reporting { try distiller.run(method) }
+            var grng = Philox(seed: seed &+ 6)
+            let x = reporting { try withoutGradient { try generator.sample(n, rng: &grng) } }
+            let sw2 = reporting { try slicedWasserstein2(x, exact, seed: 5) }
+            let coverage = reporting { try mixture.modeCoverage(x) }
+            let name = "\(method.rawValue) (\(method.paper))"
+            rows.append(.init(method: name, nfe: 1, slicedW2: sw2, mapError: nil,
+                              note: "one-step generator; modes covered \(coverage.coveredModes)/\(coverage.modeCount)"))
+            say(String(format: "  %-30@ NFE  1  SW2 %.4f  modes %d/%d", name as NSString, sw2, coverage.coveredModes, coverage.modeCount))
+            if method != .vsd { pictures.append((name, reporting { try Pictures.scatter(x, range: -3.5...3.5, size: 260) })) }
+        }
         let table = DistillationExperiment.markdown(rows)
         print("\n" + table)
         reporting {

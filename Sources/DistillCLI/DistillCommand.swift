@@ -18,6 +18,7 @@ struct DistillCommand: ParsableCommand {
           distill distill --method cd --teacher ring8
           distill distill --method pd --teacher out/train/model.safetensors --steps 3000
           distill distill --method guided --teacher ring8 --guidance 2
+          distill distill --method diff-instruct --teacher out/digits/model.safetensors --hidden 512,512,512 --fake-hidden 512,512,512 --fake-steps 4
         """
     )
 
@@ -29,6 +30,8 @@ struct DistillCommand: ParsableCommand {
     @Option(help: "Student hidden widths.") var hidden = "128,128,128"
     @Option(help: "Peak learning rate.") var lr: Float = 2e-3
     @Option(help: "Guidance weight for the guided method's second stage.") var guidance: Float = 1
+    @Option(help: "Diff-Instruct / VSD: hidden widths of the fake score network.") var fakeHidden = "128,128,128"
+    @Option(help: "Diff-Instruct / VSD: fake-score updates per generator update.") var fakeSteps = 1
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Output folder.") var output = "out/distill"
     @Flag(help: "No progress output.") var quiet = false
@@ -94,6 +97,9 @@ struct DistillCommand: ParsableCommand {
         settings.batch = batch
         settings.generatorLearningRate = lr
         settings.hidden = reporting { try parseInts(hidden, name: "--hidden") }
+        settings.fakeHidden = reporting { try parseInts(fakeHidden, name: "--fake-hidden") }
+        guard fakeSteps >= 1 else { fail("--fake-steps must be >= 1") }
+        settings.fakeStepsPerGeneratorStep = fakeSteps
         settings.seed = seed
         var distiller = GeneratorDistiller(teacher: source.denoiser, process: source.process, dimension: d, settings: settings)
         let bar = ProgressLine(total: steps, quiet: quiet || json, plainEvery: max(steps / 10, 1))
@@ -117,7 +123,11 @@ struct DistillCommand: ParsableCommand {
             obj["modes_covered"] = cov.coveredModes
             if !json { print(String(format: "1 NFE  SW2 to exact samples %.4f  modes %d/%d  %@", sw2, cov.coveredModes, cov.modeCount, path)) }
         } else if !json { print("generator saved: \(path)") }
-        if source.itemShape == [2] { reporting { try Pictures.scatter(samples, range: -4.5...4.5).writePNG(to: output + "/\(g.rawValue)-generator.png") } }
+        let picture = output + "/\(g.rawValue)-generator.png"
+        if source.itemShape == [2] { reporting { try Pictures.scatter(samples, range: -4.5...4.5).writePNG(to: picture) } }
+        if source.itemShape.count == 3 {
+            reporting { try Pictures.imageGrid(samples.slice(0..<100).reshaped([-1] + source.itemShape), columns: 10).writePNG(to: picture) }
+        }
         if json { print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self)) }
     }
 }

@@ -125,10 +125,3 @@ func savePicture(_ samples: Tensor, to path: String, mixture: GaussianMixture?) 
         try Pictures.imageGrid(samples.slice(0..<min(100, samples.shape[0])).reshaped([-1, 1, 8, 8]), columns: 10).writePNG(to: path)
     }
 }
-
-/// A type-erased denoiser (for wrapping `any Denoiser` in generic transforms).
-struct AnyDenoiser: Denoiser {
-    let base: any Denoiser
-    init(_ base: any Denoiser) { self.base = base }
-    func predict(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?) throws -> Prediction { try base.predict(x, at: levels, labels: labels) }
-}

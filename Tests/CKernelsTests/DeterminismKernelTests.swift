@@ -1,14 +1,17 @@
 import CKernels
+import Foundation
 import Testing
 
 /// Every parallel kernel must give the same bits for 1 and 2 threads.
 @Suite(.serialized) struct DeterminismKernelTests {
     /// Runs `compute` at 1 and 2 threads and checks identical bits; also checks the pool's
-    /// worker really took part in the 2-thread run (retrying if the pool was busy).
+    /// worker really took part in the 2-thread run. A pool busy with another suite's work runs
+    /// the caller's tasks inline, so the run is retried (for up to ~4 s) until the worker joins.
     func sameBits(_ name: String, _ compute: () -> [Float]) {
         let one = withThreads(1) { compute() }
         var shared = false
-        for _ in 0..<20 where !shared {
+        for attempt in 0..<400 where !shared {
+            if attempt > 0 { usleep(10_000) }
             let before = ck_pool_worker_tasks()
             let two = withThreads(2) { compute() }
             shared = ck_pool_worker_tasks() > before

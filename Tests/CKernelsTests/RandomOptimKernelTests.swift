@@ -33,6 +33,42 @@ import Testing
         #expect(parts == whole)
     }
 
+    /// The normals are the Box-Muller transform of the Philox words as documented, computed in
+    /// Double from the same words: u1 = ((w_even >> 8) + 1)·2^-24, u2 = (w_odd >> 8)·2^-24,
+    /// lanes (0, 1) from words (0, 1) and (2, 3) from (2, 3). The project's float log and sin/cos
+    /// are within 8e-7·max(1, |z|) of it (a few ulps of the result). Positions run across a
+    /// carry into the counter's high word.
+    @Test func normalsAreTheBoxMullerTransform() {
+        let n = 20_000
+        for offset in [UInt64(0), 5, (UInt64(1) << 34) - 8_000] {
+            var z = [Float](repeating: 0, count: n)
+            ck_random_normal(&z, Int64(n), 9, 4, offset, 0, 1)
+            var worst = 0.0
+            for i in 0..<n {
+                let pos = offset + UInt64(i), blk = pos >> 2, lane = Int(pos & 3)
+                var w = [UInt32](repeating: 0, count: 4)
+                ck_philox4x32_10(&w, [UInt32(truncatingIfNeeded: blk), UInt32(truncatingIfNeeded: blk >> 32), 4, 0], [9, 0])
+                let pair = lane & 2
+                let u1 = Double((w[pair] >> 8) + 1) / 16_777_216, u2 = Double(w[pair + 1] >> 8) / 16_777_216
+                let r = (-2 * log(u1)).squareRoot(), a = 2 * Double.pi * u2
+                let want = lane & 1 == 1 ? r * sin(a) : r * cos(a)
+                worst = max(worst, abs(Double(z[i]) - want) / max(1, abs(want)))
+            }
+            #expect(worst < 8e-7, "offset \(offset): worst scaled error \(worst)")
+        }
+    }
+
+    /// The AVX-512 path (64 values at a time) gives the scalar path's bits at any offset and
+    /// length, including runs that start or end mid-group.
+    @Test func simdNormalsEqualScalarNormals() {
+        for (offset, n) in [(UInt64(0), 64), (3, 200), (61, 1000), (64, 65), ((UInt64(1) << 32) * 4 - 100, 400), (7, 16_385)] {
+            var simd = [Float](repeating: 0, count: n), scalar = simd
+            ck_random_normal(&simd, Int64(n), 11, 2, offset, 0, 1)
+            withAVX2(false) { ck_random_normal(&scalar, Int64(n), 11, 2, offset, 0, 1) }
+            #expect(firstBitMismatch(simd, scalar) == nil, "offset \(offset) n \(n)")
+        }
+    }
+
     @Test func streamsAndSeedsDiffer() {
         var a = [Float](repeating: 0, count: 64), b = a, c = a
         ck_random_uniform(&a, 64, 1, 0, 0, 0, 1)

@@ -201,12 +201,24 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
     @Test func benchWritesResultPages() throws {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let r = try runDistill(["bench", "--quick", "--group", "generators", "--markdown-dir", "pages", "--json"], in: dir)
+        let r = try runDistill(["bench", "--quick", "--group", "generators", "--group", "digits", "--markdown-dir", "pages", "--json"], in: dir)
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let page = try String(contentsOfFile: dir + "/pages/generators-ring8.md", encoding: .utf8)
         #expect(page.contains("Written by `distill bench --group generators --markdown-dir pages`") && page.contains("| sds (Poole"))
         #expect(isPNG(dir + "/pages/generators-ring8-diff-instruct.png"))
         #expect(FileManager.default.fileExists(atPath: dir + "/pages/generators-gmm64.md"))
+        // The digits page: the teacher, every D2F method's stages and every generator, each with FID.
+        let digits = try String(contentsOfFile: dir + "/pages/digits.md", encoding: .utf8)
+        for method in ["teacher dpmpp-2m", "teacher ddim", "kd (", "pd (", "guided (", "cd (", "ct (", "reflow (", "diff-instruct (", "sds (", "vsd ("] {
+            #expect(digits.contains("| \(method)"), "digits page lacks \(method)")
+        }
+        #expect(isPNG(dir + "/pages/digits-teacher-dpmpp-2m-nfe21.png"))
+        let fids = r.stdout.split(separator: "\n").compactMap { line -> Double? in
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], (o["name"] as? String)?.hasPrefix("digits_") == true
+            else { return nil }
+            return o["value"] as? Double
+        }
+        #expect(fids.count >= 25 && fids.allSatisfy { $0.isFinite && $0 >= 0 }, "\(fids)")
     }
 
     @Test func benchEmitsJSONLines() throws {

@@ -47,7 +47,10 @@ import Testing
         #expect(throws: TensorError.self) { try MLPScoreNetwork(.init(hiddenWidths: []), seed: 0) }
         let cond = try MLPScoreNetwork(.init(dataDimension: 2, hiddenWidths: [4], classCount: 2), seed: 0)
         #expect(throws: TensorError.self) { try cond(Tensor.zeros([2, 2]), time: Tensor.zeros([2]), labels: [0, 5]) }
-        #expect(throws: TensorError.self) { try cond(Tensor.zeros([2, 2]), time: Tensor.zeros([2])) }
+        #expect(throws: TensorError.self) { try cond(Tensor.zeros([2, 2]), time: Tensor.zeros([2]), labels: [0]) }
+        // No labels means the null class (index classCount) for every row.
+        let x = try Tensor(shape: [2, 2], scalars: [0.3, -1, 2, 0.5]), t = Tensor([0.2, 0.7])
+        #expect(try cond(x, time: t).scalars == cond(x, time: t, labels: [2, 2]).scalars)
     }
 
     @Test func defaultArchitectureHasTheDocumentedSize() throws {

@@ -69,7 +69,11 @@ import Testing
         let wrongSize = message { _ = try net(Tensor.zeros([2, 1, 28, 28]), time: t, labels: [1, 2], guidance: t) }
         #expect(wrongSize?.contains("built for 8×8") == true, "\(wrongSize ?? "no error")")
         #expect(message { _ = try net(Tensor.zeros([2, 1, 8, 8]), time: Tensor([0.5]), labels: [1, 2], guidance: t) } != nil)
-        #expect(message { _ = try net(Tensor.zeros([2, 1, 8, 8]), time: t, labels: nil, guidance: t) }?.contains("label") == true)
+        #expect(message { _ = try net(Tensor.zeros([2, 1, 8, 8]), time: t, labels: [1], guidance: t) }?.contains("label") == true)
+        // No labels means the null class.
+        var lr = Philox(seed: 3)
+        let xl = try lr.normal([2, 1, 8, 8])
+        #expect(try net(xl, time: t, labels: nil, guidance: t).scalars == net(xl, time: t, labels: [10, 10], guidance: t).scalars)
         #expect(message { _ = try net(Tensor.zeros([2, 1, 8, 8]), time: t, labels: [1, 11], guidance: t) } != nil)
         #expect(message { _ = try net(Tensor.zeros([2, 1, 8, 8]), time: t, labels: [1, 2]) }?.contains("guidance") == true)
         let plain = try UNet(.init(imageSize: 8, baseChannels: 8, channelMultipliers: [1, 2], blocksPerLevel: 1,

@@ -13,6 +13,10 @@ public enum BenchmarkSuite {
         public var groups: Set<String>?
         public var pytorchScript: String
         public var python: String
+        /// The digits group's teacher checkpoint: reused when it exists, written otherwise.
+        public var digitsTeacher: String?
+        /// Progress lines of the long evidence groups.
+        public var log: (@Sendable (String) -> Void)?
 
         public init(quick: Bool = false, groups: Set<String>? = nil,
                     pytorchScript: String = "benchmarks/pytorch/mlp_dsm.py", python: String = "python3") {
@@ -24,9 +28,9 @@ public enum BenchmarkSuite {
     }
 
     public static let groupNames = ["gemm", "linear", "elementwise", "mlp", "sampler-step", "sampling", "conv", "attention", "unet",
-                                     "sampler-quality", "distillation", "generators"]
+                                     "sampler-quality", "distillation", "generators", "digits"]
     /// The long evidence groups (minutes each): they run only when named.
-    public static let onRequest: Set<String> = ["sampler-quality", "distillation", "generators"]
+    public static let onRequest: Set<String> = ["sampler-quality", "distillation", "generators", "digits"]
 
     /// Runs the selected groups, calling `emit` as each figure is measured and `table` with each
     /// result table (sampler quality, distillation, generators) when its group ran.
@@ -72,9 +76,10 @@ public enum BenchmarkSuite {
                                           "to exact samples, and for students that map the same noise deterministically the teacher's way, " +
                                           "the RMS distance to the teacher's exact ODE map.",
                                       table: DistillationExperiment.markdown(rows)))
+                var seen: [String: Int] = [:]
                 for r in rows {
-                    let tag = r.method.split(separator: " ").first.map(String.init) ?? r.method
-                    emit(BenchmarkRecord(name: "distill_\(name)_\(tag)_nfe\(r.nfe)_sw2", value: r.slicedW2, unit: "SW2", reference: r.method))
+                    let record = unique("distill_\(name)_\(slug(r.method))_nfe\(r.nfe)", &seen)
+                    emit(BenchmarkRecord(name: record + "_sw2", value: r.slicedW2, unit: "SW2", reference: r.method))
                 }
             }
         }
@@ -105,6 +110,44 @@ public enum BenchmarkSuite {
                 }
             }
         }
+        if wanted("digits") {
+            var settings = DigitsExperiment.Settings()
+            if o.quick {
+                settings.teacherSteps = 30
+                settings.budget.steps = 20
+                settings.budget.batch = 32
+                settings.budget.hidden = [64, 64]
+                settings.generator.steps = 20
+                settings.generator.hidden = [64, 64]
+                settings.samples = 200
+            }
+            var experiment = DigitsExperiment(settings: settings, teacherCheckpoint: o.digitsTeacher)
+            experiment.log = o.log
+            var grids: [(name: String, image: RGBImage)] = []
+            var pictureNames: [String: Int] = [:]
+            experiment.onSamples = { method, nfe, x in
+                let tag = unique(slug(method) + (nfe > 0 ? "-nfe\(nfe)" : ""), &pictureNames, separator: "-")
+                if let img = try? Pictures.imageGrid(x.slice(0..<min(50, x.shape[0])).reshaped([-1, 1, 8, 8]), columns: 10, scale: 3) {
+                    grids.append((tag, img))
+                }
+            }
+            let rows = try experiment.run()
+            table?(BenchmarkTable(name: "digits", group: "digits", title: "Distillation on the 8×8 digits with a U-Net teacher",
+                                  description: "A class-conditional U-Net teacher (\(settings.teacherSteps) DSM steps, label dropout 0.1, " +
+                                      "VP-linear, ε-prediction) and every method distilled from it; D2F students and D2G generators are MLPs " +
+                                      "over the 64 pixels (\(settings.budget.hidden.map(String.init).joined(separator: "×")), " +
+                                      "\(settings.budget.steps) steps per stage at batch \(settings.budget.batch); generators " +
+                                      "\(settings.generator.steps) steps), not initialized from the teacher. FID and KID on the in-project " +
+                                      "digit classifier's 64 features against all 1797 real digits, \(settings.samples) generated images per row " +
+                                      "(unconditional unless a guidance weight is given; class accuracy = the classifier's agreement with the " +
+                                      "requested class). Sample grids below, in table order.",
+                                  table: DigitsExperiment.markdown(rows), pictures: grids))
+            var seen: [String: Int] = [:]
+            for r in rows {
+                let name = unique("digits_\(slug(r.method))_nfe\(r.nfe)", &seen)
+                emit(BenchmarkRecord(name: name + "_fid", value: r.fid, unit: "FID", reference: String(format: "KID %.4f", r.kid)))
+            }
+        }
         if wanted("conv") { ImageBenchmarks.convolution(batch: 64, probes: probes, quick: o.quick, emit: emit) }
         if wanted("attention") { ImageBenchmarks.attention(batch: 64, probes: probes, quick: o.quick, emit: emit) }
         if wanted("unet") {
@@ -116,9 +159,18 @@ public enum BenchmarkSuite {
                                                  python: o.python, emit: emit) }
     }
 
-    /// "diff-instruct (Luo et al. 2023)" → "diff-instruct", "sds particles" → "sds-particles".
+    /// "diff-instruct (Luo et al. 2023)" → "diff-instruct", "sds particles" → "sds-particles",
+    /// "guided (Meng et al. 2023), w = 3" → "guided-w3".
     static func slug(_ method: String) -> String {
-        let head = method.split(separator: "(").first.map(String.init) ?? method
-        return head.split(separator: " ").joined(separator: "-").filter { $0.isLetter || $0.isNumber || $0 == "-" }
+        var text = method
+        if let open = text.firstIndex(of: "("), let close = text[open...].firstIndex(of: ")") { text.removeSubrange(open...close) }
+        text = text.replacingOccurrences(of: "w = ", with: "w")
+        return text.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "-" || $0 == ".") }).joined(separator: "-")
+    }
+
+    /// `name`, or `name_2`, `name_3`, … when it was taken before (stages at the same NFE).
+    static func unique(_ name: String, _ seen: inout [String: Int], separator: String = "_") -> String {
+        seen[name, default: 0] += 1
+        return seen[name]! > 1 ? "\(name)\(separator)\(seen[name]!)" : name
     }
 }

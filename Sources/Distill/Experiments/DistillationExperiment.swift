@@ -13,6 +13,14 @@ public struct DistillationExperiment {
         public var slicedW2: Double
         public var mapError: Double?
         public var note: String
+
+        public init(method: String, nfe: Int, slicedW2: Double, mapError: Double?, note: String) {
+            self.method = method
+            self.nfe = nfe
+            self.slicedW2 = slicedW2
+            self.mapError = mapError
+            self.note = note
+        }
     }
 
     public let mixture: GaussianMixture

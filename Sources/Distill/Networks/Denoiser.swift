@@ -153,6 +153,16 @@ public struct DiffusionModel<Network: ConditionalNetwork>: Denoiser {
     }
 }
 
+/// A type-erased denoiser, for wrapping `any Denoiser` in generic transforms such as
+/// ``GuidedDenoiser``.
+public struct AnyDenoiser: Denoiser {
+    public let base: any Denoiser
+    public init(_ base: any Denoiser) { self.base = base }
+    public func predict(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?) throws -> Prediction {
+        try base.predict(x, at: levels, labels: labels)
+    }
+}
+
 /// Classifier-free guidance as a denoiser transform (Ho & Salimans 2022):
 /// ε̃ = (1 + w)·ε̂(x, c) - w·ε̂(x, ∅), and the same combination of the data predictions (the
 /// conversions are affine in the prediction at fixed x, α, σ). Both branches run as one

@@ -90,8 +90,8 @@ public final class MLPScoreNetwork: Module {
     }
 
     /// The prediction for x (B, d) at times t (B); `labels` (B) in 0...classCount (classCount
-    /// is the null class) for a class-conditional network; `guidance` (B) the guidance weight
-    /// for a network built with a guidance input.
+    /// is the null class) for a class-conditional network, nil meaning the null class for all;
+    /// `guidance` (B) the guidance weight for a network built with a guidance input.
     public func callAsFunction(_ x: Tensor, time t: Tensor, labels: [Int]? = nil, guidance: Tensor? = nil) throws -> Tensor {
         let d = configuration.dataDimension
         guard x.rank == 2, x.shape[1] == d else {
@@ -102,7 +102,9 @@ public final class MLPScoreNetwork: Module {
         }
         var parts = [x, try timeEmbedding.embed(t.reshaped([x.shape[0]]))]
         if let ce = classEmbedding {
-            guard let labels, labels.count == x.shape[0] else {
+            // No labels: the null class (the unconditional model of label-dropout training).
+            let labels = labels ?? Array(repeating: ce.nullClass, count: x.shape[0])
+            guard labels.count == x.shape[0] else {
                 throw TensorError.invalidArgument(operation: "MLPScoreNetwork", message: "a class-conditional network needs one label per row")
             }
             parts.append(try ce(labels))

@@ -417,7 +417,8 @@ public final class UNet: Module, ConditionalNetwork {
     }
 
     /// The prediction for images x (N, C, S, S) at times `time` (N); `labels` (N) in
-    /// 0...classCount (classCount is the null class) for a class-conditional network;
+    /// 0...classCount (classCount is the null class; nil: the null class for all) for a
+    /// class-conditional network;
     /// `guidance` (N) the guidance weight for a network built with a guidance input.
     /// Flattened images (N, C·S·S), as samplers and distillers keep them, are taken too and
     /// give flattened predictions.
@@ -448,7 +449,9 @@ public final class UNet: Module, ConditionalNetwork {
         }
         var emb = try timeMLP[1](timeMLP[0](timeFeatures.embed(t.reshaped([n]))))
         if let ce = classEmbedding {
-            guard let labels, labels.count == n else {
+            // No labels: the null class (the unconditional model of label-dropout training).
+            let labels = labels ?? Array(repeating: ce.nullClass, count: n)
+            guard labels.count == n else {
                 throw TensorError.invalidArgument(operation: "UNet", message: "a class-conditional network needs one label per image")
             }
             emb = try emb + ce(labels)

@@ -15,7 +15,8 @@ public enum GeneratorMethod: String, Sendable, Codable, CaseIterable {
 
 /// Trains a one-step generator from a frozen teacher with Diff-Instruct, SDS or VSD: the
 /// generator and (for Diff-Instruct and VSD) a fake score network, each with its own AdamW,
-/// alternating one fake-score step and one generator step. No training data are used.
+/// alternating ``Settings/fakeStepsPerGeneratorStep`` fake-score steps and one generator step.
+/// No training data are used.
 public struct GeneratorDistiller {
     public struct Settings: Sendable {
         public var steps = 2000
@@ -26,6 +27,11 @@ public struct GeneratorDistiller {
         /// Times drawn for the teacher (Diff-Instruct trains on t ∈ [0.02, 0.98]).
         public var timeRange: ClosedRange<Double> = 0.02...0.98
         public var hidden: [Int] = [128, 128]
+        /// Hidden widths of the fake score network (Diff-Instruct, VSD).
+        public var fakeHidden: [Int] = [128, 128, 128]
+        /// Fake-score updates per generator update: the fake score must track the generator's
+        /// moving distribution (DMD2, Yin et al. 2024, uses 5).
+        public var fakeStepsPerGeneratorStep = 1
         /// Latent size (default: the data dimension).
         public var latentDimension: Int?
         /// Optimize this many particles instead of a network (the particle view of SDS/VSD).
@@ -54,12 +60,15 @@ public struct GeneratorDistiller {
             ?? MLPGenerator(latentDimension: s.latentDimension ?? dimension, dataDimension: dimension, hidden: s.hidden, seed: s.seed)
         let genOpt = try Adam(gen, learningRate: s.generatorLearningRate, beta1: 0, beta2: 0.999)
         let needsFake = method != .sds
-        let fakeNet = try MLPScoreNetwork(.init(dataDimension: dimension, hiddenWidths: [128, 128, 128]), seed: s.seed &+ 1)
+        guard s.fakeStepsPerGeneratorStep >= 1 else {
+            throw TrainingError.invalidConfiguration("fakeStepsPerGeneratorStep must be >= 1")
+        }
+        let fakeNet = try MLPScoreNetwork(.init(dataDimension: dimension, hiddenWidths: s.fakeHidden), seed: s.seed &+ 1)
         let fake = DiffusionModel(network: fakeNet, process: process, parameterization: .epsilon)
         let fakeOpt = try Adam.adamW(fakeNet, learningRate: s.fakeLearningRate, weightDecay: 0)
         for step in 0..<s.steps {
             var rng = Philox(seed: s.seed &+ 0x6E, stream: UInt64(step))
-            if needsFake {
+            for _ in 0..<(needsFake ? s.fakeStepsPerGeneratorStep : 0) {
                 let x = try withoutGradient { try gen.sample(s.batch, rng: &rng) }
                 try fakeNet.valueWithGradient { try ScoreDistillation.fakeScoreLoss(fake: fake, generated: x, rng: &rng) }
                 try fakeOpt.update()
