@@ -26,7 +26,7 @@ void ck_philox4x32_10(uint32_t out[4], const uint32_t ctr[4], const uint32_t key
     out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
 }
 
-static void block_at(uint32_t out[4], uint64_t seed, uint64_t stream, uint64_t block) {
+CK_BODY void block_at(uint32_t out[4], uint64_t seed, uint64_t stream, uint64_t block) {
     uint32_t ctr[4] = {(uint32_t)block, (uint32_t)(block >> 32), (uint32_t)stream, (uint32_t)(stream >> 32)};
     uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
     ck_philox4x32_10(out, ctr, key);
@@ -54,7 +54,7 @@ static inline float bits_to_float(uint32_t b) { float f; memcpy(&f, &b, 4); retu
 static inline uint32_t float_to_bits(float f) { uint32_t b; memcpy(&b, &f, 4); return b; }
 
 // r = sqrt(-2 ln u1) and the angle's (cos, sin) for one pair of words.
-static inline void box_muller(uint32_t we, uint32_t wo, float *c_out, float *s_out) {
+CK_BODY void box_muller(uint32_t we, uint32_t wo, float *c_out, float *s_out) {
     float u1 = (float)((we >> 8) + 1) * (1.0f / 16777216.0f);
     uint32_t b = float_to_bits(u1);
     float e = (float)((int32_t)(b >> 23) - 127);
@@ -88,14 +88,14 @@ static inline void box_muller(uint32_t we, uint32_t wo, float *c_out, float *s_o
 }
 
 // Standard normal value of lane `lane` in a block.
-static inline float normal_lane(const uint32_t w[4], int lane) {
+CK_BODY float normal_lane(const uint32_t w[4], int lane) {
     int pair = lane & 2;
     float c, s;
     box_muller(w[pair], w[pair + 1], &c, &s);
     return (lane & 1) ? s : c;
 }
 
-static void normal_scalar(float *x, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset) {
+CK_BODY void normal_scalar_body(float *x, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset) {
     uint32_t w[4];
     uint64_t cached = UINT64_MAX;
     for (int64_t i = 0; i < n; i++) {
@@ -103,6 +103,17 @@ static void normal_scalar(float *x, int64_t n, uint64_t seed, uint64_t stream, u
         if (blk != cached) { block_at(w, seed, stream, blk); cached = blk; }
         x[i] = normal_lane(w, (int)(pos & 3));
     }
+}
+static void normal_portable(float *x, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset) {
+    normal_scalar_body(x, n, seed, stream, offset);
+}
+// The same code with hardware fma (fmaf is correctly rounded either way: the same bits).
+CK_AVX2 static void normal_fma(float *x, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset) {
+    normal_scalar_body(x, n, seed, stream, offset);
+}
+static void normal_scalar(float *x, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset) {
+    if (ck_cpu_has_avx2_fma()) normal_fma(x, n, seed, stream, offset);
+    else normal_portable(x, n, seed, stream, offset);
 }
 
 #define CK_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))

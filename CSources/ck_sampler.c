@@ -3,6 +3,7 @@
 #include "ck_sampler.h"
 #include "ck_random.h"
 #include "ck_internal.h"
+#include <immintrin.h>
 #include <stdlib.h>
 
 #define NOISE_CHUNK 1024
@@ -18,19 +19,36 @@ typedef struct {
 } comb_job;
 
 // y[0..m) = sum c_k in_k + std * z (z NULL: no noise). The accumulation order is fixed:
-// inputs in order, then the noise.
-CK_BODY void comb_body(float *y, const float *const *in, const float *c, int k, float std, const float *z, int64_t m) {
-    for (int64_t i = 0; i < m; i++) {
-        float acc = c[0] * in[0][i];
-        for (int q = 1; q < k; q++) acc += c[q] * in[q][i];
-        y[i] = z ? acc + std * z[i] : acc;
+// inputs in order, then the noise, each term a product then a sum (no fma), so the scalar and
+// the AVX2 code give the same bits. y may be one of the inputs (same index only).
+#pragma STDC FP_CONTRACT OFF
+static inline float comb_one(const float *const *in, const float *c, int k, float std, const float *z, int64_t i) {
+    float acc = c[0] * in[0][i];
+    for (int q = 1; q < k; q++) {
+        float t = c[q] * in[q][i];
+        acc = acc + t;
     }
+    if (z) {
+        float t = std * z[i];
+        acc = acc + t;
+    }
+    return acc;
 }
 static void comb_scalar(float *y, const float *const *in, const float *c, int k, float std, const float *z, int64_t m) {
-    comb_body(y, in, c, k, std, z, m);
+    for (int64_t i = 0; i < m; i++) y[i] = comb_one(in, c, k, std, z, i);
 }
 CK_AVX2 static void comb_avx2(float *y, const float *const *in, const float *c, int k, float std, const float *z, int64_t m) {
-    comb_body(y, in, c, k, std, z, m);
+    __m256 cv[CK_SAMPLER_MAX_INPUTS];
+    for (int q = 0; q < k; q++) cv[q] = _mm256_set1_ps(c[q]);
+    const __m256 sv = _mm256_set1_ps(std);
+    int64_t i = 0;
+    for (; i + 8 <= m; i += 8) {
+        __m256 acc = _mm256_mul_ps(cv[0], _mm256_loadu_ps(in[0] + i));
+        for (int q = 1; q < k; q++) acc = _mm256_add_ps(acc, _mm256_mul_ps(cv[q], _mm256_loadu_ps(in[q] + i)));
+        if (z) acc = _mm256_add_ps(acc, _mm256_mul_ps(sv, _mm256_loadu_ps(z + i)));
+        _mm256_storeu_ps(y + i, acc);
+    }
+    for (; i < m; i++) y[i] = comb_one(in, c, k, std, z, i);
 }
 
 static void comb_task(void *p, int64_t t, int64_t nt) {

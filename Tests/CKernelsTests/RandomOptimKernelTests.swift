@@ -226,14 +226,16 @@ import Testing
             for k in [1, 3, 8] {
                 let coeffs = (0..<k).map { _ in g.float(-2, 2) }
                 for std: Float in [0, 0.7] {
-                    var y = [Float](repeating: .nan, count: n), ref = y
+                    var y = [Float](repeating: .nan, count: n), ref = y, scalar = y
                     let ptrs = inputs.prefix(k).map { $0.withUnsafeBufferPointer { UnsafePointer($0.baseAddress) } }
                     withExtendedLifetime(inputs) {
                         var p = ptrs
                         ck_sampler_combine(&y, &p, coeffs, Int32(k), std, 7, 3, 11, Int64(n))
                         ck_sampler_combine_ref(&ref, &p, coeffs, Int32(k), std, 7, 3, 11, Int64(n))
+                        withAVX2(false) { ck_sampler_combine(&scalar, &p, coeffs, Int32(k), std, 7, 3, 11, Int64(n)) }
                     }
                     #expect(toleranceRatio(y, ref, atol: 1e-6, rtol: 1e-6) <= 1, "n \(n) k \(k) std \(std)")
+                    #expect(firstBitMismatch(y, scalar) == nil, "SIMD vs scalar: n \(n) k \(k) std \(std)")
                 }
             }
         }
