@@ -5,15 +5,19 @@ import Foundation
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Compare samples with a reference: sliced-W2, MMD, energy distance; mixture likelihood and mode coverage; FID/KID for 8x8 digits.",
+        abstract: "Compare samples with a reference: sliced-W2, MMD, energy distance; mixture likelihood and mode coverage; FID/KID on images.",
         discussion: """
         --reference is an .npy file, a data set (\(DataSet.help)).
-        For a mixture reference, exact samples are drawn and the exact log-likelihood and mode coverage are reported;
-        for 64-value images (8x8 digits) FID and KID on the built-in digit classifier's features.
+        For a mixture reference, exact samples are drawn and the exact log-likelihood and mode coverage are reported; \
+        for 64-value images (8x8 digits) FID and KID on the built-in digit classifier's features. For other images \
+        (e.g. MNIST from IDX files) --classifier FILE gives FID and KID on that classifier's features: when FILE \
+        does not exist, a classifier is trained on the labelled reference (its last 10% held out, accuracy \
+        reported) and written there for the next runs.
 
         Examples:
           distill eval --samples out/samples.npy --reference ring8
           distill eval --samples out/digits.npy --reference digits --json
+          distill eval --samples out/mnist.npy --reference idx:t10k-images-idx3-ubyte.gz,t10k-labels-idx1-ubyte.gz --classifier out/mnist-classifier.safetensors
         """
     )
 
@@ -21,6 +25,8 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Reference: .npy file or data set.") var reference: String
     @Option(help: "Reference points drawn from procedural sources.") var count = 5000
     @Option(help: "Seed for reference draws and projections.") var seed: UInt64 = 0
+    @Option(help: "Classifier for FID/KID (trained on the labelled reference and written here when missing).") var classifier: String?
+    @Option(help: "Training steps of a new --classifier.") var classifierSteps = 3000
     @Flag(help: "One JSON object instead of a table.") var json = false
 
     func run() throws {
@@ -46,12 +52,20 @@ struct EvalCommand: ParsableCommand {
                 out.append(("modes", Double(cov.modeCount)))
                 out.append(("high_quality_fraction", cov.highQualityFraction))
             }
-            if rows.shape[1] == 64 {
-                let clf = try DigitClassifier.pretrainedDigits8x8()
+            var features: (DigitClassifier, Tensor, String)?
+            if let path = classifier {
+                features = (try featureClassifier(path, reference: ref, into: &out), ref.rows, "")
+            } else if rows.shape[1] == 64 {
                 let realImages = ref.name == "digits" ? ref.rows : try ImageDataset.digits8x8().images.flattened(from: 1)
-                out.append(("fid_digits", try clf.frechetDistance(realImages, rows)))
+                features = (try DigitClassifier.pretrainedDigits8x8(), realImages, "_digits")
+            }
+            if let (clf, realImages, suffix) = features {
+                guard clf.configuration.inputSize == rows.shape[1] else {
+                    throw CLIError.usage("the classifier takes \(clf.configuration.inputSize) values per image; the samples have \(rows.shape[1])")
+                }
+                out.append(("fid" + suffix, try clf.frechetDistance(realImages, rows)))
                 let kid = try clf.kernelInceptionDistance(realImages, rows, subsets: 20, subsetSize: min(500, rows.shape[0], realImages.shape[0]), seed: seed)
-                out.append(("kid_digits", kid.mean))
+                out.append(("kid" + suffix, kid.mean))
             }
             return out
         }
@@ -61,5 +75,27 @@ struct EvalCommand: ParsableCommand {
         } else {
             for (name, v) in metrics { print(name.padding(toLength: 24, withPad: " ", startingAt: 0) + String(format: "%.6g", v)) }
         }
+    }
+
+    /// The classifier at `path`, or a new one trained on the labelled reference (last 10% held
+    /// out; its accuracy goes into `out`) and written to `path`.
+    func featureClassifier(_ path: String, reference ref: DataSet, into out: inout [(String, Double)]) throws -> DigitClassifier {
+        if FileManager.default.fileExists(atPath: path) { return try DigitClassifier.read(from: path) }
+        guard let labels = ref.labels, let classes = ref.classCount, ref.rows.shape[0] >= 20 else {
+            throw CLIError.usage("\(path) does not exist, and the reference \(ref.name) has no labels (or too few items) to train a classifier on")
+        }
+        guard classifierSteps >= 1 else { throw CLIError.usage("--classifier-steps must be >= 1") }
+        let n = ref.rows.shape[0]
+        let shape = ref.itemShape.count == 3 ? [n] + ref.itemShape : [n, 1, 1, ref.rows.shape[1]]
+        let data = try ImageDataset(images: ref.rows.reshaped(shape), labels: labels, classCount: classes, source: ref.name)
+        let split = data.count - data.count / 10
+        let train = try data.subset(0..<split), test = try data.subset(split..<data.count)
+        let clf = try DigitClassifier(.init(inputSize: ref.rows.shape[1], classCount: classes), seed: seed)
+        if !json { print("training a classifier on \(ref.name) (\(split) images, \(classifierSteps) steps) for FID/KID: \(path)") }
+        try clf.train(on: train, steps: classifierSteps, seed: seed &+ 1, inputNoise: 0.5)
+        let accuracy = try clf.accuracy(images: test.images, labels: test.labels!)
+        try clf.write(to: path, metadata: ["held_out_accuracy": String(accuracy), "reference": ref.name])
+        out.append(("classifier_held_out_accuracy", accuracy))
+        return clf
     }
 }

@@ -43,6 +43,16 @@ func scratch() throws -> String {
     return d
 }
 
+/// Deterministic test bytes (a 64-bit LCG).
+struct TestLCG {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return state >> 33
+    }
+}
+
 /// A PNG starts with its 8-byte signature and an IHDR chunk of the stated size.
 func isPNG(_ path: String, width: Int? = nil) -> Bool {
     guard let b = try? FileIO.read(path), b.count > 33 else { return false }
@@ -170,6 +180,47 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
         #expect(odd.status != 0 && odd.stderr.contains("image size 8 cannot be halved 4 times"), "stderr: \(odd.stderr)")
         let flat = try runDistill(["train", "--data", "moons", "--network", "unet", "--steps", "1", "--output", "flat"], in: dir)
         #expect(flat.status != 0 && flat.stderr.contains("--network unet needs image data"), "stderr: \(flat.stderr)")
+    }
+
+    /// FID/KID on images other than the 8×8 digits: a classifier trained on a labelled IDX
+    /// reference, written, then reused.
+    @Test func evalTrainsAndReusesAClassifier() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // 300 labelled 12×12 images: class k lights a 3×3 block at a place of its own, plus noise.
+        let (n, side) = (300, 12)
+        var rng = TestLCG(5)
+        var pixels = [UInt8](), labels = [UInt8]()
+        for i in 0..<n {
+            let k = i % 10
+            labels.append(UInt8(k))
+            for y in 0..<side {
+                for x in 0..<side {
+                    let lit = (y / 3 == k / 4 + 1) && (x / 3 == k % 4)
+                    pixels.append(UInt8(min(255, (lit ? 200 : 20) + Int(rng.next() % 40))))
+                }
+            }
+        }
+        func be32(_ v: Int) -> [UInt8] { [24, 16, 8, 0].map { UInt8((v >> $0) & 0xFF) } }
+        try FileIO.writeAtomically(dir + "/img.idx", [0, 0, 8, 3] + be32(n) + be32(side) + be32(side) + pixels)
+        try FileIO.writeAtomically(dir + "/lab.idx", [0, 0, 8, 1] + be32(n) + labels)
+        let images = try ImageDataset.idx(images: dir + "/img.idx", labels: nil).images
+        try NPY.write(images, to: dir + "/s.npy")
+        let args = ["eval", "--samples", "s.npy", "--reference", "idx:img.idx,lab.idx", "--classifier", "clf.safetensors",
+                    "--classifier-steps", "300", "--json"]
+        let first = try runDistill(args, in: dir)
+        #expect(first.status == 0, "stderr: \(first.stderr)")
+        let m1 = try #require(try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any])
+        let accuracy = try #require(m1["classifier_held_out_accuracy"] as? Double)
+        #expect(accuracy > 0.9, "held-out accuracy \(accuracy) on 10 well-separated classes")
+        let fid = try #require(m1["fid"] as? Double)
+        #expect(abs(fid) < 1e-3, "the reference against itself: FID \(fid)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/clf.safetensors"))
+        let second = try runDistill(args, in: dir)
+        let m2 = try #require(try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as? [String: Any])
+        #expect(m2["classifier_held_out_accuracy"] == nil && (m2["fid"] as? Double).map { abs($0 - fid) < 1e-9 } == true)
+        let unlabelled = try runDistill(["eval", "--samples", "s.npy", "--reference", "npy:s.npy", "--classifier", "other.safetensors"], in: dir)
+        #expect(unlabelled.status != 0 && unlabelled.stderr.contains("has no labels"), "stderr: \(unlabelled.stderr)")
     }
 
     @Test func badInputGivesOneClearLine() throws {
