@@ -32,6 +32,9 @@ struct DistillCommand: ParsableCommand {
     @Option(help: "Guidance weight for the guided method's second stage.") var guidance: Float = 1
     @Option(help: "Diff-Instruct / VSD: hidden widths of the fake score network.") var fakeHidden = "128,128,128"
     @Option(help: "Diff-Instruct / VSD: fake-score updates per generator update.") var fakeSteps = 1
+    @Option(help: "Generator: mlp, or conv (a convolutional generator, for image teachers).") var generator = "mlp"
+    @Option(help: "Generator latent size (default: the data size for mlp, 64 for conv).") var latent: Int?
+    @Flag(help: "A stochastic generator: extra noise input (mlp: as many values as the latent; conv: a noise map).") var stochastic = false
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Output folder.") var output = "out/distill"
     @Flag(help: "No progress output.") var quiet = false
@@ -101,6 +104,19 @@ struct DistillCommand: ParsableCommand {
         guard fakeSteps >= 1 else { fail("--fake-steps must be >= 1") }
         settings.fakeStepsPerGeneratorStep = fakeSteps
         settings.seed = seed
+        switch generator {
+        case "mlp":
+            settings.latentDimension = latent
+            settings.noiseDimension = stochastic ? latent ?? d : 0
+        case "conv":
+            let shape = source.itemShape
+            guard shape.count == 3, shape[1] == shape[2] else {
+                fail("--generator conv needs an image teacher ([C, S, S] items); this one has items of shape \(shape)")
+            }
+            settings.convolutional = ConvGenerator.Configuration(imageSize: shape[1], imageChannels: shape[0], latentDimension: latent ?? 64,
+                                                                 stochastic: stochastic)
+        default: fail("unknown generator '\(generator)'; valid: mlp, conv")
+        }
         var distiller = GeneratorDistiller(teacher: source.denoiser, process: source.process, dimension: d, settings: settings)
         let bar = ProgressLine(total: steps, quiet: quiet || json, plainEvery: max(steps / 10, 1))
         distiller.progress = { s, _, loss in

@@ -104,7 +104,10 @@ extension SampleCommand {
             }
             let gen = try card.makeGenerator(weights: ck.model)
             var rng = Philox(seed: seed)
-            return (try withoutGradient { try gen.sample(count, rng: &rng) }, [card.dataDimension])
+            let x = try withoutGradient { try gen.sample(count, rng: &rng) }
+            guard let conv = card.convolutional else { return (x, [card.dataDimension]) }
+            let shape = [conv.imageChannels, conv.imageSize, conv.imageSize]
+            return (try x.reshaped([count] + shape), shape)
         }
         let dir = FileIO.directory(of: output)
         if dir != "." { makeFolder(dir) }

@@ -175,6 +175,16 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
         #expect(e.status == 0, "stderr: \(e.stderr)")
         let metrics = try #require(try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any])
         #expect(metrics["fid_digits"] is Double && metrics["kid_digits"] is Double)
+        // A stochastic convolutional generator from the U-Net teacher, sampled as images.
+        let g = try runDistill(["distill", "--method", "diff-instruct", "--teacher", "u/model.safetensors", "--generator", "conv", "--stochastic",
+                                "--latent", "8", "--steps", "10", "--batch", "8", "--output", "g", "--quiet"], in: dir)
+        #expect(g.status == 0, "stderr: \(g.stderr)")
+        let gs = try runDistill(["sample", "--model", "g/diff-instruct-generator.safetensors", "--sampler", "generator", "--count", "7",
+                                 "--output", "g.npy"], in: dir)
+        #expect(gs.status == 0, "stderr: \(gs.stderr)")
+        #expect(try NPY.read(dir + "/g.npy").shape == [7, 1, 8, 8] && isPNG(dir + "/g.png"))
+        let notImages = try runDistill(["distill", "--method", "sds", "--teacher", "ring8", "--generator", "conv", "--steps", "10"], in: dir)
+        #expect(notImages.status != 0 && notImages.stderr.contains("--generator conv needs an image teacher"), "stderr: \(notImages.stderr)")
         // Sizes the U-Net cannot halve, and a U-Net for 2-D points, are one clear line each.
         let odd = try runDistill(["train", "--data", "digits", "--channel-multipliers", "1,1,1,1,1", "--steps", "1", "--output", "odd"], in: dir)
         #expect(odd.status != 0 && odd.stderr.contains("image size 8 cannot be halved 4 times"), "stderr: \(odd.stderr)")

@@ -133,4 +133,57 @@ final class AffineGenerator: Generator {
         let di = try coverage(.diffInstruct), sds = try coverage(.sds)
         #expect(di == 8 && sds < 8, "modes covered: Diff-Instruct \(di), SDS \(sds)")
     }
+
+    /// The convolutional generator is trainable end to end and has the capacity to draw 8×8
+    /// patterns: fitted by squared error from two fixed latents to a vertical bar and a square
+    /// ring (±1 pixels), its error falls below 1% of the untrained one's in 300 Adam steps. (The
+    /// D2G dynamics themselves are tested above with MLP generators, which share the code path.)
+    @Test func convGeneratorFitsImages() throws {
+        let bar = (0..<64).map { Float(($0 % 8 == 3 || $0 % 8 == 4) ? 1 : -1) }
+        let ring = (0..<64).map { i -> Float in
+            let (y, x) = (i / 8, i % 8)
+            return (y == 1 || y == 6 || x == 1 || x == 6) && (1...6).contains(y) && (1...6).contains(x) ? 1 : -1
+        }
+        let target = try Tensor(shape: [2, 64], scalars: bar + ring)
+        let gen = try ConvGenerator(.init(imageSize: 8, latentDimension: 4, baseChannels: 8), seed: 1)
+        var r = Philox(seed: 2)
+        let z = try r.normal([2, 4])
+        func loss() throws -> Tensor {
+            let d = try gen.generate(z) - target
+            return try (d * d).mean()
+        }
+        let before = try withoutGradient { try loss() }.item()
+        let opt = try Adam(gen, learningRate: 1e-2)
+        for _ in 0..<300 {
+            try gen.valueWithGradient { try loss() }
+            try opt.update()
+        }
+        let after = try withoutGradient { try loss() }.item()
+        #expect(after < 0.01 * before, "squared error \(before) → \(after)")
+    }
+
+    /// Stochastic generators use their noise input; cards rebuild generators exactly; a wrong
+    /// input width is a clear error.
+    @Test func stochasticGeneratorsAndCards() throws {
+        let mlp = try MLPGenerator(latentDimension: 2, noiseDimension: 3, dataDimension: 2, hidden: [8], seed: 1)
+        let conv = try ConvGenerator(.init(imageSize: 8, latentDimension: 4, baseChannels: 8, stochastic: true), seed: 2)
+        #expect(conv.noiseDimension == 64 && conv.dataDimension == 64)
+        let cards = [GeneratorCard(method: "x", latentDimension: 2, dataDimension: 2, hidden: [8], noiseDimension: 3),
+                     GeneratorCard(method: "x", latentDimension: 4, dataDimension: 64, hidden: [], convolutional: conv.configuration)]
+        for (gen, card) in zip([mlp, conv] as [any Generator], cards) {
+            var r = Philox(seed: 7)
+            let z = try r.normal([5, gen.latentDimension + gen.noiseDimension])
+            // The same latent with other noise: other items.
+            let latent = try z.slice(0..<gen.latentDimension, axis: 1)
+            let z2 = try Tensor.concat([latent, try r.normal([5, gen.noiseDimension])], axis: 1)
+            let (a, b) = (try gen.generate(z), try gen.generate(z2))
+            #expect(a.scalars != b.scalars, "\(type(of: gen)) ignores its noise")
+            let json = try JSONEncoder().encode(card)
+            let rebuilt = try JSONDecoder().decode(GeneratorCard.self, from: json).makeGenerator(weights: gen.stateDictionary())
+            #expect(try rebuilt.generate(z).scalars == a.scalars)
+            #expect(throws: TensorError.self) { try gen.generate(latent) }
+        }
+        #expect(throws: TensorError.self) { try ConvGenerator(.init(imageSize: 28, latentDimension: 4)).generate(Tensor.zeros([1, 5])) }
+        #expect(throws: TensorError.self) { try ConvGenerator(.init(imageSize: 30)) }
+    }
 }

@@ -34,6 +34,11 @@ public struct GeneratorDistiller {
         public var fakeStepsPerGeneratorStep = 1
         /// Latent size (default: the data dimension).
         public var latentDimension: Int?
+        /// Extra noise inputs of a stochastic MLP generator (0: deterministic).
+        public var noiseDimension = 0
+        /// A convolutional image generator instead of the MLP (its data dimension must be the
+        /// distiller's; ``latentDimension``, ``noiseDimension`` and ``hidden`` then do not apply).
+        public var convolutional: ConvGenerator.Configuration?
         /// Optimize this many particles instead of a network (the particle view of SDS/VSD).
         public var particles: Int?
         public var seed: UInt64 = 3
@@ -56,8 +61,14 @@ public struct GeneratorDistiller {
     /// The trained generator (and the card describing it).
     public func run(_ method: GeneratorMethod) throws -> (generator: any Generator, card: GeneratorCard) {
         let s = settings
-        let gen: any Generator = try s.particles.map { try ParticleGenerator(count: $0, dataDimension: dimension, seed: s.seed) }
-            ?? MLPGenerator(latentDimension: s.latentDimension ?? dimension, dataDimension: dimension, hidden: s.hidden, seed: s.seed)
+        let latent = s.convolutional?.latentDimension ?? (s.particles == nil ? s.latentDimension ?? dimension : 1)
+        let card = GeneratorCard(method: method.rawValue, latentDimension: latent, dataDimension: dimension,
+                                 hidden: s.particles == nil && s.convolutional == nil ? s.hidden : [], particles: s.particles,
+                                 noiseDimension: s.noiseDimension == 0 ? nil : s.noiseDimension, convolutional: s.convolutional)
+        let gen = try card.makeGenerator(seed: s.seed)
+        guard gen.dataDimension == dimension else {
+            throw TrainingError.invalidConfiguration("the generator makes items of \(gen.dataDimension) values; the teacher's have \(dimension)")
+        }
         let genOpt = try Adam(gen, learningRate: s.generatorLearningRate, beta1: 0, beta2: 0.999)
         let needsFake = method != .sds
         guard s.fakeStepsPerGeneratorStep >= 1 else {
@@ -91,8 +102,6 @@ public struct GeneratorDistiller {
             try genOpt.update()
             progress?(step + 1, s.steps, loss)
         }
-        let card = GeneratorCard(method: method.rawValue, latentDimension: gen.latentDimension, dataDimension: dimension,
-                                 hidden: s.particles == nil ? s.hidden : [], particles: s.particles)
         return (gen, card)
     }
 }
@@ -105,11 +114,33 @@ public struct GeneratorCard: Codable, Sendable, Equatable {
     public var dataDimension: Int
     public var hidden: [Int]
     public var particles: Int?
+    /// Extra noise inputs of a stochastic MLP generator (nil: none).
+    public var noiseDimension: Int?
+    /// Set for a convolutional image generator.
+    public var convolutional: ConvGenerator.Configuration?
+
+    public init(method: String, latentDimension: Int, dataDimension: Int, hidden: [Int], particles: Int? = nil,
+                noiseDimension: Int? = nil, convolutional: ConvGenerator.Configuration? = nil) {
+        self.method = method
+        self.latentDimension = latentDimension
+        self.dataDimension = dataDimension
+        self.hidden = hidden
+        self.particles = particles
+        self.noiseDimension = noiseDimension
+        self.convolutional = convolutional
+    }
+
+    /// A new generator of this architecture, initialized from `seed`.
+    public func makeGenerator(seed: UInt64 = 0) throws -> any Generator {
+        if let particles { return try ParticleGenerator(count: particles, dataDimension: dataDimension, seed: seed) }
+        if let convolutional { return try ConvGenerator(convolutional, seed: seed) }
+        return try MLPGenerator(latentDimension: latentDimension, noiseDimension: noiseDimension ?? 0, dataDimension: dataDimension,
+                                hidden: hidden, seed: seed)
+    }
 
     /// Rebuilds the generator and loads `weights`.
     public func makeGenerator(weights: [String: Tensor]) throws -> any Generator {
-        let g: any Generator = try particles.map { try ParticleGenerator(count: $0, dataDimension: dataDimension) }
-            ?? MLPGenerator(latentDimension: latentDimension, dataDimension: dataDimension, hidden: hidden)
+        let g = try makeGenerator()
         try g.load(weights)
         return g
     }
