@@ -33,7 +33,9 @@ struct DemoCommand: ParsableCommand {
         makeFolder(output)
         Interrupt.install()
         let mixture = GaussianMixture.ring8()
-        let say = { (s: String) in if !quiet { print(s) } }
+        let say = { (s: String) in
+            if !quiet { print(s); flushStandardOutput() }
+        }
         say("distill demo: the 8-Gaussian ring, \(Runtime.threadCount) threads; everything is scored against the exact distribution")
 
         // 1. The teacher.
@@ -103,7 +105,7 @@ struct DemoCommand: ParsableCommand {
         // 3. Distillation.
         say("\n[3/4] distilling the teacher (\(distillSteps) steps per stage; students are MLPs 2 → 128×3 → 2)")
         var experiment = DistillationExperiment(mixture: mixture, teacher: teacher, budget: .init(steps: distillSteps, batch: 512, hidden: [128, 128, 128]),
-                                                samples: n, log: quiet ? nil : { print("  " + $0) })
+                                                samples: n, log: quiet ? nil : { say("  " + $0) })
         var pictures: [(String, RGBImage)] = []
         experiment.onSamples = { method, nfe, x in
             let keep = [("teacher dpmpp-2m", 21), ("teacher ddim", 2), ("kd", 1), ("pd", 1), ("cd", 1), ("reflow + one-step distillation", 1)]

@@ -27,6 +27,7 @@ struct ProgressLine {
             flushStandardOutput()
         } else if done % plainEvery == 0 || done == total {
             print(line)
+            flushStandardOutput()   // a pipe or file is block-buffered: show the line now
         }
     }
 
