@@ -29,7 +29,8 @@ struct DistillCommand: ParsableCommand {
     @Option(help: "Batch size.") var batch = 512
     @Option(help: "Student hidden widths.") var hidden = "128,128,128"
     @Option(help: "Peak learning rate.") var lr: Float = 2e-3
-    @Option(help: "Guidance weight for the guided method's second stage.") var guidance: Float = 1
+    @Option(help: "Guidance weight for the guided method's second stage, and for a generator's teacher with --class.") var guidance: Float = 1
+    @Option(name: .customLong("class"), help: "Generators: ask the class-conditional teacher for this class only (guided by --guidance).") var teacherClass: Int?
     @Option(help: "Diff-Instruct / VSD: hidden widths of the fake score network.") var fakeHidden = "128,128,128"
     @Option(help: "Diff-Instruct / VSD: fake-score updates per generator update.") var fakeSteps = 1
     @Option(help: "Generator: mlp, or conv (a convolutional generator, for image teachers).") var generator = "mlp"
@@ -104,6 +105,14 @@ struct DistillCommand: ParsableCommand {
         guard fakeSteps >= 1 else { fail("--fake-steps must be >= 1") }
         settings.fakeStepsPerGeneratorStep = fakeSteps
         settings.seed = seed
+        if let c = teacherClass {
+            guard let classes = source.classCount, (0..<classes).contains(c) else {
+                fail("--class \(c): the teacher has \(source.classCount.map { "classes 0..<\($0)" } ?? "no classes")")
+            }
+            settings.teacherClass = c
+            settings.guidance = guidance
+            settings.nullLabel = source.nullLabel
+        }
         switch generator {
         case "mlp":
             settings.latentDimension = latent

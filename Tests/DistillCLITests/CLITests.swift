@@ -183,6 +183,11 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
                                  "--output", "g.npy"], in: dir)
         #expect(gs.status == 0, "stderr: \(gs.stderr)")
         #expect(try NPY.read(dir + "/g.npy").shape == [7, 1, 8, 8] && isPNG(dir + "/g.png"))
+        let classGen = try runDistill(["distill", "--method", "sds", "--teacher", "ring8", "--class", "3", "--guidance", "2", "--steps", "10",
+                                       "--output", "c3", "--quiet"], in: dir)
+        #expect(classGen.status == 0, "stderr: \(classGen.stderr)")
+        let badClass = try runDistill(["distill", "--method", "sds", "--teacher", "ring8", "--class", "9", "--steps", "10"], in: dir)
+        #expect(badClass.status != 0 && badClass.stderr.contains("--class 9"), "stderr: \(badClass.stderr)")
         let notImages = try runDistill(["distill", "--method", "sds", "--teacher", "ring8", "--generator", "conv", "--steps", "10"], in: dir)
         #expect(notImages.status != 0 && notImages.stderr.contains("--generator conv needs an image teacher"), "stderr: \(notImages.stderr)")
         // Sizes the U-Net cannot halve, and a U-Net for 2-D points, are one clear line each.

@@ -163,6 +163,20 @@ public struct AnyDenoiser: Denoiser {
     }
 }
 
+/// A class-conditional denoiser held to one class: calls without labels get `label` for every
+/// row (e.g. a teacher that must always answer for one class).
+public struct FixedLabelDenoiser<Base: Denoiser>: Denoiser {
+    public let base: Base
+    public let label: Int
+    public init(_ base: Base, label: Int) {
+        self.base = base
+        self.label = label
+    }
+    public func predict(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?) throws -> Prediction {
+        try base.predict(x, at: levels, labels: labels ?? Array(repeating: label, count: x.shape.first ?? 0))
+    }
+}
+
 /// Classifier-free guidance as a denoiser transform (Ho & Salimans 2022):
 /// ε̃ = (1 + w)·ε̂(x, c) - w·ε̂(x, ∅), and the same combination of the data predictions (the
 /// conversions are affine in the prediction at fixed x, α, σ). Both branches run as one

@@ -41,6 +41,12 @@ public struct GeneratorDistiller {
         public var convolutional: ConvGenerator.Configuration?
         /// Optimize this many particles instead of a network (the particle view of SDS/VSD).
         public var particles: Int?
+        /// Asks a class-conditional teacher for this class only (nil: the teacher as it is).
+        public var teacherClass: Int?
+        /// With ``teacherClass``: classifier-free guidance of the teacher at this weight, whose
+        /// null class is ``nullLabel`` (SDS's guidance weight, Poole et al. 2022, use large ones).
+        public var guidance: Float?
+        public var nullLabel: Int?
         public var seed: UInt64 = 3
         public init() {}
     }
@@ -68,6 +74,16 @@ public struct GeneratorDistiller {
         let gen = try card.makeGenerator(seed: s.seed)
         guard gen.dataDimension == dimension else {
             throw TrainingError.invalidConfiguration("the generator makes items of \(gen.dataDimension) values; the teacher's have \(dimension)")
+        }
+        var teacher: any Denoiser = self.teacher
+        if let c = s.teacherClass {
+            if let w = s.guidance {
+                guard let null = s.nullLabel else { throw TrainingError.invalidConfiguration("guidance needs the teacher's null label") }
+                teacher = GuidedDenoiser(AnyDenoiser(teacher), guidance: w, nullLabel: null)
+            }
+            teacher = FixedLabelDenoiser(AnyDenoiser(teacher), label: c)
+        } else if s.guidance != nil {
+            throw TrainingError.invalidConfiguration("guidance needs a teacher class")
         }
         let genOpt = try Adam(gen, learningRate: s.generatorLearningRate, beta1: 0, beta2: 0.999)
         let needsFake = method != .sds
