@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // Diffusion distillation on CPUs: C kernels (CKernels), a numeric engine (DistillCore),
 // diffusion and distillation (Distill), and the `distill` command line.
-// No unsafeFlags anywhere: other packages must be able to depend on this one by version.
+// No unsafe compiler or linker flags anywhere: other packages must be able to depend on this one by version.
 import PackageDescription
 
 let package = Package(

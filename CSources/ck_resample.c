@@ -64,7 +64,7 @@ CK_AVX2 static void up_bwd_row_avx2(float *dx, const float *d0, const float *d1,
         __m256 s = _mm256_add_ps(pair_sums16(d0 + 2 * j), pair_sums16(d1 + 2 * j));
         _mm256_storeu_ps(dx + j, _mm256_add_ps(_mm256_loadu_ps(dx + j), s));
     }
-    for (; j < W; j++) dx[j] += (d0[2 * j] + d0[2 * j + 1]) + (d1[2 * j] + d1[2 * j + 1]);
+    up_bwd_row_scalar(dx + j, d0 + 2 * j, d1 + 2 * j, W - j);
 }
 
 static void up_bwd_task(void *p, int64_t t, int64_t nt) {
@@ -96,7 +96,7 @@ CK_AVX2 static void pool_row_avx2(float *y, const float *x0, const float *x1, in
     const __m256 q = _mm256_set1_ps(0.25f);
     for (; j + 8 <= Wo; j += 8)
         _mm256_storeu_ps(y + j, _mm256_mul_ps(q, _mm256_add_ps(pair_sums16(x0 + 2 * j), pair_sums16(x1 + 2 * j))));
-    for (; j < Wo; j++) y[j] = 0.25f * ((x0[2 * j] + x0[2 * j + 1]) + (x1[2 * j] + x1[2 * j + 1]));
+    pool_row_scalar(y + j, x0 + 2 * j, x1 + 2 * j, Wo - j);
 }
 
 static void pool_fwd_task(void *p, int64_t t, int64_t nt) {

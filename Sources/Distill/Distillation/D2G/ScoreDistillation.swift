@@ -55,15 +55,8 @@ public enum ScoreDistillation {
     public static func sdsLoss(generated x: Tensor, teacher: some Denoiser, process: some DiffusionProcess,
                                weighting: ScoreDistillationWeighting = .sigmaSquared, timeRange: ClosedRange<Double>? = nil,
                                labels: [Int]? = nil, rng: inout Philox) throws -> Tensor {
-        let n = x.shape[0]
-        let lv = try levels(n, process: process, range: timeRange, rng: &rng)
-        let eps = try rng.normal(x.shape)
-        let direction = try withoutGradient { () throws -> Tensor in
-            let xt = try lv.alphaTensor(rank: x.rank) * x.detached() + lv.sigmaTensor(rank: x.rank) * eps
-            let et = try teacher.predict(xt, at: lv, labels: labels).noise
-            return try (et - eps) * NoiseLevels.column(zip(lv.alpha, lv.sigma).map { weighting.factor(alpha: $0, sigma: $1) }, rank: x.rank)
-        }
-        return try (direction * x).sum() * (1 / Float(n))
+        try noiseSurrogate(x, teacher: teacher, process: process, weighting: weighting, timeRange: timeRange, labels: labels,
+                           rng: &rng) { _, _, eps in eps }
     }
 
     /// Variational score distillation (Wang, Lu, Wang, Bao, Li, Su & Zhu 2023, eq. 9): SDS with
@@ -72,13 +65,23 @@ public enum ScoreDistillation {
     public static func vsdLoss(generated x: Tensor, teacher: some Denoiser, fake: some Denoiser, process: some DiffusionProcess,
                                weighting: ScoreDistillationWeighting = .sigmaSquared, timeRange: ClosedRange<Double>? = nil,
                                labels: [Int]? = nil, rng: inout Philox) throws -> Tensor {
+        try noiseSurrogate(x, teacher: teacher, process: process, weighting: weighting, timeRange: timeRange, labels: labels,
+                           rng: &rng) { xt, lv, _ in try fake.predict(xt, at: lv, labels: labels).noise }
+    }
+
+    /// SDS and VSD's shared surrogate: mean over rows of Σ sg(w(t)(ε̂_teacher(x_t) - b))·x with
+    /// x_t = α_t·x + σ_t·ε and b = `baseline`(x_t, levels, ε).
+    static func noiseSurrogate(_ x: Tensor, teacher: some Denoiser, process: some DiffusionProcess, weighting: ScoreDistillationWeighting,
+                               timeRange: ClosedRange<Double>?, labels: [Int]?, rng: inout Philox,
+                               baseline: (Tensor, NoiseLevels, Tensor) throws -> Tensor) throws -> Tensor {
         let n = x.shape[0]
         let lv = try levels(n, process: process, range: timeRange, rng: &rng)
         let eps = try rng.normal(x.shape)
         let direction = try withoutGradient { () throws -> Tensor in
             let xt = try lv.alphaTensor(rank: x.rank) * x.detached() + lv.sigmaTensor(rank: x.rank) * eps
-            let et = try teacher.predict(xt, at: lv, labels: labels).noise, ef = try fake.predict(xt, at: lv, labels: labels).noise
-            return try (et - ef) * NoiseLevels.column(zip(lv.alpha, lv.sigma).map { weighting.factor(alpha: $0, sigma: $1) }, rank: x.rank)
+            let et = try teacher.predict(xt, at: lv, labels: labels).noise
+            return try (et - baseline(xt, lv, eps)) * NoiseLevels.column(zip(lv.alpha, lv.sigma).map { weighting.factor(alpha: $0, sigma: $1) },
+                                                                          rank: x.rank)
         }
         return try (direction * x).sum() * (1 / Float(n))
     }
