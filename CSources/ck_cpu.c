@@ -37,6 +37,19 @@ int ck_cpu_has_avx512(void) {
     return h;
 }
 
-int ck_cpu_use_avx2(void) { return atomic_load(&g_enabled) && ck_cpu_has_avx2_fma(); }
+// This thread's override of the process-wide switch (-1: none). Pool workers take their
+// caller's effective setting for the duration of each job.
+static _Thread_local int t_override = -1;
+
+int ck_cpu_use_avx2(void) {
+    int on = t_override >= 0 ? t_override : atomic_load(&g_enabled);
+    return on && ck_cpu_has_avx2_fma();
+}
 
 int ck_cpu_set_avx2(int enabled) { return atomic_exchange(&g_enabled, enabled ? 1 : 0); }
+
+int ck_cpu_set_thread_avx2(int setting) {
+    int old = t_override;
+    t_override = setting < 0 ? -1 : (setting ? 1 : 0);
+    return old;
+}

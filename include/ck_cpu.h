@@ -16,9 +16,14 @@ int ck_cpu_has_avx512(void);
 // 1 when kernels currently take their AVX2+FMA path.
 int ck_cpu_use_avx2(void);
 
-// Enables (1) or disables (0) the AVX2+FMA paths, e.g. to compare both in tests. Enabling
-// has no effect on a CPU without the features. Returns the previous setting.
+// Enables (1) or disables (0) the AVX2+FMA paths process-wide. Enabling has no effect on a
+// CPU without the features. Returns the previous setting.
 int ck_cpu_set_avx2(int enabled);
+
+// Overrides the switch for the calling thread only (1 on, 0 off, -1 back to the process-wide
+// setting), e.g. to compare both paths in tests that run concurrently; kernels it runs in
+// parallel follow it on every pool thread. Returns the previous override (-1: none).
+int ck_cpu_set_thread_avx2(int setting);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,7 @@ struct DistillCommand: ParsableCommand {
         Examples:
           distill distill --method cd --teacher ring8
           distill distill --method pd --teacher out/train/model.safetensors --steps 3000
+          distill distill --method pd --teacher out/digits/model.safetensors --student teacher --batch 128
           distill distill --method guided --teacher ring8 --guidance 2
           distill distill --method diff-instruct --teacher out/digits/model.safetensors --hidden 512,512,512 --fake-hidden 512,512,512 --fake-steps 4
         """
@@ -28,6 +29,7 @@ struct DistillCommand: ParsableCommand {
     @Option(help: "Training steps per stage.") var steps = 2000
     @Option(help: "Batch size.") var batch = 512
     @Option(help: "Student hidden widths.") var hidden = "128,128,128"
+    @Option(help: "Students: mlp (fresh MLPs of --hidden), or teacher (the teacher checkpoint's architecture, e.g. its U-Net; KD, PD and guided students start from its weights).") var student = "mlp"
     @Option(help: "Peak learning rate.") var lr: Float = 2e-3
     @Option(help: "Guidance weight for the guided method's second stage, and for a generator's teacher with --class.") var guidance: Float = 1
     @Option(name: .customLong("class"), help: "Generators: ask the class-conditional teacher for this class only (guided by --guidance).") var teacherClass: Int?
@@ -63,6 +65,15 @@ struct DistillCommand: ParsableCommand {
         }
         distiller.seed = seed
         distiller.teacherProcess = source.process
+        switch student {
+        case "mlp": break
+        case "teacher":
+            guard let saved = source.saved, !source.isConsistency else {
+                fail("--student teacher needs a diffusion-model checkpoint as --teacher (got '\(teacher)')")
+            }
+            distiller.students = .teacher(network: saved.network, card: saved.card)
+        default: fail("unknown --student '\(student)'; valid: mlp, teacher")
+        }
         var bar: ProgressLine?
         var phase = ""
         distiller.log = { if !quiet && !json { print($0) } }
@@ -71,21 +82,22 @@ struct DistillCommand: ParsableCommand {
             if name != phase { phase = name; bar = ProgressLine(total: total, quiet: quiet || json, plainEvery: max(total / 10, 1)) }
             bar?.update(s, "\(name)  loss " + String(format: "%.4f", loss))
         }
-        let stages = reporting { try distiller.run(m, teacherNetwork: nil, guidanceWeights: [guidance]) }
         var rng = Philox(seed: seed &+ 99)
         let n = min(2000, set.rows.shape[0])
         let noise = reporting { try rng.normal([n, set.rows.shape[1]]) }
         let labels = set.labels.map { Array($0.prefix(n)) }
         var summary: [[String: Any]] = []
-        for stage in stages {
+        // Each stage is saved and scored as soon as it is trained, so an interrupt keeps the finished ones.
+        distiller.onStage = { stage in
             let path = output + "/\(m.rawValue)-nfe\(stage.nfe)\(stage.note.isEmpty ? "" : "-" + stage.note.replacingOccurrences(of: " ", with: "-")).safetensors"
-            reporting { try Checkpoint(model: stage.network, optimizer: nil, step: steps, config: stage.card.json).write(to: path) }
-            let out = reporting { try stage.sample(noise, m == .guided ? labels : nil) }
-            let sw2 = reporting { try slicedWasserstein2(out, set.rows.slice(0..<n), seed: 5) }
+            try Checkpoint(model: stage.network, optimizer: nil, step: steps, config: stage.card.json).write(to: path)
+            let out = try stage.sample(noise, m == .guided ? labels : nil)
+            let sw2 = try slicedWasserstein2(out, set.rows.slice(0..<n), seed: 5)
             summary.append(["checkpoint": path, "nfe": stage.nfe, "sliced_w2": sw2, "note": stage.note])
             if !json { print(String(format: "NFE %d  SW2 to the data %.4f  %@", stage.nfe, sw2, path)) }
-            if set.itemShape == [2] { reporting { try Pictures.scatter(out, range: -4.5...4.5).writePNG(to: String(path.dropLast(12)) + ".png") } }
+            if set.itemShape == [2] { try Pictures.scatter(out, range: -4.5...4.5).writePNG(to: String(path.dropLast(12)) + ".png") }
         }
+        _ = reporting { try distiller.run(m, guidanceWeights: [guidance]) }
         if json { print(String(decoding: try JSONSerialization.data(withJSONObject: ["method": m.rawValue, "stages": summary], options: [.sortedKeys]), as: UTF8.self)) }
     }
 

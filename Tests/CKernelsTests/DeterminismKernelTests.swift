@@ -21,6 +21,33 @@ import Testing
         #expect(shared, "\(name): the 2-thread run never used the worker thread")
     }
 
+    /// A thread's SIMD override (what `withAVX2` sets) reaches the pool workers running its
+    /// kernels and no other thread, so suites comparing the two paths can run concurrently
+    /// with the thread-count checks above. SiLU's SIMD path (own exp) and scalar path (libm)
+    /// differ in the last bits, which makes the path taken visible.
+    @Test func threadSIMDOverrideReachesItsWorkersOnly() {
+        guard ck_cpu_has_avx2_fma() != 0 else { return }
+        var g = TestRNG(5)
+        let x = g.floats(1_000_003, -8, 8)
+        func silu() -> [Float] {
+            var y = [Float](repeating: 0, count: x.count)
+            ck_act_forward(&y, x, Int64(x.count), Int32(CK_ACT_SILU.rawValue))
+            return y
+        }
+        let scalar = withThreads(1) { withAVX2(false) { silu() } }
+        let simd = withThreads(1) { withAVX2(true) { silu() } }
+        #expect(firstBitMismatch(scalar, simd) != nil)
+        sameBits("silu, scalar override") { withAVX2(false) { silu() } }
+        #expect(withThreads(2) { withAVX2(false) { firstBitMismatch(silu(), scalar) } } == nil)
+        final class Seen: @unchecked Sendable { var value: Int32 = -1 }
+        let elsewhere = Seen(), done = DispatchSemaphore(value: 0)
+        withAVX2(false) {
+            Thread { elsewhere.value = ck_cpu_use_avx2(); done.signal() }.start()
+            done.wait()
+        }
+        #expect(elsewhere.value == 1)
+    }
+
     @Test func kernelsAreThreadCountInvariant() {
         var g = TestRNG(77)
         let (B, IN, OUT): (Int64, Int64, Int64) = (4096, 66, 256)

@@ -35,10 +35,11 @@ func withThreads<R>(_ n: Int32, _ body: () throws -> R) rethrows -> R {
     return try body()
 }
 
-/// Runs `body` with the AVX2 paths on or off, restoring the setting afterwards.
+/// Runs `body` with the AVX2 paths on or off for this thread (and the pool threads running
+/// its kernels), restoring the setting afterwards; suites running concurrently are unaffected.
 func withAVX2<R>(_ on: Bool, _ body: () throws -> R) rethrows -> R {
-    let old = ck_cpu_set_avx2(on ? 1 : 0)
-    defer { _ = ck_cpu_set_avx2(old) }
+    let old = ck_cpu_set_thread_avx2(on ? 1 : 0)
+    defer { _ = ck_cpu_set_thread_avx2(old) }
     return try body()
 }
 

@@ -183,6 +183,17 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
                                  "--output", "g.npy"], in: dir)
         #expect(gs.status == 0, "stderr: \(gs.stderr)")
         #expect(try NPY.read(dir + "/g.npy").shape == [7, 1, 8, 8] && isPNG(dir + "/g.png"))
+        // PD students that copy the U-Net teacher: each stage saved as a U-Net checkpoint.
+        let pd = try runDistill(["distill", "--method", "pd", "--teacher", "u/model.safetensors", "--student", "teacher", "--steps", "10",
+                                 "--batch", "8", "--output", "p", "--quiet"], in: dir)
+        #expect(pd.status == 0, "stderr: \(pd.stderr)")
+        for k in [8, 4, 2, 1] {
+            let stage = try SavedModel.load(dir + "/p/pd-nfe\(k).safetensors")
+            #expect(stage.card.architecture == saved.card.architecture && stage.card.parameterization == .v)
+        }
+        let mixtureStudents = try runDistill(["distill", "--method", "pd", "--teacher", "ring8", "--student", "teacher", "--steps", "10"], in: dir)
+        #expect(mixtureStudents.status != 0 && mixtureStudents.stderr.contains("--student teacher needs a diffusion-model checkpoint"),
+                "stderr: \(mixtureStudents.stderr)")
         let classGen = try runDistill(["distill", "--method", "sds", "--teacher", "ring8", "--class", "3", "--guidance", "2", "--steps", "10",
                                        "--output", "c3", "--quiet"], in: dir)
         #expect(classGen.status == 0, "stderr: \(classGen.stderr)")
@@ -250,6 +261,7 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
             (["sample", "--model", "ring8", "--grid", "zigzag"], "unknown grid 'zigzag'"),
             (["eval", "--samples", "none.npy", "--reference", "ring8"], "none.npy"),
             (["distill", "--method", "magic", "--teacher", "ring8"], "unknown method 'magic'"),
+            (["distill", "--method", "pd", "--teacher", "ring8", "--student", "nope"], "unknown --student 'nope'"),
             (["bench", "--group", "nope"], "unknown benchmark group 'nope'"),
         ]
         for (args, phrase) in cases {

@@ -134,10 +134,12 @@ public enum BenchmarkSuite {
             let rows = try experiment.run()
             table?(BenchmarkTable(name: "digits", group: "digits", title: "Distillation on the 8×8 digits with a U-Net teacher",
                                   description: "A class-conditional U-Net teacher (\(settings.teacherSteps) DSM steps, label dropout 0.1, " +
-                                      "VP-linear, ε-prediction) and every method distilled from it; D2F students and D2G generators are MLPs " +
-                                      "over the 64 pixels (\(settings.budget.hidden.map(String.init).joined(separator: "×")), " +
-                                      "\(settings.budget.steps) steps per stage at batch \(settings.budget.batch); generators " +
-                                      "\(settings.generator.steps) steps), not initialized from the teacher. FID and KID on the in-project " +
+                                      "VP-linear, ε-prediction) and every method distilled from it. Students of " +
+                                      "\(settings.teacherArchitecture.map(\.rawValue).sorted().joined(separator: ", ")) are copies of the teacher's U-Net " +
+                                      "started from its weights (on the teacher's process and time input; their own output parameterization); " +
+                                      "the other D2F students and the D2G generators are fresh MLPs over the 64 pixels " +
+                                      "(\(settings.budget.hidden.map(String.init).joined(separator: "×"))). \(settings.budget.steps) steps per stage " +
+                                      "at batch \(settings.budget.batch); generators \(settings.generator.steps) steps. FID and KID on the in-project " +
                                       "digit classifier's 64 features against all 1797 real digits, \(settings.samples) generated images per row " +
                                       "(unconditional unless a guidance weight is given; class accuracy = the classifier's agreement with the " +
                                       "requested class). Sample grids below, in table order.",

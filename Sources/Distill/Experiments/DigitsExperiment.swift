@@ -2,7 +2,8 @@ import Foundation
 
 /// The distillation evidence on the 8×8 digits (`METHODS.md` §6–§8): a class-conditional U-Net
 /// teacher trained by denoising score matching with label dropout, every D2F method and every
-/// D2G method distilled from it (students and generators are MLPs over the 64 pixels), and each
+/// D2G method distilled from it (students take the teacher's U-Net or are MLPs over the 64
+/// pixels, per ``Settings/teacherArchitecture``; generators are MLPs), and each
 /// result's FID and KID on the in-project digit classifier's features against the real digits,
 /// next to the teacher with DDIM at the students' NFE and with its usual samplers. Guided rows
 /// also give the classifier's accuracy on the requested classes.
@@ -15,6 +16,10 @@ public struct DigitsExperiment {
         public var teacherBatch = 64
         /// Steps, batch and MLP widths of every D2F student stage.
         public var budget = Distiller.Budget(steps: 1500, batch: 128, hidden: [512, 512, 512], learningRate: 1e-3)
+        /// Methods whose students take the teacher's U-Net (``Distiller/Students/teacher(network:card:)``:
+        /// KD, PD and guided students start from its weights, as in their papers); the others
+        /// are fresh MLPs of the budget's widths.
+        public var teacherArchitecture: Set<DistillationMethod> = [.kd, .pd, .guided]
         /// D2G generator settings (the dimension is the digits').
         public var generator: GeneratorDistiller.Settings = {
             var s = GeneratorDistiller.Settings()
@@ -65,7 +70,8 @@ public struct DigitsExperiment {
         let digits = try ImageDataset.digits8x8()
         let real = try digits.images.flattened(from: 1)
         let classifier = try DigitClassifier.pretrainedDigits8x8()
-        let teacher = try trainTeacher(digits: digits, real: real)
+        let saved = try trainTeacher(digits: digits, real: real)
+        let teacher = saved.denoiser
         let null = digits.classCount
         var rows: [Row] = []
         func record(_ method: String, _ nfe: Int, _ x: Tensor, labels: [Int]? = nil, _ note: String = "") throws {
@@ -112,6 +118,7 @@ public struct DigitsExperiment {
         distiller.progress = { name, step, total, _ in progress?(name, step, total) }
         for method in methods {
             let name = "\(method.rawValue) (\(method.paper))"
+            distiller.students = s.teacherArchitecture.contains(method) ? .teacher(network: saved.network, card: saved.card) : .mlp
             for stage in try distiller.run(method, guidanceWeights: guidanceWeights) {
                 let conditional = method == .guided
                 try record(conditional ? "\(name), w = \(formatWeight(stage.guidance ?? 1))" : name, stage.nfe,
@@ -132,12 +139,12 @@ public struct DigitsExperiment {
         return rows
     }
 
-    /// The teacher as a denoiser (EMA weights): loaded from ``teacherCheckpoint`` when it
-    /// exists, otherwise trained there.
-    func trainTeacher(digits: ImageDataset, real: Tensor) throws -> any Denoiser {
+    /// The teacher (EMA weights): loaded from ``teacherCheckpoint`` when it exists, otherwise
+    /// trained there.
+    func trainTeacher(digits: ImageDataset, real: Tensor) throws -> SavedModel {
         if let path = teacherCheckpoint, FileManager.default.fileExists(atPath: path) {
             log?("teacher: loading \(path)")
-            return try SavedModel.load(path).denoiser
+            return try SavedModel.load(path)
         }
         var recipe = DiffusionRecipe()
         recipe.unet = settings.unet
@@ -154,7 +161,7 @@ public struct DigitsExperiment {
             progress?("teacher", p.step, settings.teacherSteps)
         }
         log?(String(format: "teacher: trained in %.0f s, smoothed loss %.4f", summary.seconds, summary.finalSmoothedLoss))
-        return try SavedModel.load(path).denoiser
+        return try SavedModel.load(path)
     }
 
     private func formatWeight(_ w: Float) -> String { w == w.rounded() ? String(Int(w)) : String(w) }

@@ -58,6 +58,50 @@ public struct ModelCard: Codable, Sendable, Equatable {
         /// A diffusion model over an image U-Net (``UNet``): process, parameterization and
         /// conditioning as for ``mlp(_:)``; `dataShape` is [C, H, W].
         case unet(UNet.Configuration)
+        /// A consistency model over a U-Net.
+        case consistencyUNet(UNet.Configuration, sigmaMax: Double)
+
+        /// A fresh network of this architecture, initialized from `seed`.
+        public func network(seed: UInt64 = 0) throws -> any ConditionalNetwork {
+            switch self {
+            case let .mlp(c), let .consistencyMLP(c, _): return try MLPScoreNetwork(c, seed: seed)
+            case let .unet(c), let .consistencyUNet(c, _): return try UNet(c, seed: seed)
+            }
+        }
+
+        /// The consistency model's T, for consistency architectures.
+        public var consistencySigmaMax: Double? {
+            switch self {
+            case let .consistencyMLP(_, t), let .consistencyUNet(_, t): return t
+            case .mlp, .unet: return nil
+            }
+        }
+
+        /// The network's classes (the null class is `classCount`), if class-conditional.
+        public var classCount: Int? {
+            switch self {
+            case let .mlp(c), let .consistencyMLP(c, _): return c.classCount
+            case let .unet(c), let .consistencyUNet(c, _): return c.classCount
+            }
+        }
+
+        /// The same network under consistency-model preconditioning with largest level `sigmaMax`.
+        public func consistency(sigmaMax: Double) -> Architecture {
+            switch self {
+            case let .mlp(c), let .consistencyMLP(c, _): return .consistencyMLP(c, sigmaMax: sigmaMax)
+            case let .unet(c), let .consistencyUNet(c, _): return .consistencyUNet(c, sigmaMax: sigmaMax)
+            }
+        }
+
+        /// The same network with a guidance-weight input of `dim` sinusoidal features (0: none).
+        public func withGuidanceInput(_ dim: Int) -> Architecture {
+            switch self {
+            case var .mlp(c): c.guidanceEmbeddingDim = dim; return .mlp(c)
+            case var .consistencyMLP(c, t): c.guidanceEmbeddingDim = dim; return .consistencyMLP(c, sigmaMax: t)
+            case var .unet(c): c.guidanceEmbeddingDim = dim; return .unet(c)
+            case var .consistencyUNet(c, t): c.guidanceEmbeddingDim = dim; return .consistencyUNet(c, sigmaMax: t)
+            }
+        }
     }
 
     public var format = "distill.model"
@@ -112,11 +156,7 @@ public struct SavedModel {
             throw IOError.corrupt(path: path, detail: "the checkpoint has no readable model card (\(error))")
         }
         let weights = preferEMA ? (ck.ema ?? ck.model) : ck.model
-        let net: any ConditionalNetwork
-        switch card.architecture {
-        case let .mlp(config), let .consistencyMLP(config, _): net = try MLPScoreNetwork(config)
-        case let .unet(config): net = try UNet(config)
-        }
+        let net = try card.architecture.network()
         try net.load(weights)
         let model = denoiser(net, card: card)
         return SavedModel(card: card, network: net, denoiser: model, checkpoint: ck)
@@ -124,7 +164,7 @@ public struct SavedModel {
 
     /// The card's view of a network: a consistency model or a diffusion model.
     private static func denoiser(_ net: some ConditionalNetwork, card: ModelCard) -> any Denoiser {
-        if case let .consistencyMLP(_, sigmaMax) = card.architecture {
+        if let sigmaMax = card.architecture.consistencySigmaMax {
             return ConsistencyModel(network: net, sigmaData: Double(card.sigmaData), sigmaMax: sigmaMax)
         }
         return DiffusionModel(network: net, process: card.process.process, parameterization: card.parameterization,

@@ -71,6 +71,22 @@ public protocol ConditionalNetwork: Module {
 
 extension MLPScoreNetwork: ConditionalNetwork {}
 
+/// A type-erased network, so generic models (``DiffusionModel``, ``ConsistencyModel``) can
+/// hold an `any ConditionalNetwork` chosen at run time. Its parameters are the base's, under
+/// the same names.
+public final class AnyNetwork: ConditionalNetwork {
+    public let base: any ConditionalNetwork
+    public init(_ base: any ConditionalNetwork) { self.base = base }
+
+    public func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
+        try base.visitParameters(visit)
+    }
+
+    public func callAsFunction(_ x: Tensor, time: Tensor, labels: [Int]?, guidance: Tensor?) throws -> Tensor {
+        try base(x, time: time, labels: labels, guidance: guidance)
+    }
+}
+
 /// How a network is fed its inputs.
 public enum NetworkConditioning: String, Sendable, Codable {
     /// The network sees (x, t) with t the process time.

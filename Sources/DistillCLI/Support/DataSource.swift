@@ -64,6 +64,8 @@ struct ModelSource {
     let mixture: GaussianMixture?
     let dataSource: String
     let isConsistency: Bool
+    /// The checkpoint, when the teacher is one (not a mixture).
+    var saved: SavedModel? = nil
 
     static func load(_ spec: String) throws -> ModelSource {
         if let m = try DataSet.mixture(spec) {
@@ -73,11 +75,10 @@ struct ModelSource {
         }
         let saved = try SavedModel.load(spec)
         let card = saved.card
-        var consistency = false
-        if case .consistencyMLP = card.architecture { consistency = true }
+        let consistency = card.architecture.consistencySigmaMax != nil
         return ModelSource(denoiser: saved.denoiser, process: card.process.process, itemShape: card.dataShape, classCount: card.classCount,
                            nullLabel: card.classCount, mixture: try? DataSet.mixture(card.dataSource) ?? nil, dataSource: card.dataSource,
-                           isConsistency: consistency)
+                           isConsistency: consistency, saved: saved)
     }
 }
 

@@ -92,6 +92,35 @@ extension Module {
     /// other intact.
     public func copyParameters(from other: Module) throws { try load(other.stateDictionary()) }
 
+    /// Copies the parameters this module shares with `other` and sets the trainable ones
+    /// `other` lacks to zero, e.g. a teacher into a student that has an extra input, which then
+    /// starts silent, so the student begins as the teacher (frozen ones, such as fixed
+    /// embedding frequencies, keep their values). A shared parameter whose last axis is
+    /// longer here (inputs appended at the end, as an MLP's guidance features) gets `other`'s
+    /// values in its leading part and zeros after. Returns the names zeroed in whole or in
+    /// part. Any other shape difference, or a parameter of `other` this module lacks, throws,
+    /// and nothing is changed.
+    @discardableResult
+    public func copySharedParameters(from other: Module) throws -> [String] {
+        var state = other.stateDictionary()
+        var zeroed: [String] = []
+        for (name, p) in namedParameters {
+            let shape = p.value.shape
+            guard let v = state[name] else {
+                state[name] = p.isTrainable ? Tensor.zeros(like: p.value) : p.value
+                if p.isTrainable { zeroed.append(name) }
+                continue
+            }
+            let r = shape.count
+            if v.shape != shape, r > 0, v.rank == r, v.shape.dropLast() == shape.dropLast(), v.shape[r - 1] < shape[r - 1] {
+                state[name] = try Tensor.concat([v, Tensor.zeros(Array(shape.dropLast()) + [shape[r - 1] - v.shape[r - 1]])], axis: r - 1)
+                zeroed.append(name)
+            }
+        }
+        try load(state)
+        return zeroed
+    }
+
     /// Clears every parameter's gradient.
     public func zeroGradients() { for p in parameters { p.grad = nil } }
 

@@ -19,7 +19,8 @@ public enum DistillationMethod: String, Sendable, Codable, CaseIterable {
 public struct DistilledStage {
     /// The NFE this stage samples with.
     public var nfe: Int
-    public var network: MLPScoreNetwork
+    /// The student's network (an ``MLPScoreNetwork``, or the teacher's architecture).
+    public var network: any ConditionalNetwork
     public var card: ModelCard
     /// Samples from standard normal noise (N, d) (scaled to the model's start level inside),
     /// with labels for class-conditional stages.
@@ -30,8 +31,9 @@ public struct DistilledStage {
 }
 
 /// The trainer configuration shared by every D2F method (`METHODS.md` §6): a frozen teacher
-/// (any denoiser, e.g. a checkpoint or the exact mixture), a source of training data, MLP
-/// students, and a budget. Each method returns its students stage by stage.
+/// (any denoiser, e.g. a checkpoint or the exact mixture), a source of training data, the
+/// students (fresh MLPs, or networks of the teacher's architecture started from its weights),
+/// and a budget. Each method returns its students stage by stage.
 public struct Distiller {
     public struct Budget: Sendable {
         public var steps: Int
@@ -46,6 +48,21 @@ public struct Distiller {
         }
     }
 
+    /// What the students are made of.
+    public enum Students {
+        /// Fresh MLPs with the budget's hidden widths, each method in its paper's
+        /// parameterization and process (the default; the teacher may be any denoiser).
+        case mlp
+        /// Networks of the teacher's architecture (an MLP or a U-Net, as its model card says).
+        /// Where the papers start the student from the teacher — KD, PD and guided
+        /// distillation — the student copies the teacher's weights and keeps the teacher's
+        /// process, conditioning and time input, so the copied weights see the inputs they
+        /// were trained on; a guided student's guidance input is new and starts at zero, so it
+        /// begins as the conditional teacher. CD, CT and reflow students are fresh networks of
+        /// that architecture: their preconditioning feeds the network other inputs.
+        case teacher(network: any ConditionalNetwork, card: ModelCard)
+    }
+
     /// Data batches: (batch size, step) → (x0 rows, labels).
     public typealias DataSource = (_ batch: Int, _ step: Int) throws -> (Tensor, [Int]?)
 
@@ -56,13 +73,18 @@ public struct Distiller {
     public let dimension: Int
     public let data: DataSource
     public var budget: Budget
+    public var students: Students = .mlp
     public var dataSource: String
     public var log: ((String) -> Void)?
     /// Called after each training step with (method, step, total, loss).
     public var progress: ((String, Int, Int, Float) -> Void)?
+    /// Called with each stage as soon as it is trained (e.g. to checkpoint it), before later
+    /// stages start.
+    public var onStage: ((DistilledStage) throws -> Void)?
     public var seed: UInt64 = 1
     /// The process the teacher was trained under: teacher-side grids (KD and reflow pairs) come
-    /// from it, and PD's student schedule stays inside its log-SNR range.
+    /// from it, and PD's student schedule stays inside its log-SNR range. With
+    /// ``Students/teacher(network:card:)`` the card's process is used instead.
     public var teacherProcess: any DiffusionProcess = VPLinearProcess()
 
     public init(teacher: any Denoiser, conditionalTeacher: (any Denoiser)? = nil, nullLabel: Int? = nil, dimension: Int,
@@ -76,27 +98,89 @@ public struct Distiller {
         self.dataSource = dataSource
     }
 
-    var process: any DiffusionProcess { teacherProcess }
+    var process: any DiffusionProcess {
+        if case let .teacher(_, card) = students { return card.process.process }
+        return teacherProcess
+    }
     var sigmaMinTilde: Double { process.sigma(process.cleanestTime) / process.alpha(process.cleanestTime) }
 
     /// PD's schedule: α = cos(πt/2) (Salimans & Ho 2022) restricted to the teacher's log-SNR
     /// range (and to |λ| ≤ 10, the paper's clip), so the teacher is never asked about noise
-    /// levels it was not trained on.
-    var progressiveProcess: VPCosineProcess {
+    /// levels it was not trained on. Students copied from the teacher keep its process instead.
+    var progressiveProcess: any DiffusionProcess {
+        if copiesTeacher { return process }
         let (lo, hi) = (max(process.logSNR(process.noisiestTime), -10), min(process.logSNR(process.cleanestTime), 10))
         return VPCosineProcess(s: 0, tMin: 2 / Double.pi * atan(exp(-hi)), tMax: 2 / Double.pi * atan(exp(-lo)))
     }
 
-    func mlp(_ salt: UInt64, classes: Int? = nil, guidance: Int = 0) throws -> (MLPScoreNetwork, MLPScoreNetwork.Configuration) {
-        let c = MLPScoreNetwork.Configuration(dataDimension: dimension, hiddenWidths: budget.hidden, classCount: classes,
-                                              classEmbeddingDim: 16, guidanceEmbeddingDim: guidance)
-        return (try MLPScoreNetwork(c, seed: seed &+ salt), c)
+    var copiesTeacher: Bool {
+        if case .teacher = students { return true }
+        return false
     }
 
-    func card(_ c: MLPScoreNetwork.Configuration, _ p: ProcessSpec, _ par: Parameterization, _ method: DistillationMethod,
-              _ what: String, classes: Int? = nil) -> ModelCard {
-        ModelCard(architecture: .mlp(c), process: p, parameterization: par, dataShape: [dimension], dataSource: dataSource,
-                  classCount: classes, provenance: "\(method.rawValue) (\(method.paper)): \(what)")
+    /// A student network and its architecture: a fresh MLP, or the teacher's architecture —
+    /// with the teacher's weights when `copyTeacher` (the methods whose papers do so).
+    func network(_ salt: UInt64, classes: Int? = nil, guidance: Int = 0, copyTeacher: Bool = false) throws -> (AnyNetwork, ModelCard.Architecture) {
+        switch students {
+        case .mlp:
+            let c = MLPScoreNetwork.Configuration(dataDimension: dimension, hiddenWidths: budget.hidden, classCount: classes,
+                                                  classEmbeddingDim: 16, guidanceEmbeddingDim: guidance)
+            return (AnyNetwork(try MLPScoreNetwork(c, seed: seed &+ salt)), .mlp(c))
+        case let .teacher(source, card):
+            guard card.architecture.consistencySigmaMax == nil else {
+                throw TrainingError.invalidConfiguration("students can take a diffusion teacher's architecture, not a consistency model's")
+            }
+            guard card.dataShape.reduce(1, *) == dimension else {
+                throw TrainingError.invalidConfiguration("the teacher's items have shape \(card.dataShape); the data have \(dimension) values per item")
+            }
+            if let classes, card.architecture.classCount != classes {
+                throw TrainingError.invalidConfiguration("this method needs a student with \(classes) classes; the teacher's network has "
+                    + (card.architecture.classCount.map { "\($0)" } ?? "none"))
+            }
+            let arch = card.architecture.withGuidanceInput(guidance)
+            let net = try arch.network(seed: seed &+ salt)
+            if copyTeacher {
+                let fresh = try net.copySharedParameters(from: source)
+                log?("student starts from the teacher's weights" + (fresh.isEmpty ? "" : " (new at zero: \(fresh.joined(separator: ", ")))"))
+            }
+            return (AnyNetwork(net), arch)
+        }
+    }
+
+    /// The conditioning and σ_data of students that copy the teacher (the teacher card's), or
+    /// the defaults for fresh students.
+    func inputs(copied: Bool) -> (conditioning: NetworkConditioning, sigmaData: Float) {
+        if copied, case let .teacher(_, card) = students { return (card.conditioning, card.sigmaData) }
+        return (.time, 0.5)
+    }
+
+    /// A diffusion-model student over `net` (`copied`: started from the teacher's weights).
+    func model(_ net: AnyNetwork, _ p: any DiffusionProcess, _ par: Parameterization, copied: Bool) -> DiffusionModel<AnyNetwork> {
+        let (conditioning, sigmaData) = inputs(copied: copied)
+        return DiffusionModel(network: net, process: p, parameterization: par, conditioning: conditioning, sigmaData: sigmaData)
+    }
+
+    /// A copy of `net` (same architecture) to freeze as a finished stage.
+    func frozenCopy(_ net: AnyNetwork, _ arch: ModelCard.Architecture) throws -> AnyNetwork {
+        let frozen = try arch.network()
+        try frozen.copyParameters(from: net)
+        return AnyNetwork(frozen)
+    }
+
+    func card(_ arch: ModelCard.Architecture, _ p: any DiffusionProcess, _ par: Parameterization, _ method: DistillationMethod,
+              _ what: String, copied: Bool) -> ModelCard {
+        var shape = [dimension]
+        if case let .teacher(_, card) = students { shape = card.dataShape }
+        let (conditioning, sigmaData) = inputs(copied: copied)
+        return ModelCard(architecture: arch, process: .from(p), parameterization: par, conditioning: conditioning, sigmaData: sigmaData,
+                         dataShape: shape, dataSource: dataSource, classCount: arch.classCount,
+                         provenance: "\(method.rawValue) (\(method.paper)): \(what)")
+    }
+
+    /// Records a finished stage and hands it to ``onStage``.
+    func emit(_ stage: DistilledStage, into stages: inout [DistilledStage]) throws {
+        stages.append(stage)
+        try onStage?(stage)
     }
 
     /// AdamW with warmup-cosine over `steps`; `loss(step, x0, labels, rng)`.
@@ -123,25 +207,22 @@ public struct Distiller {
     func karras(_ steps: Int) throws -> NoiseGrid { try NoiseGrid.karras(process, steps: steps, sigmaMin: sigmaMinTilde) }
 
     /// Runs `method`; returns its stages (PD: 8, 4, 2, 1 steps; CD/CT: 1, 2, 4; reflow: 2-RF at
-    /// 1–8 steps and the one-step distilled flow; guided: stage one at 8 and 4 steps, stage two at 4).
-    /// `teacherNetwork` (same architecture) initializes KD and PD students as the papers do.
-    /// Guided students are evaluated at each of `guidanceWeights` after stage one, and stage two
-    /// runs at the first of them.
-    public func run(_ method: DistillationMethod, teacherNetwork: MLPScoreNetwork? = nil, guidanceWeights: [Float] = [1]) throws -> [DistilledStage] {
+    /// 1–8 steps and the one-step distilled flow; guided: stage one at 8 and 4 steps, stage two
+    /// at 4), handing each to ``onStage`` as it is done. Guided students are evaluated at each
+    /// of `guidanceWeights` after stage one, and stage two runs at the first of them.
+    public func run(_ method: DistillationMethod, guidanceWeights: [Float] = [1]) throws -> [DistilledStage] {
         switch method {
-        case .kd: return try knowledgeDistillation(teacherNetwork)
-        case .pd: return try progressive(teacherNetwork)
+        case .kd: return try knowledgeDistillation()
+        case .pd: return try progressive()
         case .guided: return try guided(weights: guidanceWeights.isEmpty ? [1] : guidanceWeights)
         case .cd, .ct: return try consistency(training: method == .ct)
         case .reflow: return try reflow()
         }
     }
 
-    func knowledgeDistillation(_ init0: MLPScoreNetwork?) throws -> [DistilledStage] {
-        let (net, config) = try mlp(1)
-        if let t = init0, (try? net.copyParameters(from: t)) != nil { log?("kd: student starts from the teacher") }
-        let student = DiffusionModel(network: net, process: process, parameterization: .data)
-        let spec = ProcessSpec.from(process)
+    func knowledgeDistillation() throws -> [DistilledStage] {
+        let (net, arch) = try network(1, copyTeacher: true)
+        let student = model(net, process, .data, copied: copiesTeacher)
         let grid = try karras(21)
         let level = grid.levels[0]
         let count = max(budget.steps * budget.batch / 4, budget.batch)
@@ -151,15 +232,17 @@ public struct Distiller {
             let i = (s * budget.batch) % (count - budget.batch + 1)
             return try OutputDistillation.loss(student: student, noise: pn.slice(i..<(i + budget.batch)), targets: pt.slice(i..<(i + budget.batch)), level: level)
         }
-        return [DistilledStage(nfe: 1, network: net, card: card(config, spec, .data, .kd, "one step from σ̃max; sample with ddim --steps 1 --grid karras"),
-                               sample: { z, _ in try withoutGradient { try student.predict(z * Float(level.sigma), alpha: level.alpha, sigma: level.sigma, time: level.time).data } },
-                               note: "")]
+        var stages: [DistilledStage] = []
+        try emit(DistilledStage(nfe: 1, network: net.base, card: card(arch, process, .data, .kd, "one step from σ̃max; sample with ddim --steps 1 --grid karras", copied: copiesTeacher),
+                                sample: { z, _ in try withoutGradient { try student.predict(z * Float(level.sigma), alpha: level.alpha, sigma: level.sigma, time: level.time).data } },
+                                note: ""), into: &stages)
+        return stages
     }
 
-    func progressive(_ init0: MLPScoreNetwork?) throws -> [DistilledStage] {
+    func progressive() throws -> [DistilledStage] {
         let pd = progressiveProcess
-        let (net, config) = try mlp(2)
-        let student = DiffusionModel(network: net, process: pd, parameterization: .v)
+        let (net, arch) = try network(2, copyTeacher: true)
+        let student = model(net, pd, .v, copied: copiesTeacher)
         var current: any Denoiser = teacher
         var stages: [DistilledStage] = []
         var steps = 16
@@ -168,15 +251,15 @@ public struct Distiller {
             try fit("pd-\(k)", net) { _, x0, _, rng in
                 try ProgressiveDistillation.loss(student: student, teacher: t, x0: x0, steps: k, rng: &rng)
             }
-            let frozen = try MLPScoreNetwork(config)
-            try frozen.copyParameters(from: net)
-            let model = DiffusionModel(network: frozen, process: pd, parameterization: .v)
+            let frozen = model(try frozenCopy(net, arch), pd, .v, copied: copiesTeacher)
             if k <= 8 {
                 let grid = try ProgressiveDistillation.grid(process: pd, steps: k)
-                stages.append(DistilledStage(nfe: k, network: frozen, card: card(config, .vpCosine(pd), .v, .pd, "\(k)-step student; sample with ddim --steps \(k) --grid time"),
-                                             sample: { z, _ in try sampleDDIM(model, from: z * Float(grid.levels[0].sigma), grid: grid).sample }, note: ""))
+                try emit(DistilledStage(nfe: k, network: frozen.network.base,
+                                        card: card(arch, pd, .v, .pd, "\(k)-step student; sample with ddim --steps \(k) --grid time", copied: copiesTeacher),
+                                        sample: { z, _ in try sampleDDIM(frozen, from: z * Float(grid.levels[0].sigma), grid: grid).sample }, note: ""),
+                         into: &stages)
             }
-            current = model
+            current = frozen
             steps /= 2
         }
         return stages
@@ -187,24 +270,23 @@ public struct Distiller {
             throw TrainingError.invalidConfiguration("guided distillation needs a class-conditional teacher")
         }
         let pd = progressiveProcess
-        let (net, config) = try mlp(6, classes: null, guidance: 16)
-        let student = DiffusionModel(network: net, process: pd, parameterization: .v)
+        let (net, arch) = try network(6, classes: null, guidance: 16, copyTeacher: true)
+        let student = model(net, pd, .v, copied: copiesTeacher)
         try fit("guided stage 1", net) { _, x0, labels, rng in
             guard let labels else { throw TrainingError.invalidConfiguration("guided distillation needs labelled data") }
             return try GuidedDistillation.loss(student: student, teacher: cond, x0: x0, labels: labels, nullLabel: null, guidance: 0...4, rng: &rng)
         }
-        let frozen = try MLPScoreNetwork(config)
-        try frozen.copyParameters(from: net)
-        let stage1 = DiffusionModel(network: frozen, process: pd, parameterization: .v)
-        func sampler(_ m: DiffusionModel<MLPScoreNetwork>, _ k: Int) throws -> (Tensor, [Int]?) throws -> Tensor {
+        let stage1 = model(try frozenCopy(net, arch), pd, .v, copied: copiesTeacher)
+        func sampler(_ m: DiffusionModel<AnyNetwork>, _ k: Int) throws -> (Tensor, [Int]?) throws -> Tensor {
             let grid = try ProgressiveDistillation.grid(process: pd, steps: k)
             return { z, labels in try sampleDDIM(m, from: z * Float(grid.levels[0].sigma), grid: grid, options: .init(labels: labels)).sample }
         }
         var stages: [DistilledStage] = []
+        let card1 = card(arch, pd, .v, .guided, "stage 1: w-conditioned student", copied: copiesTeacher)
         for w in weights {
             for k in [8, 4] {
-                stages.append(DistilledStage(nfe: k, network: frozen, card: card(config, .vpCosine(pd), .v, .guided, "stage 1: w-conditioned student", classes: null),
-                                             sample: try sampler(stage1.withGuidance(w), k), note: "stage 1", guidance: w))
+                try emit(DistilledStage(nfe: k, network: stage1.network.base, card: card1, sample: try sampler(stage1.withGuidance(w), k),
+                                        note: "stage 1", guidance: w), into: &stages)
             }
         }
         let w = weights[0]
@@ -212,14 +294,14 @@ public struct Distiller {
         try fit("guided stage 2", net, steps: budget.steps / 2) { _, x0, labels, rng in
             try ProgressiveDistillation.loss(student: s2, teacher: stage1.withGuidance(w), x0: x0, steps: 4, labels: labels, rng: &rng)
         }
-        stages.append(DistilledStage(nfe: 4, network: net, card: card(config, .vpCosine(pd), .v, .guided, "stage 2: 4 steps at w = \(w)", classes: null),
-                                     sample: try sampler(s2, 4), note: "stage 2", guidance: w))
+        try emit(DistilledStage(nfe: 4, network: net.base, card: card(arch, pd, .v, .guided, "stage 2: 4 steps at w = \(w)", copied: copiesTeacher),
+                                sample: try sampler(s2, 4), note: "stage 2", guidance: w), into: &stages)
         return stages
     }
 
     func consistency(training: Bool) throws -> [DistilledStage] {
-        let (net, config) = try mlp(3)
-        let (targetNet, _) = try mlp(3)
+        let (net, arch) = try network(3)
+        let (targetNet, _) = try network(3)
         let student = ConsistencyModel(network: net), target = ConsistencyModel(network: targetNet)
         let ema = try ExponentialMovingAverage(net, decay: 0.99)
         let total = budget.steps
@@ -233,12 +315,14 @@ public struct Distiller {
             return try ConsistencyDistillation.distillationLoss(student: student, target: target, teacher: teacher, x0: x0, steps: 18, rng: &rng)
         }
         let method: DistillationMethod = training ? .ct : .cd
-        let c = ModelCard(architecture: .consistencyMLP(config, sigmaMax: student.sigmaMax), process: .edm(EDMProcess()), parameterization: .data,
-                          dataShape: [dimension], dataSource: dataSource, provenance: "\(method.rawValue) (\(method.paper))")
-        return [(1, [Double]()), (2, [0.8]), (4, [2, 0.8, 0.3])].map { k, times in
-            DistilledStage(nfe: k, network: net, card: c, sample: { z, _ in try sampleConsistency(student, from: z * Float(student.sigmaMax), times: times).sample },
-                           note: times.isEmpty ? "" : "re-noised at σ̃ = \(times)")
+        let c = card(arch.consistency(sigmaMax: student.sigmaMax), EDMProcess(), .data, method, "consistency model", copied: false)
+        var stages: [DistilledStage] = []
+        for (k, times) in [(1, [Double]()), (2, [0.8]), (4, [2, 0.8, 0.3])] {
+            try emit(DistilledStage(nfe: k, network: net.base, card: c,
+                                    sample: { z, _ in try sampleConsistency(student, from: z * Float(student.sigmaMax), times: times).sample },
+                                    note: times.isEmpty ? "" : "re-noised at σ̃ = \(times)"), into: &stages)
         }
+        return stages
     }
 
     func reflow() throws -> [DistilledStage] {
@@ -248,28 +332,28 @@ public struct Distiller {
         log?("reflow: \(count) pairs from the teacher's DPM-Solver++(2M), 20 steps")
         let (z0, z1) = try OutputDistillation.pairs(teacher: teacher, sampler: .dpmpp2M, grid: karras(21), shape: [count, dimension], seed: seed &+ 7)
         let unit = try z0 * Float(1 / (try karras(21)).levels[0].sigma)   // the pairs' noise as N(0, I)
-        let (net, config) = try mlp(5)
-        let flow = DiffusionModel(network: net, process: rf, parameterization: .velocity)
+        let (net, arch) = try network(5)
+        let flow = model(net, rf, .velocity, copied: false)
         func batch(_ s: Int) throws -> (Tensor, Tensor) {
             let i = (s * budget.batch) % (count - budget.batch + 1)
             return (try unit.slice(i..<(i + budget.batch)), try z1.slice(i..<(i + budget.batch)))
         }
         try fit("reflow", net) { s, _, _, rng in let (a, b) = try batch(s); return try Reflow.loss(flow: flow, z0: a, z1: b, rng: &rng) }
         let straight = try Reflow.straightness(flow: flow, z0: unit.slice(0..<min(500, count)), steps: 20)
-        let frozen = try MLPScoreNetwork(config)
-        try frozen.copyParameters(from: net)
-        let rectified = DiffusionModel(network: frozen, process: rf, parameterization: .velocity)
-        let cardFlow = card(config, .rectifiedFlow(rf), .velocity, .reflow, "rectified flow on the teacher's coupling; sample with rf-euler --grid time")
-        var stages = try [1, 2, 4, 8].map { k in
-            DistilledStage(nfe: k, network: frozen, card: cardFlow, sample: { [grid] z, _ in try sampleRectifiedFlowEuler(rectified, from: z, grid: grid(k)).sample },
-                           note: k == 1 ? String(format: "straightness %.4f", straight) : "")
+        let rectified = model(try frozenCopy(net, arch), rf, .velocity, copied: false)
+        let cardFlow = card(arch, rf, .velocity, .reflow, "rectified flow on the teacher's coupling; sample with rf-euler --grid time", copied: false)
+        var stages: [DistilledStage] = []
+        for k in [1, 2, 4, 8] {
+            try emit(DistilledStage(nfe: k, network: rectified.network.base, card: cardFlow,
+                                    sample: { [grid] z, _ in try sampleRectifiedFlowEuler(rectified, from: z, grid: grid(k)).sample },
+                                    note: k == 1 ? String(format: "straightness %.4f", straight) : ""), into: &stages)
         }
         try fit("reflow one-step", net, steps: budget.steps / 2, lr: budget.learningRate / 4) { s, _, _, _ in
             let (a, b) = try batch(s)
             return try Reflow.oneStepLoss(flow: flow, z0: a, z1: b, start: rf.epsilon)
         }
-        stages.append(DistilledStage(nfe: 1, network: net, card: card(config, .rectifiedFlow(rf), .velocity, .reflow, "one-step distilled flow; sample with rf-euler --steps 1 --grid time"),
-                                     sample: { z, _ in try Reflow.oneStepSample(flow: flow, z0: z, start: rf.epsilon) }, note: "one-step distilled"))
+        try emit(DistilledStage(nfe: 1, network: net.base, card: card(arch, rf, .velocity, .reflow, "one-step distilled flow; sample with rf-euler --steps 1 --grid time", copied: false),
+                                sample: { z, _ in try Reflow.oneStepSample(flow: flow, z0: z, start: rf.epsilon) }, note: "one-step distilled"), into: &stages)
         return stages
     }
 }

@@ -1,0 +1,165 @@
+import Distill
+import Foundation
+import Testing
+
+/// Students of the teacher's architecture (``Distiller/Students/teacher(network:card:)``):
+/// a tiny class-conditional U-Net teacher over 4×4 images.
+@Suite struct DistillerStudentsTests {
+    let config = UNet.Configuration(imageSize: 4, imageChannels: 1, baseChannels: 8, channelMultipliers: [1, 2], blocksPerLevel: 1,
+                                    attentionResolutions: [], middleAttention: false, headCount: 1, groups: 4, embeddingDim: 16,
+                                    classCount: 3)
+
+    /// The teacher with every weight random (no zero-initialized layer), its card and denoiser.
+    func teacher() throws -> (UNet, ModelCard, any Denoiser) {
+        let net = try UNet(config, seed: 1)
+        try UNetTests.randomize(net, seed: 2)
+        let card = ModelCard(architecture: .unet(config), process: .vpLinear(VPLinearProcess()), parameterization: .epsilon,
+                             dataShape: [1, 4, 4], dataSource: "test", classCount: 3)
+        return (net, card, DiffusionModel(network: net, process: VPLinearProcess(), parameterization: .epsilon))
+    }
+
+    /// A distiller over random "images" with labels, students of the teacher's U-Net.
+    func distiller(steps: Int, lr: Float = 1e-3) throws -> Distiller {
+        let (net, card, model) = try teacher()
+        var rng = Philox(seed: 3)
+        let rows = try rng.uniform([64, 16], low: -1, high: 1)
+        var d = Distiller(teacher: model, conditionalTeacher: model, nullLabel: 3, dimension: 16, dataSource: "test",
+                          budget: .init(steps: steps, batch: 16, learningRate: lr)) { n, s in
+            (try rows.slice((s % 4) * 16..<(s % 4) * 16 + n), (0..<n).map { $0 % 3 })
+        }
+        d.students = .teacher(network: net, card: card)
+        return d
+    }
+
+    func maxDifference(_ a: any Module, _ b: any Module) -> Float {
+        let sa = a.stateDictionary(), sb = b.stateDictionary()
+        return sa.keys.map { k in zip(sa[k]!.scalars, sb[k]!.scalars).map { abs($0 - $1) }.max() ?? 0 }.max() ?? 0
+    }
+
+    /// KD and PD students start from the teacher's weights: with a negligible learning rate
+    /// they are still the teacher after training (within what 1e-9-sized Adam steps can move).
+    @Test func kdAndPDStudentsStartFromTheTeacher() throws {
+        let (teacherNet, _, _) = try teacher()
+        let d = try distiller(steps: 10, lr: 1e-9)
+        for method in [DistillationMethod.kd, .pd] {
+            for stage in try d.run(method) {
+                #expect(stage.network is UNet)
+                #expect(maxDifference(stage.network, teacherNet) < 1e-6)
+                #expect(stage.card.architecture == .unet(config))
+                #expect(stage.card.process == .vpLinear(VPLinearProcess()))
+            }
+        }
+        // A fresh student of the same architecture is far from the teacher.
+        let fresh = try UNet(config, seed: 9)
+        #expect(maxDifference(fresh, teacherNet) > 0.1)
+    }
+
+    /// A guided student adds a guidance input: the teacher's weights are copied, the new
+    /// guidance projection starts at zero (its fixed sinusoidal frequencies do not, or w could
+    /// never be told apart), and the card records the guidance input.
+    @Test func guidedStudentAddsAZeroGuidanceInput() throws {
+        let (teacherNet, _, _) = try teacher()
+        let d = try distiller(steps: 10, lr: 1e-9)
+        let stage = try #require(try d.run(.guided, guidanceWeights: [1]).first)
+        let student = stage.network.stateDictionary(), original = teacherNet.stateDictionary()
+        let added = student.keys.filter { original[$0] == nil }
+        #expect(!added.isEmpty)
+        let frozen = Set(stage.network.namedParameters.filter { !$0.parameter.isTrainable }.map(\.name))
+        #expect(added.contains { frozen.contains($0) } && added.contains { !frozen.contains($0) })
+        for k in added { #expect(student[k]!.scalars.allSatisfy { abs($0) < 1e-6 } != frozen.contains(k), "\(k)") }
+        for (k, v) in original { #expect(zip(student[k]!.scalars, v.scalars).allSatisfy { abs($0 - $1) < 1e-6 }) }
+        var guided = config
+        guided.guidanceEmbeddingDim = 16
+        #expect(stage.card.architecture == .unet(guided))
+    }
+
+    /// Every stage reaches `onStage` as it is finished, and its checkpoint reloads with the
+    /// same card (for CD: a consistency U-Net). PD's loss falls.
+    @Test func stagesAreHandedOverAsTheyFinish() throws {
+        var d = try distiller(steps: 40)
+        var seen: [Int] = []
+        var losses: [Float] = []
+        d.progress = { name, _, _, loss in if name == "pd-16" { losses.append(loss) } }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("stage-\(UUID().uuidString).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        d.onStage = { stage in
+            seen.append(stage.nfe)
+            try Checkpoint(model: stage.network, optimizer: nil, step: 0, config: stage.card.json).write(to: path)
+            #expect(try SavedModel.load(path).card.json == stage.card.json)
+        }
+        let stages = try d.run(.pd)
+        #expect(seen == [8, 4, 2, 1])
+        #expect(stages.map(\.nfe) == seen)
+        #expect(losses.suffix(5).reduce(0, +) < losses.prefix(5).reduce(0, +))
+
+        let cd = try d.run(.cd)
+        #expect(cd[0].card.architecture == .consistencyUNet(config, sigmaMax: 80))
+        #expect(seen == [8, 4, 2, 1, 1, 2, 4])
+    }
+
+    /// Reloaded stages sample exactly as the stage itself (the same DDIM grid on the card's process).
+    @Test func reloadedPDStudentSamplesIdentically() throws {
+        let d = try distiller(steps: 10)
+        let stage = try #require(try d.run(.pd).first { $0.nfe == 2 })
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pd2-\(UUID().uuidString).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Checkpoint(model: stage.network, optimizer: nil, step: 0, config: stage.card.json).write(to: path)
+        let loaded = try SavedModel.load(path)
+        var rng = Philox(seed: 6)
+        let noise = try rng.normal([8, 16])
+        let process = loaded.card.process.process
+        let grid = try ProgressiveDistillation.grid(process: process, steps: 2)
+        let again = try sampleDDIM(loaded.denoiser, from: noise * Float(grid.levels[0].sigma), grid: grid).sample
+        #expect(try stage.sample(noise, nil).scalars == again.scalars)
+    }
+
+    /// `copySharedParameters` into an MLP with a guidance input (features appended to the
+    /// first layer's input): shared values copied, the new guidance columns zero, so the
+    /// student computes exactly what the teacher does; a source with parameters the student
+    /// lacks, or with other shapes, is refused and the student left as it was.
+    @Test func sharedParametersCopyAndNewOnesStartAtZero() throws {
+        let plain = try MLPScoreNetwork(.init(hiddenWidths: [8, 8]), seed: 1)
+        let guided = try MLPScoreNetwork(.init(hiddenWidths: [8, 8], guidanceEmbeddingDim: 4), seed: 2)
+        let zeroed = try guided.copySharedParameters(from: plain)
+        #expect(zeroed == ["layers.0.weight"])
+        let g = guided.stateDictionary(), p = plain.stateDictionary()
+        for (k, v) in p where k != "layers.0.weight" { #expect(g[k]!.scalars == v.scalars) }
+        let w = g["layers.0.weight"]!, w0 = p["layers.0.weight"]!
+        for i in 0..<8 {
+            #expect(Array(w.scalars[i * 70..<i * 70 + 66]) == Array(w0.scalars[i * 66..<(i + 1) * 66]))
+            #expect(w.scalars[i * 70 + 66..<(i + 1) * 70].allSatisfy { $0 == 0 })
+        }
+        var rng = Philox(seed: 4)
+        let x = try rng.normal([5, 2]), t = try rng.uniform([5])
+        let a = try plain(x, time: t), b = try guided(x, time: t, guidance: Tensor([0, 1, 2, 3, 4]))
+        #expect(zip(a.scalars, b.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
+
+        let before = plain.stateDictionary()
+        #expect(throws: ModuleError.self) { try plain.copySharedParameters(from: guided) }
+        let wider = try MLPScoreNetwork(.init(hiddenWidths: [9, 8]), seed: 3)
+        #expect(throws: ModuleError.self) { try plain.copySharedParameters(from: wider) }
+        for (k, v) in plain.stateDictionary() { #expect(before[k]!.scalars == v.scalars) }
+    }
+
+    /// Students the teacher's card can't give: a consistency teacher, a mismatched data size, a
+    /// guided student from an unconditional teacher — each a clear configuration error.
+    @Test func impossibleStudentsAreClearErrors() throws {
+        var d = try distiller(steps: 10)
+        let (net, card, model) = try teacher()
+        var consistency = card
+        consistency.architecture = .consistencyUNet(config, sigmaMax: 80)
+        d.students = .teacher(network: net, card: consistency)
+        #expect(throws: TrainingError.self) { try d.run(.kd) }
+
+        var unconditional = config
+        unconditional.classCount = nil
+        var plain = card
+        plain.architecture = .unet(unconditional)
+        d.students = .teacher(network: try UNet(unconditional), card: plain)
+        #expect(throws: TrainingError.self) { try d.run(.guided) }
+
+        var wrongSize = Distiller(teacher: model, dimension: 9, dataSource: "test") { n, _ in (try Tensor.zeros([n, 9]), nil) }
+        wrongSize.students = .teacher(network: net, card: card)
+        #expect(throws: TrainingError.self) { try wrongSize.run(.pd) }
+    }
+}
