@@ -29,8 +29,9 @@
 // Each output element is one lane's fixed chain of fmas, so the scalar fallback (used when
 // the SIMD paths are switched off) computes the same chain with fmaf and gives the same bits,
 // and the split of tiles into tasks never matters. dx of such a convolution is the same pass
-// over dy with the flipped, transposed kernel. The weight gradient keeps the im2col + GEMM
-// path (a direct dw measured no faster). Selection depends only on the shape and the CPU.
+// over dy with the flipped, transposed kernel. The weight gradient of such a convolution
+// copies each chunk of images channels-last and sums outer products per tap (see "direct 3x3
+// ... weight gradient" below). Selection depends only on the shape and the CPU.
 #include "ck_conv.h"
 #include "ck_internal.h"
 #include <cblas.h>
@@ -335,6 +336,33 @@ static void dc_run(float *y, const float *x, const float *w, const float *b, flo
     ck_parallel_for(dc_task, &j, N * ncb * j.nparts);
 }
 
+// ---- direct 3x3 stride-1 pad-1 weight gradient: sizes (the kernel is below the slots) ----
+
+#define DW_CHUNK_PIXELS 1024   // pixels per chunk of images (chunks: at most MAX_CHUNKS)
+#define DW_SEGMENT_PIXELS 256
+
+static int64_t dwd_chunks(int64_t N, int64_t HW) {
+    return ck_max64(1, ck_min64(ck_min64(N, MAX_CHUNKS), N * HW / DW_CHUNK_PIXELS));
+}
+// Rows per segment: each sum runs over segments of about DW_SEGMENT_PIXELS pixels (a chain of
+// fmas each) whose results are added in order, so no chain grows with the image or chunk size.
+static int64_t dwd_segment_rows(int64_t W) { return ck_max64(1, DW_SEGMENT_PIXELS / W); }
+static int64_t dwd_images(int64_t N, int64_t HW) { return ck_ceil_div(N, dwd_chunks(N, HW)); }
+static int64_t dwd_ci16(int64_t Cin) { return ck_ceil_div(Cin, 16) * 16; }
+// Output channels per register block, by 16-channel input vectors per block (2 x 8 or 1 x 16
+// accumulators: each x vector loaded serves 8 or 16 fmas, which keeps the L2 traffic low).
+static int64_t dwd_rows(int64_t vecs) { return vecs == 2 ? 8 : 16; }
+static int64_t dwd_copad(int64_t Cout) { return ck_ceil_div(Cout, 16) * 16; }
+// Floats of one slot: the chunk's x and dy, channels last.
+static int64_t dwd_slot(int64_t N, int64_t Cin, int64_t HW, int64_t Cout) {
+    return dwd_images(N, HW) * HW * (dwd_ci16(Cin) + dwd_copad(Cout));
+}
+// Floats of the pass: dw partials per chunk (9 x Cout' x Cin16), db partials, then the slots.
+static int64_t dwd_floats(int64_t N, int64_t Cin, int64_t HW, int64_t Cout) {
+    const int64_t nch = dwd_chunks(N, HW), co = dwd_copad(Cout);
+    return nch * (9 * co * dwd_ci16(Cin) + co) + nch * dwd_slot(N, Cin, HW, Cout);
+}
+
 #ifndef CONV_DX_GATHER
 #define CONV_DX_GATHER 1
 #endif
@@ -377,8 +405,8 @@ int64_t ck_conv2d_backward_workspace_floats(int64_t N, int64_t Cin, int64_t H, i
     int64_t parts = p.nch_a * Cout * p.KK + p.nch_a * Cout;   // dw^T and db partial sums
     // The dw/db pass (slots, then the partial sums) runs before the dx pass, which may reuse
     // the whole workspace.
-    int64_t dx_floats = direct_ok(K, stride, pad) ? dc_floats(Cout, Cin, H * W) : dx_pass_floats(&p);
-    return ck_max64(p.nch_a * p.nks * p.slot_a + parts, dx_floats);
+    if (direct_ok(K, stride, pad)) return ck_max64(dwd_floats(N, Cin, H * W, Cout), dc_floats(Cout, Cin, H * W));
+    return ck_max64(p.nch_a * p.nks * p.slot_a + parts, dx_pass_floats(&p));
 }
 
 // ---- row helpers: scalar code and AVX2 intrinsics that add in the same order (same bits) ----
@@ -924,6 +952,209 @@ static void psum_task(void *ctx, int64_t t, int64_t nt) {
     }
 }
 
+// ---- direct 3x3 stride-1 pad-1 weight gradient ----
+//
+// dw[co, ci, ky, kx] = sum over n, pixels (y, x) of dy[n, co, y, x] * x[n, ci, y + ky - 1, x + kx - 1]
+// over the pixels whose neighbour is inside the image. The images are cut into fixed chunks of
+// about DW_CHUNK_PIXELS pixels (sizes only); one task per chunk copies its x and dy into a
+// scratch slot channels-last (input channels padded to 16 with zeros, output channels to 16),
+// so that for a tap the sum is a run of outer products: for each pixel, acc[co][ci..ci+15] +=
+// dy[p, co] * x[p + offset, ci..ci+15], with the pixels walked image by image, row by row, over
+// the rows and columns whose neighbour exists (no masks, no lane sums). Each dw element is one
+// chain of fmas in that order, so the scalar fallback gives the same bits; the chunks' partial
+// sums (and db's, plain sums in pixel order) are added in chunk order, so the thread count never
+// matters. Every sum runs in segments of about DW_SEGMENT_PIXELS pixels added in order, so
+// rounding does not grow with the image size. A chunk's copies (~1024 pixels x channels) stay
+// in L2 while every tap and block of channels sweeps them; a running task checks out the lowest
+// free scratch slot, as the other passes do.
+
+typedef struct {
+    const float *dy, *x;
+    float *part, *dbpart, *slots;   // part[((chunk*9 + k)*CoP + co)*Ci16 + ci], dbpart[chunk*CoP + co]
+    int64_t N, Cin, Cout, H, W, nch, nimg, Ci16, CoP, slot;
+    int want_db;
+    _Atomic uint32_t free_slots;
+} dwd_job;
+
+// One sweep over the chunk's pixels (images [0, ni) of the slot) for tap (ky, kx): output
+// channels [co0, co0 + R) x input channels [ci0, ci0 + 16V); writes the sums to out (rows of Ci16).
+CK_AVX512 static inline __attribute__((always_inline)) void dwd_sweep512(const dwd_job *j, const float *xs, const float *ds,
+                                                                         float *out, int64_t ni, int ky, int kx, int64_t co0,
+                                                                         int64_t ci0, const int V, const int R) {
+    const int64_t H = j->H, W = j->W, HW = H * W, C = j->Ci16, D = j->CoP, RS = dwd_segment_rows(W);
+    const int64_t y0 = ky == 0 ? 1 : 0, y1 = ky == 2 ? H - 1 : H, x0 = kx == 0 ? 1 : 0, x1 = kx == 2 ? W - 1 : W;
+    const int64_t off = (ky - 1) * W + (kx - 1);
+    __m512 acc[16][2];
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < V; v++) _mm512_storeu_ps(out + (co0 + r) * C + ci0 + 16 * v, _mm512_setzero_ps());
+    for (int64_t n = 0; n < ni; n++)
+        for (int64_t ys = 0; ys < H; ys += RS) {
+            for (int r = 0; r < R; r++)
+                for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_ps();
+            for (int64_t y = ck_max64(ys, y0); y < ck_min64(ys + RS, y1); y++) {
+                const float *d = ds + (n * HW + y * W + x0) * D + co0, *xp = xs + (n * HW + y * W + x0 + off) * C + ci0;
+                for (int64_t x = x0; x < x1; x++, d += D, xp += C) {
+                    __m512 xv[2];
+                    for (int v = 0; v < V; v++) xv[v] = _mm512_loadu_ps(xp + 16 * v);
+                    for (int r = 0; r < R; r++) {
+                        const __m512 dv = _mm512_set1_ps(d[r]);
+                        for (int v = 0; v < V; v++) acc[r][v] = _mm512_fmadd_ps(dv, xv[v], acc[r][v]);
+                    }
+                }
+            }
+            for (int r = 0; r < R; r++)
+                for (int v = 0; v < V; v++) {
+                    float *o = out + (co0 + r) * C + ci0 + 16 * v;
+                    _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc[r][v]));
+                }
+        }
+}
+CK_AVX512 static void dwd_sweep_v2(const dwd_job *j, const float *xs, const float *ds, float *out, int64_t ni, int ky, int kx,
+                                   int64_t co0, int64_t ci0) { dwd_sweep512(j, xs, ds, out, ni, ky, kx, co0, ci0, 2, 8); }
+CK_AVX512 static void dwd_sweep_v1(const dwd_job *j, const float *xs, const float *ds, float *out, int64_t ni, int ky, int kx,
+                                   int64_t co0, int64_t ci0) { dwd_sweep512(j, xs, ds, out, ni, ky, kx, co0, ci0, 1, 16); }
+
+// The same chains of fmas, one element at a time (the SIMD paths switched off).
+static void dwd_sweep_scalar(const dwd_job *j, const float *xs, const float *ds, float *out, int64_t ni, int ky, int kx,
+                             int64_t co0, int64_t ci0, int64_t V, int64_t R) {
+    const int64_t H = j->H, W = j->W, HW = H * W, C = j->Ci16, D = j->CoP, RS = dwd_segment_rows(W);
+    const int64_t y0 = ky == 0 ? 1 : 0, y1 = ky == 2 ? H - 1 : H, x0 = kx == 0 ? 1 : 0, x1 = kx == 2 ? W - 1 : W;
+    const int64_t off = (ky - 1) * W + (kx - 1);
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t c = 0; c < 16 * V; c++) {
+            float sum = 0.0f;
+            for (int64_t n = 0; n < ni; n++)
+                for (int64_t ys = 0; ys < H; ys += RS) {
+                    float acc = 0.0f;
+                    for (int64_t y = ck_max64(ys, y0); y < ck_min64(ys + RS, y1); y++)
+                        for (int64_t x = x0; x < x1; x++) {
+                            const int64_t p = n * HW + y * W + x;
+                            acc = fmaf(ds[p * D + co0 + r], xs[(p + off) * C + ci0 + c], acc);
+                        }
+                    sum = sum + acc;
+                }
+            out[(co0 + r) * C + ci0 + c] = sum;
+        }
+}
+
+// dst[p*ld + c] = src[c*HW + p] for pixels p < HW and channels c < ld (rows c >= nc zero):
+// 16 x 16 blocks, transposed in registers (a copy: the scalar loop gives the same values).
+CK_AVX512 static void transpose16_avx512(float *dst, int64_t ld, const float *src, int64_t HW, int nc, int np) {
+    const __mmask16 m = np == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << np) - 1);
+    __m512 r[16], t[16], u[16], v[16];
+    for (int c = 0; c < 16; c++) r[c] = c < nc ? _mm512_maskz_loadu_ps(m, src + c * HW) : _mm512_setzero_ps();
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 4; g++) {   // u[4g + q]: rows 4g..4g+3 of column 4L + q in 128-bit lane L
+        __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 1]);
+        __m512d c = _mm512_castps_pd(t[4 * g + 2]), d = _mm512_castps_pd(t[4 * g + 3]);
+        u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int q = 0; q < 4; q++) {
+        v[q] = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x88);
+        v[4 + q] = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xdd);
+        v[8 + q] = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x88);
+        v[12 + q] = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xdd);
+    }
+    for (int q = 0; q < 4; q++) {   // column (pixel) q, 8 + q, 4 + q, 12 + q
+        if (q < np) _mm512_storeu_ps(dst + q * ld, _mm512_shuffle_f32x4(v[q], v[8 + q], 0x88));
+        if (8 + q < np) _mm512_storeu_ps(dst + (8 + q) * ld, _mm512_shuffle_f32x4(v[q], v[8 + q], 0xdd));
+        if (4 + q < np) _mm512_storeu_ps(dst + (4 + q) * ld, _mm512_shuffle_f32x4(v[4 + q], v[12 + q], 0x88));
+        if (12 + q < np) _mm512_storeu_ps(dst + (12 + q) * ld, _mm512_shuffle_f32x4(v[4 + q], v[12 + q], 0xdd));
+    }
+}
+
+// (C', HW) planes of `nc` channels to HW rows of `ld` channels (ld a multiple of 16).
+static void to_channels_last(float *dst, int64_t ld, const float *src, int64_t nc, int64_t HW, int simd) {
+    for (int64_t c0 = 0; c0 < ld; c0 += 16)
+        for (int64_t p0 = 0; p0 < HW; p0 += 16) {
+            const int rows = (int)ck_max64(0, ck_min64(16, nc - c0)), np = (int)ck_min64(16, HW - p0);
+            if (simd) {
+                transpose16_avx512(dst + p0 * ld + c0, ld, src + c0 * HW + p0, HW, rows, np);
+                continue;
+            }
+            for (int p = 0; p < np; p++)
+                for (int c = 0; c < 16; c++) dst[(p0 + p) * ld + c0 + c] = c < rows ? src[(c0 + c) * HW + p0 + p] : 0.0f;
+        }
+}
+
+static void dwd_task(void *ctx, int64_t chunk, int64_t nt) {
+    (void)nt;
+    dwd_job *j = ctx;
+    const int64_t HW = j->H * j->W, C = j->Ci16, D = j->CoP;
+    const int64_t n0 = chunk * j->nimg, ni = ck_min64(j->N, n0 + j->nimg) - n0;
+    uint32_t m = atomic_load(&j->free_slots);
+    int slot;
+    for (;;) {
+        slot = __builtin_ctz(m);
+        if (atomic_compare_exchange_weak(&j->free_slots, &m, m & ~(1u << slot))) break;
+    }
+    float *xs = j->slots + slot * j->slot, *ds = xs + j->nimg * HW * C;
+    const int simd = ck_cpu_use_avx2();
+    for (int64_t n = 0; n < ni; n++) {   // channels last, zero padding
+        to_channels_last(xs + n * HW * C, C, j->x + (n0 + n) * j->Cin * HW, j->Cin, HW, simd);
+        to_channels_last(ds + n * HW * D, D, j->dy + (n0 + n) * j->Cout * HW, j->Cout, HW, simd);
+    }
+    const int64_t nvec = C / 16;
+    for (int64_t v0 = 0; v0 < nvec; v0 += 2) {
+        const int64_t V = ck_min64(2, nvec - v0), R = dwd_rows(V);
+        for (int k = 0; k < 9; k++) {
+            float *out = j->part + (chunk * 9 + k) * D * C;
+            for (int64_t co0 = 0; co0 < D; co0 += R) {
+                if (!simd) dwd_sweep_scalar(j, xs, ds, out, ni, k / 3, k % 3, co0, 16 * v0, V, R);
+                else if (V == 2) dwd_sweep_v2(j, xs, ds, out, ni, k / 3, k % 3, co0, 16 * v0);
+                else dwd_sweep_v1(j, xs, ds, out, ni, k / 3, k % 3, co0, 16 * v0);
+            }
+        }
+    }
+    if (j->want_db) {   // segment sums in the same segments, added in order
+        const int64_t RS = dwd_segment_rows(j->W);
+        for (int64_t co = 0; co < D; co++) {
+            float sum = 0.0f;
+            for (int64_t n = 0; n < ni; n++)
+                for (int64_t ys = 0; ys < j->H; ys += RS) {
+                    float acc = 0.0f;
+                    for (int64_t p = (n * j->H + ys) * j->W; p < (n * j->H + ck_min64(ys + RS, j->H)) * j->W; p++) acc += ds[p * D + co];
+                    sum = sum + acc;
+                }
+            j->dbpart[chunk * D + co] = sum;
+        }
+    }
+    atomic_fetch_or(&j->free_slots, 1u << slot);
+}
+
+// dw (= | +=) and db (= | +=) of a 3x3 stride-1 pad-1 convolution; ws holds dwd_floats(...).
+static void dwd_run(float *dw, float *db, int set_dw, int set_db, const float *dy, const float *x, float *ws, int64_t N,
+                    int64_t Cin, int64_t H, int64_t W, int64_t Cout) {
+    const int64_t HW = H * W, nch = dwd_chunks(N, HW), C = dwd_ci16(Cin), D = dwd_copad(Cout);
+    dwd_job j = {.dy = dy, .x = x, .part = ws, .dbpart = ws + nch * 9 * D * C, .N = N, .Cin = Cin, .Cout = Cout, .H = H,
+                 .W = W, .nch = nch, .nimg = dwd_images(N, HW), .Ci16 = C, .CoP = D, .slot = dwd_slot(N, Cin, HW, Cout),
+                 .want_db = db != NULL};
+    j.slots = j.dbpart + nch * D;
+    atomic_store(&j.free_slots, 0xFFFFFFFFu);
+    ck_parallel_for(dwd_task, &j, nch);
+    if (dw)
+        for (int64_t co = 0; co < Cout; co++)
+            for (int64_t ci = 0; ci < Cin; ci++)
+                for (int k = 0; k < 9; k++) {
+                    float *e = dw + (co * Cin + ci) * 9 + k;
+                    float s = set_dw ? 0.0f : *e;
+                    for (int64_t c = 0; c < nch; c++) s += j.part[((c * 9 + k) * D + co) * C + ci];
+                    *e = s;
+                }
+    if (db)
+        for (int64_t co = 0; co < Cout; co++) {
+            float s = set_db ? 0.0f : db[co];
+            for (int64_t c = 0; c < nch; c++) s += j.dbpart[c * D + co];
+            db[co] = s;
+        }
+}
+
 void ck_conv2d_backward(float *dx, float *dw, float *db, float *workspace, int flags,
                         const float *dy, const float *x, const float *w,
                         int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t K,
@@ -939,7 +1170,9 @@ void ck_conv2d_backward(float *dx, float *dw, float *db, float *workspace, int f
         if (db && j.set_db && Cout > 0) memset(db, 0, (size_t)Cout * sizeof(float));
         return;
     }
-    if (dw || db) {
+    if ((dw || db) && direct_ok(K, stride, pad)) {
+        dwd_run(dw, db, j.set_dw, j.set_db, dy, x, workspace, N, Cin, H, W, Cout);
+    } else if (dw || db) {
         j.parts = workspace + p->nch_a * p->nks * p->slot_a;
         j.dbp = j.parts + p->nch_a * Cout * p->KK;
         slots_reset(&j);

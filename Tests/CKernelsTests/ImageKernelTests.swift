@@ -53,6 +53,7 @@ private func scaledError(_ a: [Float], _ b: [Float], floor: Double = 1e-30) -> D
         .init(n: 1, cin: 256, h: 3, w: 3, cout: 96, k: 3, s: 1, p: 1),
         .init(n: 2, cin: 3, h: 2, w: 2, cout: 4, k: 3, s: 1, p: 2),      // padding wider than the image
         .init(n: 1, cin: 8, h: 64, w: 64, cout: 16, k: 3, s: 1, p: 1),   // several row bands per image
+        .init(n: 3, cin: 18, h: 37, w: 11, cout: 7, k: 3, s: 1, p: 1),   // non-square; dw sums in two row segments
     ]
 
     @Test(arguments: convCases)
