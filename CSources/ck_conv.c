@@ -338,16 +338,17 @@ static void dc_run(float *y, const float *x, const float *w, const float *b, flo
 
 // ---- direct 3x3 stride-1 pad-1 weight gradient: sizes (the kernel is below the slots) ----
 
-#define DW_CHUNK_PIXELS 1024   // pixels per chunk of images (chunks: at most MAX_CHUNKS)
 #define DW_SEGMENT_PIXELS 256
 
-static int64_t dwd_chunks(int64_t N, int64_t HW) {
-    return ck_max64(1, ck_min64(ck_min64(N, MAX_CHUNKS), N * HW / DW_CHUNK_PIXELS));
-}
-// Rows per segment: each sum runs over segments of about DW_SEGMENT_PIXELS pixels (a chain of
-// fmas each) whose results are added in order, so no chain grows with the image or chunk size.
-static int64_t dwd_segment_rows(int64_t W) { return ck_max64(1, DW_SEGMENT_PIXELS / W); }
-static int64_t dwd_images(int64_t N, int64_t HW) { return ck_ceil_div(N, dwd_chunks(N, HW)); }
+// Chunks of whole images: as many as MAX_CHUNKS allows (small chunks balance the threads and
+// keep a chunk's copies in L2), each of the same number of images but the last.
+static int64_t dwd_images(int64_t N) { return ck_ceil_div(N, ck_min64(N, MAX_CHUNKS)); }
+static int64_t dwd_chunks(int64_t N) { return ck_ceil_div(N, dwd_images(N)); }
+// Segments: every sum runs over segments of about DW_SEGMENT_PIXELS pixels (one chain of fmas
+// each) whose results are added in order, so no chain grows with the image or chunk size: G
+// whole images when they are small, otherwise RS rows of one image.
+static int64_t dwd_segment_images(int64_t H, int64_t W) { return ck_max64(1, DW_SEGMENT_PIXELS / (H * W)); }
+static int64_t dwd_segment_rows(int64_t H, int64_t W) { return H * W >= DW_SEGMENT_PIXELS ? ck_max64(1, DW_SEGMENT_PIXELS / W) : H; }
 static int64_t dwd_ci16(int64_t Cin) { return ck_ceil_div(Cin, 16) * 16; }
 // Output channels per register block, by 16-channel input vectors per block (2 x 8 or 1 x 16
 // accumulators: each x vector loaded serves 8 or 16 fmas, which keeps the L2 traffic low).
@@ -355,11 +356,11 @@ static int64_t dwd_rows(int64_t vecs) { return vecs == 2 ? 8 : 16; }
 static int64_t dwd_copad(int64_t Cout) { return ck_ceil_div(Cout, 16) * 16; }
 // Floats of one slot: the chunk's x and dy, channels last.
 static int64_t dwd_slot(int64_t N, int64_t Cin, int64_t HW, int64_t Cout) {
-    return dwd_images(N, HW) * HW * (dwd_ci16(Cin) + dwd_copad(Cout));
+    return dwd_images(N) * HW * (dwd_ci16(Cin) + dwd_copad(Cout));
 }
 // Floats of the pass: dw partials per chunk (9 x Cout' x Cin16), db partials, then the slots.
 static int64_t dwd_floats(int64_t N, int64_t Cin, int64_t HW, int64_t Cout) {
-    const int64_t nch = dwd_chunks(N, HW), co = dwd_copad(Cout);
+    const int64_t nch = dwd_chunks(N), co = dwd_copad(Cout);
     return nch * (9 * co * dwd_ci16(Cin) + co) + nch * dwd_slot(N, Cin, HW, Cout);
 }
 
@@ -955,8 +956,8 @@ static void psum_task(void *ctx, int64_t t, int64_t nt) {
 // ---- direct 3x3 stride-1 pad-1 weight gradient ----
 //
 // dw[co, ci, ky, kx] = sum over n, pixels (y, x) of dy[n, co, y, x] * x[n, ci, y + ky - 1, x + kx - 1]
-// over the pixels whose neighbour is inside the image. The images are cut into fixed chunks of
-// about DW_CHUNK_PIXELS pixels (sizes only); one task per chunk copies its x and dy into a
+// over the pixels whose neighbour is inside the image. The images are cut into fixed chunks
+// (up to MAX_CHUNKS, by the batch size only); one task per chunk copies its x and dy into a
 // scratch slot channels-last (input channels padded to 16 with zeros, output channels to 16),
 // so that for a tap the sum is a run of outer products: for each pixel, acc[co][ci..ci+15] +=
 // dy[p, co] * x[p + offset, ci..ci+15], with the pixels walked image by image, row by row, over
@@ -964,8 +965,7 @@ static void psum_task(void *ctx, int64_t t, int64_t nt) {
 // chain of fmas in that order, so the scalar fallback gives the same bits; the chunks' partial
 // sums (and db's, plain sums in pixel order) are added in chunk order, so the thread count never
 // matters. Every sum runs in segments of about DW_SEGMENT_PIXELS pixels added in order, so
-// rounding does not grow with the image size. A chunk's copies (~1024 pixels x channels) stay
-// in L2 while every tap and block of channels sweeps them; a running task checks out the lowest
+// rounding does not grow with the image size. A chunk's copies stay in L2 while every tap and block of channels sweeps them; a running task checks out the lowest
 // free scratch slot, as the other passes do.
 
 typedef struct {
@@ -981,16 +981,18 @@ typedef struct {
 CK_AVX512 static inline __attribute__((always_inline)) void dwd_sweep512(const dwd_job *j, const float *xs, const float *ds,
                                                                          float *out, int64_t ni, int ky, int kx, int64_t co0,
                                                                          int64_t ci0, const int V, const int R) {
-    const int64_t H = j->H, W = j->W, HW = H * W, C = j->Ci16, D = j->CoP, RS = dwd_segment_rows(W);
+    const int64_t H = j->H, W = j->W, HW = H * W, C = j->Ci16, D = j->CoP;
+    const int64_t G = dwd_segment_images(H, W), RS = dwd_segment_rows(H, W);
     const int64_t y0 = ky == 0 ? 1 : 0, y1 = ky == 2 ? H - 1 : H, x0 = kx == 0 ? 1 : 0, x1 = kx == 2 ? W - 1 : W;
     const int64_t off = (ky - 1) * W + (kx - 1);
     __m512 acc[16][2];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < V; v++) _mm512_storeu_ps(out + (co0 + r) * C + ci0 + 16 * v, _mm512_setzero_ps());
-    for (int64_t n = 0; n < ni; n++)
+    for (int64_t g = 0; g < ni; g += G)
         for (int64_t ys = 0; ys < H; ys += RS) {
             for (int r = 0; r < R; r++)
                 for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_ps();
+            for (int64_t n = g; n < ck_min64(ni, g + G); n++)
             for (int64_t y = ck_max64(ys, y0); y < ck_min64(ys + RS, y1); y++) {
                 const float *d = ds + (n * HW + y * W + x0) * D + co0, *xp = xs + (n * HW + y * W + x0 + off) * C + ci0;
                 for (int64_t x = x0; x < x1; x++, d += D, xp += C) {
@@ -1017,20 +1019,22 @@ CK_AVX512 static void dwd_sweep_v1(const dwd_job *j, const float *xs, const floa
 // The same chains of fmas, one element at a time (the SIMD paths switched off).
 static void dwd_sweep_scalar(const dwd_job *j, const float *xs, const float *ds, float *out, int64_t ni, int ky, int kx,
                              int64_t co0, int64_t ci0, int64_t V, int64_t R) {
-    const int64_t H = j->H, W = j->W, HW = H * W, C = j->Ci16, D = j->CoP, RS = dwd_segment_rows(W);
+    const int64_t H = j->H, W = j->W, HW = H * W, C = j->Ci16, D = j->CoP;
+    const int64_t G = dwd_segment_images(H, W), RS = dwd_segment_rows(H, W);
     const int64_t y0 = ky == 0 ? 1 : 0, y1 = ky == 2 ? H - 1 : H, x0 = kx == 0 ? 1 : 0, x1 = kx == 2 ? W - 1 : W;
     const int64_t off = (ky - 1) * W + (kx - 1);
     for (int64_t r = 0; r < R; r++)
         for (int64_t c = 0; c < 16 * V; c++) {
             float sum = 0.0f;
-            for (int64_t n = 0; n < ni; n++)
+            for (int64_t g = 0; g < ni; g += G)
                 for (int64_t ys = 0; ys < H; ys += RS) {
                     float acc = 0.0f;
-                    for (int64_t y = ck_max64(ys, y0); y < ck_min64(ys + RS, y1); y++)
-                        for (int64_t x = x0; x < x1; x++) {
-                            const int64_t p = n * HW + y * W + x;
-                            acc = fmaf(ds[p * D + co0 + r], xs[(p + off) * C + ci0 + c], acc);
-                        }
+                    for (int64_t n = g; n < ck_min64(ni, g + G); n++)
+                        for (int64_t y = ck_max64(ys, y0); y < ck_min64(ys + RS, y1); y++)
+                            for (int64_t x = x0; x < x1; x++) {
+                                const int64_t p = n * HW + y * W + x;
+                                acc = fmaf(ds[p * D + co0 + r], xs[(p + off) * C + ci0 + c], acc);
+                            }
                     sum = sum + acc;
                 }
             out[(co0 + r) * C + ci0 + c] = sum;
@@ -1113,13 +1117,14 @@ static void dwd_task(void *ctx, int64_t chunk, int64_t nt) {
         }
     }
     if (j->want_db) {   // segment sums in the same segments, added in order
-        const int64_t RS = dwd_segment_rows(j->W);
+        const int64_t G = dwd_segment_images(j->H, j->W), RS = dwd_segment_rows(j->H, j->W);
         for (int64_t co = 0; co < D; co++) {
             float sum = 0.0f;
-            for (int64_t n = 0; n < ni; n++)
+            for (int64_t g = 0; g < ni; g += G)
                 for (int64_t ys = 0; ys < j->H; ys += RS) {
                     float acc = 0.0f;
-                    for (int64_t p = (n * j->H + ys) * j->W; p < (n * j->H + ck_min64(ys + RS, j->H)) * j->W; p++) acc += ds[p * D + co];
+                    for (int64_t n = g; n < ck_min64(ni, g + G); n++)
+                        for (int64_t p = (n * j->H + ys) * j->W; p < (n * j->H + ck_min64(ys + RS, j->H)) * j->W; p++) acc += ds[p * D + co];
                     sum = sum + acc;
                 }
             j->dbpart[chunk * D + co] = sum;
@@ -1131,22 +1136,24 @@ static void dwd_task(void *ctx, int64_t chunk, int64_t nt) {
 // dw (= | +=) and db (= | +=) of a 3x3 stride-1 pad-1 convolution; ws holds dwd_floats(...).
 static void dwd_run(float *dw, float *db, int set_dw, int set_db, const float *dy, const float *x, float *ws, int64_t N,
                     int64_t Cin, int64_t H, int64_t W, int64_t Cout) {
-    const int64_t HW = H * W, nch = dwd_chunks(N, HW), C = dwd_ci16(Cin), D = dwd_copad(Cout);
+    const int64_t HW = H * W, nch = dwd_chunks(N), C = dwd_ci16(Cin), D = dwd_copad(Cout);
     dwd_job j = {.dy = dy, .x = x, .part = ws, .dbpart = ws + nch * 9 * D * C, .N = N, .Cin = Cin, .Cout = Cout, .H = H,
-                 .W = W, .nch = nch, .nimg = dwd_images(N, HW), .Ci16 = C, .CoP = D, .slot = dwd_slot(N, Cin, HW, Cout),
+                 .W = W, .nch = nch, .nimg = dwd_images(N), .Ci16 = C, .CoP = D, .slot = dwd_slot(N, Cin, HW, Cout),
                  .want_db = db != NULL};
     j.slots = j.dbpart + nch * D;
     atomic_store(&j.free_slots, 0xFFFFFFFFu);
     ck_parallel_for(dwd_task, &j, nch);
-    if (dw)
+    if (dw) {   // the chunks' partials added in chunk order (contiguous), then onto dw
+        const int64_t np = 9 * D * C;
+        for (int64_t c = 1; c < nch; c++)
+            for (int64_t e = 0; e < np; e++) j.part[e] += j.part[c * np + e];
         for (int64_t co = 0; co < Cout; co++)
             for (int64_t ci = 0; ci < Cin; ci++)
                 for (int k = 0; k < 9; k++) {
                     float *e = dw + (co * Cin + ci) * 9 + k;
-                    float s = set_dw ? 0.0f : *e;
-                    for (int64_t c = 0; c < nch; c++) s += j.part[((c * 9 + k) * D + co) * C + ci];
-                    *e = s;
+                    *e = (set_dw ? 0.0f : *e) + j.part[(k * D + co) * C + ci];
                 }
+    }
     if (db)
         for (int64_t co = 0; co < Cout; co++) {
             float s = set_db ? 0.0f : db[co];

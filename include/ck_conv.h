@@ -21,7 +21,7 @@
 // On CPUs with AVX-512, 3x3 stride-1 padding-1 convolutions take a direct path for the
 // forward and dx passes (no im2col, no GEMM; tiles of 8 channels x 48 pixels in registers):
 // its forward workspace is only the repacked weights and a mask table (~Cout*Cin*36 bytes).
-// Their weight gradient copies fixed chunks of ~1024 pixels channels-last and accumulates
+// Their weight gradient copies fixed chunks of images channels-last and accumulates
 // outer products per tap in registers (no im2col, no GEMM).
 // Its scalar fallback (SIMD switched off) gives the same bits; the choice depends only on the
 // shape and the CPU, never on the thread count.
