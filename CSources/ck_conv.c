@@ -31,7 +31,8 @@
 // and the split of tiles into tasks never matters. dx of such a convolution is the same pass
 // over dy with the flipped, transposed kernel. The weight gradient of such a convolution
 // copies each chunk of images channels-last and sums outer products per tap (see "direct 3x3
-// ... weight gradient" below). Selection depends only on the shape and the CPU.
+// ... weight gradient" below). 3x3 stride-2 pad-1 convolutions run the same passes on the
+// input's phase planes ("stride 2" below). Selection depends only on the shape and the CPU.
 #include "ck_conv.h"
 #include "ck_internal.h"
 #include <cblas.h>
@@ -200,19 +201,41 @@ static void dc_masks(uint16_t *mt, int64_t H, int64_t W) {
         }
 }
 
-// Packed weights wp[((cb*CI + ci)*9 + k)*8 + j] = weight of output channel 8cb + j (0 beyond
-// CO). Forward: w itself (CI = Cin, CO = Cout). dx: the flipped transpose, output channel ci
-// of dx and "input" channel co of dy, tap 8 - k (CI = Cout, CO = Cin).
-static void dc_pack(float *wp, const float *w, int64_t Cin, int64_t Cout, int for_dx) {
+// A direct pass's taps (at most 9): tap t reads the input plane at float offset plane[t] of
+// the image, shifted by off[t] pixels of the output grid, valid where tap mk[t] of the 3x3 mask
+// table says so, with the weights of kernel tap wk[t]. A 3x3 stride-1 forward pass has the 9
+// taps of one plane; stride 2 reads four phase planes (see "stride 2" below).
+typedef struct {
+    int n;
+    int64_t plane[9], off[9];
+    int mk[9], wk[9];
+} dc_taps;
+
+// The 9 taps of a 3x3 stride-1 pad-1 pass on W-wide planes; dx uses the flipped kernel.
+static dc_taps dc_taps_s1(int64_t W, int for_dx) {
+    dc_taps t = {.n = 9};
+    for (int k = 0; k < 9; k++) {
+        t.plane[k] = 0;
+        t.off[k] = (k / 3 - 1) * W + (k % 3 - 1);
+        t.mk[k] = k;
+        t.wk[k] = for_dx ? 8 - k : k;
+    }
+    return t;
+}
+
+// Packed weights wp[((cb*CI + ci)*n + t)*8 + j] = weight of output channel 8cb + j (0 beyond
+// CO) at kernel tap wk[t]. Forward: w itself (CI = Cin, CO = Cout). dx: the transpose, output
+// channel ci of dx and "input" channel co of dy (CI = Cout, CO = Cin).
+static void dc_pack(float *wp, const float *w, int64_t Cin, int64_t Cout, int for_dx, const dc_taps *tp) {
     const int64_t CI = for_dx ? Cout : Cin, CO = for_dx ? Cin : Cout;
     for (int64_t cb = 0; cb < ck_ceil_div(CO, DC_COB); cb++)
         for (int64_t ci = 0; ci < CI; ci++)
-            for (int k = 0; k < 9; k++)
+            for (int t = 0; t < tp->n; t++)
                 for (int j = 0; j < DC_COB; j++) {
                     int64_t co = cb * DC_COB + j;
                     float v = 0.0f;
-                    if (co < CO) v = for_dx ? w[(ci * Cin + co) * 9 + 8 - k] : w[(co * CI + ci) * 9 + k];
-                    wp[((cb * CI + ci) * 9 + k) * DC_COB + j] = v;
+                    if (co < CO) v = for_dx ? w[(ci * Cin + co) * 9 + tp->wk[t]] : w[(co * CI + ci) * 9 + tp->wk[t]];
+                    wp[((cb * CI + ci) * tp->n + t) * DC_COB + j] = v;
                 }
 }
 
@@ -221,6 +244,8 @@ typedef struct {
     const float *x, *wp, *b;
     const uint16_t *mt;
     int64_t N, CI, CO, H, W, ncb, nparts;
+    int64_t x_image, y_image;   // floats from one image of x (of y) to the next
+    dc_taps tp;
     int accumulate;   // y += result (dx without its SET flag) instead of y = result + b
 } dc_job;
 
@@ -229,18 +254,18 @@ typedef struct {
 CK_AVX512 static inline __attribute__((always_inline)) void dc_tile_avx512(const dc_job *j, float *y, const float *x,
                                                                            const float *wp, const float *b, int64_t c0,
                                                                            const int NV, int nco) {
-    const int64_t HW = j->H * j->W, W = j->W, CI = j->CI;
+    const int64_t HW = j->H * j->W, CI = j->CI;
     for (int64_t ci0 = 0; ci0 < CI; ci0 += DC_CIB) {
         const int64_t ci1 = ck_min64(CI, ci0 + DC_CIB);
         __m512 acc[DC_COB][DC_NV];
         for (int q = 0; q < DC_COB; q++)
             for (int v = 0; v < NV; v++) acc[q][v] = _mm512_setzero_ps();
-        for (int k = 0; k < 9; k++) {
-            const int64_t off = (k / 3 - 1) * W + (k % 3 - 1);
+        const int nt = j->tp.n;
+        for (int k = 0; k < nt; k++) {
             __mmask16 m[DC_NV];
-            for (int v = 0; v < NV; v++) m[v] = j->mt[(c0 + v) * 9 + k];
-            const float *xp = x + ci0 * HW + c0 * 16 + off, *wk = wp + (ci0 * 9 + k) * DC_COB;
-            for (int64_t ci = ci0; ci < ci1; ci++, xp += HW, wk += 9 * DC_COB) {
+            for (int v = 0; v < NV; v++) m[v] = j->mt[(c0 + v) * 9 + j->tp.mk[k]];
+            const float *xp = x + j->tp.plane[k] + ci0 * HW + c0 * 16 + j->tp.off[k], *wk = wp + (ci0 * nt + k) * DC_COB;
+            for (int64_t ci = ci0; ci < ci1; ci++, xp += HW, wk += nt * DC_COB) {
                 __m512 xv[DC_NV];
                 // lanes outside the image are masked: not read (the address may lie outside the plane)
                 for (int v = 0; v < NV; v++) xv[v] = _mm512_maskz_loadu_ps(m[v], xp + 16 * v);
@@ -278,7 +303,7 @@ CK_AVX512 static void dc_tile1(const dc_job *j, float *y, const float *x, const 
 // The same chains of fmas and adds, one pixel at a time (the SIMD paths switched off).
 static void dc_tile_scalar(const dc_job *j, float *y, const float *x, const float *wp, const float *b, int64_t c0, int NV,
                            int nco) {
-    const int64_t HW = j->H * j->W, W = j->W, CI = j->CI;
+    const int64_t HW = j->H * j->W, CI = j->CI;
     for (int64_t p = c0 * 16; p < ck_min64(HW, (c0 + NV) * 16); p++) {
         const int64_t c = p / 16, lane = p % 16;
         for (int q = 0; q < nco; q++) {
@@ -286,11 +311,11 @@ static void dc_tile_scalar(const dc_job *j, float *y, const float *x, const floa
             for (int64_t ci0 = 0; ci0 < CI; ci0 += DC_CIB) {
                 const int64_t ci1 = ck_min64(CI, ci0 + DC_CIB);
                 float acc = 0.0f;
-                for (int k = 0; k < 9; k++) {
-                    const int valid = (j->mt[c * 9 + k] >> lane) & 1;
-                    const int64_t src = p + (k / 3 - 1) * W + (k % 3 - 1);
+                for (int k = 0; k < j->tp.n; k++) {
+                    const int valid = (j->mt[c * 9 + j->tp.mk[k]] >> lane) & 1;
+                    const float *src = x + j->tp.plane[k] + p + j->tp.off[k];
                     for (int64_t ci = ci0; ci < ci1; ci++)
-                        acc = fmaf(wp[(ci * 9 + k) * DC_COB + q], valid ? x[ci * HW + src] : 0.0f, acc);
+                        acc = fmaf(wp[(ci * j->tp.n + k) * DC_COB + q], valid ? src[ci * HW] : 0.0f, acc);
                 }
                 float r = (ci0 > 0 || j->accumulate) ? *d + acc : acc;
                 if (b && !j->accumulate && ci1 == CI) r = r + b[q];
@@ -307,9 +332,9 @@ static void dc_task(void *ctx, int64_t t, int64_t nt) {
     const int64_t HW = j->H * j->W, ntiles = ck_ceil_div(dc_chunks(HW), DC_NV);
     const int64_t part = t % j->nparts, cb = t / j->nparts % j->ncb, n = t / j->nparts / j->ncb;
     const int nco = (int)ck_min64(DC_COB, j->CO - cb * DC_COB);
-    const float *x = j->x + n * j->CI * HW, *wp = j->wp + cb * j->CI * 9 * DC_COB;
+    const float *x = j->x + n * j->x_image, *wp = j->wp + cb * j->CI * j->tp.n * DC_COB;
     const float *b = j->b ? j->b + cb * DC_COB : NULL;
-    float *y = j->y + (n * j->CO + cb * DC_COB) * HW;
+    float *y = j->y + n * j->y_image + cb * DC_COB * HW;
     const int simd = ck_cpu_use_avx2();
     for (int64_t tile = part * ntiles / j->nparts; tile < (part + 1) * ntiles / j->nparts; tile++) {
         const int64_t c0 = tile * DC_NV;
@@ -321,19 +346,114 @@ static void dc_task(void *ctx, int64_t t, int64_t nt) {
     }
 }
 
-// y (N, CO, H, W) (=|+=) the 3x3 pad-1 convolution of x (N, CI, H, W) with weights w (forward)
-// or the flipped transpose of w (dx); ws holds dc_floats(CI, CO, H*W) floats.
-static void dc_run(float *y, const float *x, const float *w, const float *b, float *ws, int64_t N, int64_t Cin,
-                   int64_t H, int64_t W, int64_t Cout, int for_dx, int accumulate) {
+// y (N, CO, H, W; images y_image floats apart) (=|+=) a direct pass over x (images x_image floats apart) with the taps tp
+// of w (forward) or of its transpose (dx), on an H x W output grid; ws holds dc_floats(CI, CO,
+// H*W) floats.
+static void dc_run(float *y, int64_t y_image, const float *x, int64_t x_image, const float *w, const float *b, float *ws,
+                   int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int for_dx, const dc_taps *tp, int accumulate) {
     const int64_t CI = for_dx ? Cout : Cin, CO = for_dx ? Cin : Cout, HW = H * W;
     const int64_t ncb = ck_ceil_div(CO, DC_COB), ntiles = ck_ceil_div(dc_chunks(HW), DC_NV);
-    dc_pack(ws, w, Cin, Cout, for_dx);
+    dc_pack(ws, w, Cin, Cout, for_dx, tp);
     uint16_t *mt = (uint16_t *)(ws + ncb * CI * 9 * DC_COB);
     dc_masks(mt, H, W);
     dc_job j = {.y = y, .x = x, .wp = ws, .b = b, .mt = mt, .N = N, .CI = CI, .CO = CO, .H = H, .W = W, .ncb = ncb,
-                .accumulate = accumulate};
+                .x_image = x_image, .y_image = y_image, .tp = *tp, .accumulate = accumulate};
     j.nparts = ck_max64(1, ck_min64(ntiles, ck_ceil_div(DC_TASKS, N * ncb)));
     ck_parallel_for(dc_task, &j, N * ncb * j.nparts);
+}
+
+// ---- direct 3x3 stride-2 pad-1 path (phase planes) ----
+//
+// Output (oy, ox) reads input rows 2oy - 1, 2oy, 2oy + 1 and the same columns. With the four
+// phase planes P_ab[i][j] = x[2i + a][2j + b] (zero beyond the image) of the output's size,
+// tap (ky, kx) reads phase (ky != 1, kx != 1) shifted by -1 row when ky == 0 and -1 column when
+// kx == 0: the forward pass is a direct pass over the phase planes with 9 taps. dx: each phase
+// of dx gets the taps of that phase, reading dy shifted the other way, then is put in place.
+// dw: the dw pass over the phase planes. Same CPU condition as the stride-1 path.
+
+static int direct2_ok(int64_t K, int64_t s, int64_t pad) { return direct_ok(K, 1, 1) && K == 3 && s == 2 && pad == 1; }
+
+// Phase plane (a, b) as index 2a + b of the tap (ky, kx).
+static int s2_phase(int ky, int kx) { return (ky != 1) * 2 + (kx != 1); }
+
+// The forward taps on Ho x Wo phase planes of C channels each.
+static dc_taps dc_taps_s2(int64_t C, int64_t Ho, int64_t Wo) {
+    dc_taps t = {.n = 9};
+    for (int k = 0; k < 9; k++) {
+        const int ky = k / 3, kx = k % 3, r = ky == 0 ? -1 : 0, c = kx == 0 ? -1 : 0;
+        t.plane[k] = s2_phase(ky, kx) * C * Ho * Wo;
+        t.off[k] = r * Wo + c;
+        t.mk[k] = (r + 1) * 3 + (c + 1);
+        t.wk[k] = k;
+    }
+    return t;
+}
+
+// dx's taps for phase `ph`: those of the forward taps that read it, shifted the other way.
+static dc_taps dc_taps_s2_dx(int ph, int64_t Wo) {
+    dc_taps t = {.n = 0};
+    for (int k = 0; k < 9; k++) {
+        const int ky = k / 3, kx = k % 3, r = ky == 0 ? -1 : 0, c = kx == 0 ? -1 : 0;
+        if (s2_phase(ky, kx) != ph) continue;
+        t.plane[t.n] = 0;
+        t.off[t.n] = -(r * Wo + c);
+        t.mk[t.n] = (1 - r) * 3 + (1 - c);
+        t.wk[t.n] = k;
+        t.n++;
+    }
+    return t;
+}
+
+typedef struct { float *ph; float *x; const float *cx; int64_t C, H, W, Ho, Wo; int set; } phase_job;
+
+// Image n: x (C, H, W) into its phase planes (4, C, Ho, Wo): each input row is split into its
+// even and odd columns (plain loops the compiler vectorizes; a copy, so any path gives the
+// same values).
+static void phase_split_task(void *ctx, int64_t n, int64_t nt) {
+    (void)nt;
+    const phase_job *j = ctx;
+    const int64_t H = j->H, W = j->W, Wo = j->Wo, HWo = j->Ho * Wo, half = W / 2;
+    for (int64_t c = 0; c < j->C; c++) {
+        const float *src = j->cx + (n * j->C + c) * H * W;
+        for (int64_t i = 0; i < j->Ho; i++)
+            for (int a = 0; a < 2; a++) {
+                float *e = j->ph + ((n * 4 + 2 * a) * j->C + c) * HWo + i * Wo, *o = e + j->C * HWo;
+                const int64_t y = 2 * i + a;
+                if (y >= H) {
+                    memset(e, 0, (size_t)Wo * sizeof(float));
+                    memset(o, 0, (size_t)Wo * sizeof(float));
+                    continue;
+                }
+                const float *row = src + y * W;
+                for (int64_t q = 0; q < half; q++) {
+                    e[q] = row[2 * q];
+                    o[q] = row[2 * q + 1];
+                }
+                if (W % 2) { e[half] = row[W - 1]; o[half] = 0.0f; }
+            }
+    }
+}
+
+// Image n: dx's four phase planes (4, C, Ho, Wo) interleaved into x (C, H, W), written or added.
+static void phase_put_task(void *ctx, int64_t n, int64_t nt) {
+    (void)nt;
+    const phase_job *j = ctx;
+    const int64_t H = j->H, W = j->W, Wo = j->Wo, HWo = j->Ho * Wo, half = W / 2;
+    for (int64_t c = 0; c < j->C; c++) {
+        float *dst = j->x + (n * j->C + c) * H * W;
+        for (int64_t y = 0; y < H; y++) {
+            const int a = (int)(y % 2);
+            const float *e = j->ph + ((n * 4 + 2 * a) * j->C + c) * HWo + (y / 2) * Wo, *o = e + j->C * HWo;
+            float *row = dst + y * W;
+            if (j->set) {
+                for (int64_t q = 0; q < half; q++) { row[2 * q] = e[q]; row[2 * q + 1] = o[q]; }
+                if (W % 2) row[W - 1] = e[half];
+            } else {
+                for (int64_t q = 0; q < half; q++) { row[2 * q] += e[q]; row[2 * q + 1] += o[q]; }
+                if (W % 2) row[W - 1] += e[half];
+            }
+        }
+    }
 }
 
 // ---- direct 3x3 stride-1 pad-1 weight gradient: sizes (the kernel is below the slots) ----
@@ -355,13 +475,14 @@ static int64_t dwd_ci16(int64_t Cin) { return ck_ceil_div(Cin, 16) * 16; }
 static int64_t dwd_rows(int64_t vecs) { return vecs == 2 ? 8 : 16; }
 static int64_t dwd_copad(int64_t Cout) { return ck_ceil_div(Cout, 16) * 16; }
 // Floats of one slot: the chunk's x and dy, channels last.
-static int64_t dwd_slot(int64_t N, int64_t Cin, int64_t HW, int64_t Cout) {
-    return dwd_images(N) * HW * (dwd_ci16(Cin) + dwd_copad(Cout));
+static int64_t dwd_slot(int64_t N, int64_t Cin, int64_t HW, int64_t Cout, int64_t nph) {
+    return dwd_images(N) * HW * (nph * dwd_ci16(Cin) + dwd_copad(Cout));
 }
-// Floats of the pass: dw partials per chunk (9 x Cout' x Cin16), db partials, then the slots.
-static int64_t dwd_floats(int64_t N, int64_t Cin, int64_t HW, int64_t Cout) {
+// Floats of the pass: dw partials per chunk (9 x Cout' x Cin16), db partials, then the slots
+// (HW: pixels of the output grid; nph: input planes per image, 1 or the 4 phases of stride 2).
+static int64_t dwd_floats(int64_t N, int64_t Cin, int64_t HW, int64_t Cout, int64_t nph) {
     const int64_t nch = dwd_chunks(N), co = dwd_copad(Cout);
-    return nch * (9 * co * dwd_ci16(Cin) + co) + nch * dwd_slot(N, Cin, HW, Cout);
+    return nch * (9 * co * dwd_ci16(Cin) + co) + nch * dwd_slot(N, Cin, HW, Cout, nph);
 }
 
 #ifndef CONV_DX_GATHER
@@ -395,6 +516,7 @@ int64_t ck_conv2d_forward_workspace_floats(int64_t N, int64_t Cin, int64_t H, in
     make_plan(&p, N, Cin, H, W, Cout, K, stride, pad);
     if (p.ntiles == 0) return 0;
     if (direct_ok(K, stride, pad)) return dc_floats(Cin, Cout, H * W);
+    if (direct2_ok(K, stride, pad)) return N * 4 * Cin * p.Ho * p.Wo + dc_floats(Cin, Cout, p.Ho * p.Wo);
     return p.nch_f * p.slot_f;
 }
 
@@ -406,7 +528,11 @@ int64_t ck_conv2d_backward_workspace_floats(int64_t N, int64_t Cin, int64_t H, i
     int64_t parts = p.nch_a * Cout * p.KK + p.nch_a * Cout;   // dw^T and db partial sums
     // The dw/db pass (slots, then the partial sums) runs before the dx pass, which may reuse
     // the whole workspace.
-    if (direct_ok(K, stride, pad)) return ck_max64(dwd_floats(N, Cin, H * W, Cout), dc_floats(Cout, Cin, H * W));
+    if (direct_ok(K, stride, pad)) return ck_max64(dwd_floats(N, Cin, H * W, Cout, 1), dc_floats(Cout, Cin, H * W));
+    if (direct2_ok(K, stride, pad)) {   // phase planes, then the dw pass; or a dx phase, then its direct pass
+        const int64_t HWo = p.Ho * p.Wo;
+        return N * 4 * Cin * HWo + ck_max64(dwd_floats(N, Cin, HWo, Cout, 4), dc_floats(Cout, Cin, HWo));
+    }
     return ck_max64(p.nch_a * p.nks * p.slot_a + parts, dx_pass_floats(&p));
 }
 
@@ -825,7 +951,16 @@ void ck_conv2d_forward(float *y, const float *x, const float *w, const float *b,
         return;
     }
     if (direct_ok(K, stride, pad)) {
-        dc_run(y, x, w, b, workspace, N, Cin, H, W, Cout, 0, 0);
+        const dc_taps tp = dc_taps_s1(W, 0);
+        dc_run(y, Cout * H * W, x, Cin * H * W, w, b, workspace, N, Cin, H, W, Cout, 0, &tp, 0);
+        return;
+    }
+    if (direct2_ok(K, stride, pad)) {
+        const int64_t Ho = j.p.Ho, Wo = j.p.Wo, phf = N * 4 * Cin * Ho * Wo;
+        phase_job pj = {.ph = workspace, .cx = x, .C = Cin, .H = H, .W = W, .Ho = Ho, .Wo = Wo};
+        ck_parallel_for(phase_split_task, &pj, N);
+        const dc_taps tp = dc_taps_s2(Cin, Ho, Wo);
+        dc_run(y, Cout * Ho * Wo, workspace, 4 * Cin * Ho * Wo, w, b, workspace + phf, N, Cin, Ho, Wo, Cout, 0, &tp, 0);
         return;
     }
     slots_reset(&j);
@@ -971,20 +1106,23 @@ static void psum_task(void *ctx, int64_t t, int64_t nt) {
 typedef struct {
     const float *dy, *x;
     float *part, *dbpart, *slots;   // part[((chunk*9 + k)*CoP + co)*Ci16 + ci], dbpart[chunk*CoP + co]
-    int64_t N, Cin, Cout, H, W, nch, nimg, Ci16, CoP, slot;
-    int want_db;
+    int64_t N, Cin, Cout, H, W, nch, nimg, Ci16, CoP, slot;   // H x W: the output grid (= the planes)
+    int64_t nph, x_image;           // input planes per image (x: nph planes of Cin channels), floats per image
+    int ph[9], dr[9], dc[9];        // tap k reads plane ph[k] shifted by dr[k] rows and dc[k] columns
+    int want_dw, want_db;           // x is only read when dw is wanted
     _Atomic uint32_t free_slots;
 } dwd_job;
 
-// One sweep over the chunk's pixels (images [0, ni) of the slot) for tap (ky, kx): output
+// One sweep over the chunk's pixels (images [0, ni) of the slot) for a tap reading plane xs
+// shifted by (r, c) in {-1, 0, 1}: output
 // channels [co0, co0 + R) x input channels [ci0, ci0 + 16V); writes the sums to out (rows of Ci16).
 CK_AVX512 static inline __attribute__((always_inline)) void dwd_sweep512(const dwd_job *j, const float *xs, const float *ds,
-                                                                         float *out, int64_t ni, int ky, int kx, int64_t co0,
+                                                                         float *out, int64_t ni, int r0, int c0, int64_t co0,
                                                                          int64_t ci0, const int V, const int R) {
     const int64_t H = j->H, W = j->W, HW = H * W, C = j->Ci16, D = j->CoP;
     const int64_t G = dwd_segment_images(H, W), RS = dwd_segment_rows(H, W);
-    const int64_t y0 = ky == 0 ? 1 : 0, y1 = ky == 2 ? H - 1 : H, x0 = kx == 0 ? 1 : 0, x1 = kx == 2 ? W - 1 : W;
-    const int64_t off = (ky - 1) * W + (kx - 1);
+    const int64_t y0 = r0 < 0 ? 1 : 0, y1 = r0 > 0 ? H - 1 : H, x0 = c0 < 0 ? 1 : 0, x1 = c0 > 0 ? W - 1 : W;
+    const int64_t off = r0 * W + c0;
     __m512 acc[16][2];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < V; v++) _mm512_storeu_ps(out + (co0 + r) * C + ci0 + 16 * v, _mm512_setzero_ps());
@@ -1011,18 +1149,18 @@ CK_AVX512 static inline __attribute__((always_inline)) void dwd_sweep512(const d
                 }
         }
 }
-CK_AVX512 static void dwd_sweep_v2(const dwd_job *j, const float *xs, const float *ds, float *out, int64_t ni, int ky, int kx,
-                                   int64_t co0, int64_t ci0) { dwd_sweep512(j, xs, ds, out, ni, ky, kx, co0, ci0, 2, 8); }
-CK_AVX512 static void dwd_sweep_v1(const dwd_job *j, const float *xs, const float *ds, float *out, int64_t ni, int ky, int kx,
-                                   int64_t co0, int64_t ci0) { dwd_sweep512(j, xs, ds, out, ni, ky, kx, co0, ci0, 1, 16); }
+CK_AVX512 static void dwd_sweep_v2(const dwd_job *j, const float *xs, const float *ds, float *out, int64_t ni, int r0, int c0,
+                                   int64_t co0, int64_t ci0) { dwd_sweep512(j, xs, ds, out, ni, r0, c0, co0, ci0, 2, 8); }
+CK_AVX512 static void dwd_sweep_v1(const dwd_job *j, const float *xs, const float *ds, float *out, int64_t ni, int r0, int c0,
+                                   int64_t co0, int64_t ci0) { dwd_sweep512(j, xs, ds, out, ni, r0, c0, co0, ci0, 1, 16); }
 
 // The same chains of fmas, one element at a time (the SIMD paths switched off).
-static void dwd_sweep_scalar(const dwd_job *j, const float *xs, const float *ds, float *out, int64_t ni, int ky, int kx,
+static void dwd_sweep_scalar(const dwd_job *j, const float *xs, const float *ds, float *out, int64_t ni, int r0, int c0,
                              int64_t co0, int64_t ci0, int64_t V, int64_t R) {
     const int64_t H = j->H, W = j->W, HW = H * W, C = j->Ci16, D = j->CoP;
     const int64_t G = dwd_segment_images(H, W), RS = dwd_segment_rows(H, W);
-    const int64_t y0 = ky == 0 ? 1 : 0, y1 = ky == 2 ? H - 1 : H, x0 = kx == 0 ? 1 : 0, x1 = kx == 2 ? W - 1 : W;
-    const int64_t off = (ky - 1) * W + (kx - 1);
+    const int64_t y0 = r0 < 0 ? 1 : 0, y1 = r0 > 0 ? H - 1 : H, x0 = c0 < 0 ? 1 : 0, x1 = c0 > 0 ? W - 1 : W;
+    const int64_t off = r0 * W + c0;
     for (int64_t r = 0; r < R; r++)
         for (int64_t c = 0; c < 16 * V; c++) {
             float sum = 0.0f;
@@ -1098,21 +1236,24 @@ static void dwd_task(void *ctx, int64_t chunk, int64_t nt) {
         slot = __builtin_ctz(m);
         if (atomic_compare_exchange_weak(&j->free_slots, &m, m & ~(1u << slot))) break;
     }
-    float *xs = j->slots + slot * j->slot, *ds = xs + j->nimg * HW * C;
+    // plane q of the chunk's images at xs + q*nimg*HW*C, then dy at ds
+    float *xs = j->slots + slot * j->slot, *ds = xs + j->nph * j->nimg * HW * C;
     const int simd = ck_cpu_use_avx2();
     for (int64_t n = 0; n < ni; n++) {   // channels last, zero padding
-        to_channels_last(xs + n * HW * C, C, j->x + (n0 + n) * j->Cin * HW, j->Cin, HW, simd);
+        for (int64_t q = 0; q < j->nph && j->want_dw; q++)
+            to_channels_last(xs + (q * j->nimg + n) * HW * C, C, j->x + (n0 + n) * j->x_image + q * j->Cin * HW, j->Cin, HW, simd);
         to_channels_last(ds + n * HW * D, D, j->dy + (n0 + n) * j->Cout * HW, j->Cout, HW, simd);
     }
-    const int64_t nvec = C / 16;
+    const int64_t nvec = j->want_dw ? C / 16 : 0;
     for (int64_t v0 = 0; v0 < nvec; v0 += 2) {
         const int64_t V = ck_min64(2, nvec - v0), R = dwd_rows(V);
         for (int k = 0; k < 9; k++) {
             float *out = j->part + (chunk * 9 + k) * D * C;
+            const float *xk = xs + j->ph[k] * j->nimg * HW * C;
             for (int64_t co0 = 0; co0 < D; co0 += R) {
-                if (!simd) dwd_sweep_scalar(j, xs, ds, out, ni, k / 3, k % 3, co0, 16 * v0, V, R);
-                else if (V == 2) dwd_sweep_v2(j, xs, ds, out, ni, k / 3, k % 3, co0, 16 * v0);
-                else dwd_sweep_v1(j, xs, ds, out, ni, k / 3, k % 3, co0, 16 * v0);
+                if (!simd) dwd_sweep_scalar(j, xk, ds, out, ni, j->dr[k], j->dc[k], co0, 16 * v0, V, R);
+                else if (V == 2) dwd_sweep_v2(j, xk, ds, out, ni, j->dr[k], j->dc[k], co0, 16 * v0);
+                else dwd_sweep_v1(j, xk, ds, out, ni, j->dr[k], j->dc[k], co0, 16 * v0);
             }
         }
     }
@@ -1133,13 +1274,20 @@ static void dwd_task(void *ctx, int64_t chunk, int64_t nt) {
     atomic_fetch_or(&j->free_slots, 1u << slot);
 }
 
-// dw (= | +=) and db (= | +=) of a 3x3 stride-1 pad-1 convolution; ws holds dwd_floats(...).
-static void dwd_run(float *dw, float *db, int set_dw, int set_db, const float *dy, const float *x, float *ws, int64_t N,
-                    int64_t Cin, int64_t H, int64_t W, int64_t Cout) {
+// dw (= | +=) and db (= | +=) of a 3x3 pad-1 convolution with an H x W output: stride 1 (x is
+// the input, nph = 1) or stride 2 (x holds the four phase planes per image, nph = 4); ws holds
+// dwd_floats(...).
+static void dwd_run(float *dw, float *db, int set_dw, int set_db, const float *dy, const float *x, int64_t nph, float *ws,
+                    int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout) {
     const int64_t HW = H * W, nch = dwd_chunks(N), C = dwd_ci16(Cin), D = dwd_copad(Cout);
     dwd_job j = {.dy = dy, .x = x, .part = ws, .dbpart = ws + nch * 9 * D * C, .N = N, .Cin = Cin, .Cout = Cout, .H = H,
-                 .W = W, .nch = nch, .nimg = dwd_images(N), .Ci16 = C, .CoP = D, .slot = dwd_slot(N, Cin, HW, Cout),
-                 .want_db = db != NULL};
+                 .W = W, .nch = nch, .nimg = dwd_images(N), .Ci16 = C, .CoP = D, .slot = dwd_slot(N, Cin, HW, Cout, nph),
+                 .nph = nph, .x_image = nph * Cin * HW, .want_dw = dw != NULL, .want_db = db != NULL};
+    for (int k = 0; k < 9; k++) {
+        const int ky = k / 3, kx = k % 3;
+        if (nph == 1) { j.ph[k] = 0; j.dr[k] = ky - 1; j.dc[k] = kx - 1; }
+        else { j.ph[k] = s2_phase(ky, kx); j.dr[k] = ky == 0 ? -1 : 0; j.dc[k] = kx == 0 ? -1 : 0; }
+    }
     j.slots = j.dbpart + nch * D;
     atomic_store(&j.free_slots, 0xFFFFFFFFu);
     ck_parallel_for(dwd_task, &j, nch);
@@ -1177,8 +1325,26 @@ void ck_conv2d_backward(float *dx, float *dw, float *db, float *workspace, int f
         if (db && j.set_db && Cout > 0) memset(db, 0, (size_t)Cout * sizeof(float));
         return;
     }
+    if (direct2_ok(K, stride, pad)) {
+        const int64_t Ho = p->Ho, Wo = p->Wo, HWo = Ho * Wo;
+        if (dw || db) {
+            phase_job pj = {.ph = workspace, .cx = x, .C = Cin, .H = H, .W = W, .Ho = Ho, .Wo = Wo};
+            if (dw) ck_parallel_for(phase_split_task, &pj, N);
+            dwd_run(dw, db, j.set_dw, j.set_db, dy, workspace, 4, workspace + N * 4 * Cin * HWo, N, Cin, Ho, Wo, Cout);
+        }
+        if (dx) {   // the phases of dx (images 4*Cin*HWo apart), then interleaved into dx
+            for (int ph = 0; ph < 4; ph++) {
+                const dc_taps tp = dc_taps_s2_dx(ph, Wo);
+                dc_run(workspace + ph * Cin * HWo, 4 * Cin * HWo, dy, Cout * HWo, w, NULL, workspace + N * 4 * Cin * HWo, N, Cin,
+                       Ho, Wo, Cout, 1, &tp, 0);
+            }
+            phase_job pj = {.ph = workspace, .x = dx, .C = Cin, .H = H, .W = W, .Ho = Ho, .Wo = Wo, .set = j.set_dx};
+            ck_parallel_for(phase_put_task, &pj, N);
+        }
+        return;
+    }
     if ((dw || db) && direct_ok(K, stride, pad)) {
-        dwd_run(dw, db, j.set_dw, j.set_db, dy, x, workspace, N, Cin, H, W, Cout);
+        dwd_run(dw, db, j.set_dw, j.set_db, dy, x, 1, workspace, N, Cin, H, W, Cout);
     } else if (dw || db) {
         j.parts = workspace + p->nch_a * p->nks * p->slot_a;
         j.dbp = j.parts + p->nch_a * Cout * p->KK;
@@ -1194,7 +1360,8 @@ void ck_conv2d_backward(float *dx, float *dw, float *db, float *workspace, int f
     }
     if (!dx) return;
     if (direct_ok(K, stride, pad)) {
-        dc_run(dx, dy, w, NULL, workspace, N, Cin, H, W, Cout, 1, !j.set_dx);
+        const dc_taps tp = dc_taps_s1(W, 1);
+        dc_run(dx, Cin * H * W, dy, Cout * H * W, w, NULL, workspace, N, Cin, H, W, Cout, 1, &tp, !j.set_dx);
         return;
     }
     if (!dx_gather(p)) {

@@ -22,7 +22,9 @@
 // forward and dx passes (no im2col, no GEMM; tiles of 8 channels x 48 pixels in registers):
 // its forward workspace is only the repacked weights and a mask table (~Cout*Cin*36 bytes).
 // Their weight gradient copies fixed chunks of images channels-last and accumulates
-// outer products per tap in registers (no im2col, no GEMM).
+// outer products per tap in registers (no im2col, no GEMM). 3x3 stride-2 padding-1
+// convolutions use the same passes on the input's four phase planes (even/odd rows x columns,
+// copied into the workspace, about the input's size).
 // Its scalar fallback (SIMD switched off) gives the same bits; the choice depends only on the
 // shape and the CPU, never on the thread count.
 #pragma once
