@@ -325,6 +325,16 @@ static void dc_tile_scalar(const dc_job *j, float *y, const float *x, const floa
     }
 }
 
+// Tile t of a plane of nch chunks: ceil(nch / 3) tiles of 3 chunks, the last one or two of 2
+// (a lone chunk only when nch == 1), so no tile runs the register-starved 1-vector kernel
+// needlessly. Which chunks share a tile never changes a result.
+static void dc_tile_span(int64_t t, int64_t nch, int64_t *c0, int *nv) {
+    const int64_t nt = ck_ceil_div(nch, DC_NV), short_tiles = nt * DC_NV - nch, full = nt - short_tiles;
+    if (nt == 1) { *c0 = 0; *nv = (int)nch; return; }
+    *c0 = t < full ? DC_NV * t : DC_NV * full + (DC_NV - 1) * (t - full);
+    *nv = t < full ? DC_NV : DC_NV - 1;
+}
+
 // Task (image n, channel block cb, part of the tiles).
 static void dc_task(void *ctx, int64_t t, int64_t nt) {
     (void)nt;
@@ -337,8 +347,9 @@ static void dc_task(void *ctx, int64_t t, int64_t nt) {
     float *y = j->y + n * j->y_image + cb * DC_COB * HW;
     const int simd = ck_cpu_use_avx2();
     for (int64_t tile = part * ntiles / j->nparts; tile < (part + 1) * ntiles / j->nparts; tile++) {
-        const int64_t c0 = tile * DC_NV;
-        const int nv = (int)ck_min64(DC_NV, dc_chunks(HW) - c0);
+        int64_t c0;
+        int nv;
+        dc_tile_span(tile, dc_chunks(HW), &c0, &nv);
         if (!simd) dc_tile_scalar(j, y, x, wp, b, c0, nv, nco);
         else if (nv == 3) dc_tile3(j, y, x, wp, b, c0, nco);
         else if (nv == 2) dc_tile2(j, y, x, wp, b, c0, nco);
