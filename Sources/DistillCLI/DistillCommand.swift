@@ -29,7 +29,7 @@ struct DistillCommand: ParsableCommand {
     @Option(help: "Training steps per stage.") var steps = 2000
     @Option(help: "Batch size.") var batch = 512
     @Option(help: "Student hidden widths.") var hidden = "128,128,128"
-    @Option(help: "Students: mlp (fresh MLPs of --hidden), or teacher (the teacher checkpoint's architecture, e.g. its U-Net; KD, PD and guided students start from its weights).") var student = "mlp"
+    @Option(help: "Students: mlp (fresh MLPs of --hidden), or teacher (the teacher checkpoint's architecture, e.g. its U-Net; KD, PD, guided and CD students start from its weights).") var student = "mlp"
     @Option(help: "Peak learning rate.") var lr: Float = 2e-3
     @Option(help: "Guidance weight for the guided method's second stage, and for a generator's teacher with --class.") var guidance: Float = 1
     @Option(name: .customLong("class"), help: "Generators: ask the class-conditional teacher for this class only (guided by --guidance).") var teacherClass: Int?

@@ -93,8 +93,33 @@ import Testing
         #expect(losses.suffix(5).reduce(0, +) < losses.prefix(5).reduce(0, +))
 
         let cd = try d.run(.cd)
-        #expect(cd[0].card.architecture == .consistencyUNet(config, sigmaMax: 80))
+        #expect(cd[0].card.architecture == .consistencyUNet(config, sigmaMax: 80) && cd[0].card.consistencyReadsDenoiser == true)
         #expect(seen == [8, 4, 2, 1, 1, 2, 4])
+        let ct = try d.run(.ct)
+        #expect(ct[0].card.architecture == .consistencyUNet(config, sigmaMax: 80) && ct[0].card.consistencyReadsDenoiser == nil)
+    }
+
+    /// A CD student copied from the teacher reads the network as the teacher's denoiser: before
+    /// it learns anything its one-step sample is c_skip(T)·x + (1 - c_skip(T))·D_teacher(x, T),
+    /// and its checkpoint reloads to the same function, bit for bit.
+    @Test func cdStudentStartsAsTheTeachersDenoiser() throws {
+        let (teacherNet, _, teacherModel) = try teacher()
+        let d = try distiller(steps: 10, lr: 1e-9)
+        let stage = try #require(try d.run(.cd).first { $0.nfe == 1 })
+        #expect(maxDifference(stage.network, teacherNet) < 1e-6)
+        var rng = Philox(seed: 8)
+        let z = try rng.normal([6, 16])
+        let T = 80.0, skip = Float(0.25 / ((T - 0.002) * (T - 0.002) + 0.25))
+        let x = z * Float(T)
+        let expected = try x * skip + teacherModel.predict(x, alpha: 1, sigma: T).data * (1 - skip)
+        let got = try stage.sample(z, nil)
+        #expect(zip(got.scalars, expected.scalars).allSatisfy { abs($0 - $1) <= 1e-3 * max(1, abs($1)) })
+
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cd-\(UUID().uuidString).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Checkpoint(model: stage.network, optimizer: nil, step: 0, config: stage.card.json).write(to: path)
+        let loaded = try SavedModel.load(path)
+        #expect(try loaded.denoiser.predict(x, alpha: 1, sigma: T).data.scalars == got.scalars)
     }
 
     /// Reloaded stages sample exactly as the stage itself (the same DDIM grid on the card's process).

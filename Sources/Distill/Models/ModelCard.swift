@@ -117,6 +117,10 @@ public struct ModelCard: Codable, Sendable, Equatable {
     public var classCount: Int?
     /// How it was made ("trained with dsm", "distilled with pd from …").
     public var provenance: String
+    /// Consistency architectures only: true when the network is read as a diffusion model
+    /// under this card's process, parameterization and conditioning
+    /// (``ConsistencyModel/DenoiserForm``); nil or false: Song et al.'s preconditioned form.
+    public var consistencyReadsDenoiser: Bool?
 
     public init(architecture: Architecture, process: ProcessSpec, parameterization: Parameterization,
                 conditioning: NetworkConditioning = .time, sigmaData: Float = 0.5, dataShape: [Int], dataSource: String,
@@ -165,7 +169,10 @@ public struct SavedModel {
     /// The card's view of a network: a consistency model or a diffusion model.
     private static func denoiser(_ net: some ConditionalNetwork, card: ModelCard) -> any Denoiser {
         if let sigmaMax = card.architecture.consistencySigmaMax {
-            return ConsistencyModel(network: net, sigmaData: Double(card.sigmaData), sigmaMax: sigmaMax)
+            let form = card.consistencyReadsDenoiser == true
+                ? ConsistencyModel<AnyNetwork>.DenoiserForm(process: card.process, parameterization: card.parameterization,
+                                                            conditioning: card.conditioning) : nil
+            return ConsistencyModel(network: AnyNetwork(net), sigmaData: Double(card.sigmaData), sigmaMax: sigmaMax, denoiserForm: form)
         }
         return DiffusionModel(network: net, process: card.process.process, parameterization: card.parameterization,
                               conditioning: card.conditioning, sigmaData: card.sigmaData)

@@ -4,24 +4,60 @@ import Foundation
 /// f(x, t) = c_skip(t)·x + c_out(t)·F(c_in(t)·x, 1000·¼·ln t) in σ-form (t = σ̃), with
 /// c_skip = σ_d²/((t - ε)² + σ_d²), c_out = σ_d(t - ε)/√(σ_d² + t²), c_in = 1/√(t² + σ_d²),
 /// σ_d = 0.5, ε = 0.002, so f(x, ε) = x exactly. It is a denoiser: x̂0 = f(x/α, σ/α).
+///
+/// With a ``DenoiserForm`` the network is instead read as a diffusion model D (its process,
+/// parameterization and conditioning) and f(x, t) = c_skip(t)·x + (1 - c_skip(t))·D(x, t), D
+/// asked at the level with σ/α = t (the form latent consistency models use, Luo et al. 2023):
+/// f(x, ε) = x still holds, and a student made from a diffusion teacher's weights starts as
+/// that blend of the identity and the teacher's denoiser, as the paper's CD students start
+/// from the teacher.
 public struct ConsistencyModel<Network: ConditionalNetwork>: Denoiser {
+    /// How a network trained as a diffusion model is read inside ``ConsistencyModel``.
+    public struct DenoiserForm: Sendable, Equatable {
+        public var process: ProcessSpec
+        public var parameterization: Parameterization
+        public var conditioning: NetworkConditioning
+        public init(process: ProcessSpec, parameterization: Parameterization, conditioning: NetworkConditioning = .time) {
+            self.process = process
+            self.parameterization = parameterization
+            self.conditioning = conditioning
+        }
+    }
+
     public let network: Network
     public var sigmaData: Double
     public var epsilon: Double
     /// The largest noise level T it is trained for (EDM: 80).
     public var sigmaMax: Double
+    /// Nil: Song et al.'s preconditioned network F.
+    public var denoiserForm: DenoiserForm?
 
-    public init(network: Network, sigmaData: Double = 0.5, epsilon: Double = 0.002, sigmaMax: Double = 80) {
+    public init(network: Network, sigmaData: Double = 0.5, epsilon: Double = 0.002, sigmaMax: Double = 80,
+                denoiserForm: DenoiserForm? = nil) {
         self.network = network
         self.sigmaData = sigmaData
         self.epsilon = epsilon
         self.sigmaMax = sigmaMax
+        self.denoiserForm = denoiserForm
     }
 
     /// f(x̃, t) for σ-form states x̃ (rows) at per-row noise levels t (traced when the network is).
     public func callAsFunction(_ x: Tensor, sigma t: [Double], labels: [Int]? = nil) throws -> Tensor {
         let sd = sigmaData, e = epsilon
         let skip = t.map { sd * sd / (($0 - e) * ($0 - e) + sd * sd) }
+        if let form = denoiserForm {
+            let p = form.process.process
+            let (lo, hi) = (p.logSNR(p.noisiestTime), p.logSNR(p.cleanestTime))
+            let times = t.map { s -> Double in
+                let lambda = min(max(-log(s), lo), hi)
+                return p.time(forLogSNR: lambda) ?? (lambda <= lo ? p.noisiestTime : p.cleanestTime)
+            }
+            let levels = NoiseLevels(process: p, times: times)
+            let model = DiffusionModel(network: network, process: p, parameterization: form.parameterization,
+                                       conditioning: form.conditioning, sigmaData: Float(sd))
+            let x0 = try model.predict(x * levels.alphaTensor(rank: x.rank), at: levels, labels: labels).data
+            return try x * NoiseLevels.column(skip, rank: x.rank) + x0 * NoiseLevels.column(skip.map { 1 - $0 }, rank: x.rank)
+        }
         let out = t.map { sd * ($0 - e) / (sd * sd + $0 * $0).squareRoot() }
         let cin = t.map { 1 / ($0 * $0 + sd * sd).squareRoot() }
         let cnoise = t.map { Float(1000 * 0.25 * log($0)) }

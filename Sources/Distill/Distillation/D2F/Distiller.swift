@@ -54,12 +54,13 @@ public struct Distiller {
         /// parameterization and process (the default; the teacher may be any denoiser).
         case mlp
         /// Networks of the teacher's architecture (an MLP or a U-Net, as its model card says).
-        /// Where the papers start the student from the teacher — KD, PD and guided
-        /// distillation — the student copies the teacher's weights and keeps the teacher's
-        /// process, conditioning and time input, so the copied weights see the inputs they
-        /// were trained on; a guided student's guidance input is new and starts at zero, so it
-        /// begins as the conditional teacher. CD, CT and reflow students are fresh networks of
-        /// that architecture: their preconditioning feeds the network other inputs.
+        /// Where the papers start the student from the teacher — KD, PD, guided distillation
+        /// and CD — the student copies the teacher's weights and keeps the teacher's process,
+        /// conditioning and time input, so the copied weights see the inputs they were trained
+        /// on; a guided student's guidance input is new and starts at zero, so it begins as the
+        /// conditional teacher, and a CD student reads the network as the teacher's denoiser
+        /// (``ConsistencyModel/DenoiserForm``). CT and reflow students (trained without a
+        /// diffusion teacher's weights in their papers) are fresh networks of that architecture.
         case teacher(network: any ConditionalNetwork, card: ModelCard)
     }
 
@@ -299,10 +300,19 @@ public struct Distiller {
         return stages
     }
 
+    /// CD and CT. A CD student copied from the teacher reads the network as the teacher's
+    /// denoiser (``ConsistencyModel/DenoiserForm``), so it starts from the teacher as in the
+    /// paper; CT students (trained without a teacher in the paper) start fresh.
     func consistency(training: Bool) throws -> [DistilledStage] {
-        let (net, arch) = try network(3)
-        let (targetNet, _) = try network(3)
-        let student = ConsistencyModel(network: net), target = ConsistencyModel(network: targetNet)
+        let copy = copiesTeacher && !training
+        let (net, arch) = try network(3, copyTeacher: copy)
+        let (targetNet, _) = try network(3, copyTeacher: copy)
+        var form: ConsistencyModel<AnyNetwork>.DenoiserForm?
+        if copy, case let .teacher(_, card) = students {
+            form = .init(process: card.process, parameterization: card.parameterization, conditioning: card.conditioning)
+        }
+        let student = ConsistencyModel(network: net, sigmaData: Double(inputs(copied: copy).sigmaData), denoiserForm: form)
+        let target = ConsistencyModel(network: targetNet, sigmaData: student.sigmaData, denoiserForm: form)
         let ema = try ExponentialMovingAverage(net, decay: 0.99)
         let total = budget.steps
         let name = training ? "ct" : "cd"
@@ -315,7 +325,9 @@ public struct Distiller {
             return try ConsistencyDistillation.distillationLoss(student: student, target: target, teacher: teacher, x0: x0, steps: 18, rng: &rng)
         }
         let method: DistillationMethod = training ? .ct : .cd
-        let c = card(arch.consistency(sigmaMax: student.sigmaMax), EDMProcess(), .data, method, "consistency model", copied: false)
+        var c = card(arch.consistency(sigmaMax: student.sigmaMax), form?.process.process ?? EDMProcess(), form?.parameterization ?? .data,
+                     method, copy ? "consistency model over the teacher's denoiser, started from its weights" : "consistency model", copied: copy)
+        if copy { c.consistencyReadsDenoiser = true }
         var stages: [DistilledStage] = []
         for (k, times) in [(1, [Double]()), (2, [0.8]), (4, [2, 0.8, 0.3])] {
             try emit(DistilledStage(nfe: k, network: net.base, card: c,
