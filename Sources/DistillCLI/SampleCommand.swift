@@ -48,7 +48,7 @@ struct SampleCommand: ParsableCommand {
             }
             var denoiser: any Denoiser = source.denoiser
             if let w = guidance, let null = source.nullLabel { denoiser = GuidedDenoiser(AnyDenoiser(denoiser), guidance: w, nullLabel: null) }
-            if source.isConsistency, let cm = source.denoiser as? ConsistencyModel<MLPScoreNetwork> {
+            if source.isConsistency, let cm = source.denoiser as? ConsistencyModel<AnyNetwork> {
                 var rng = Philox(seed: seed)
                 let z = try noise.map { try NPY.read($0) } ?? (try rng.normal([count, d]) * Float(cm.sigmaMax))
                 let times = gridOptions.steps <= 1 ? [] : ConsistencyDistillation.levels(count: gridOptions.steps + 1, sigmaMax: cm.sigmaMax)

@@ -112,6 +112,15 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
         let c = try runDistill(["distill", "--method", "cd", "--teacher", "ring8", "--steps", "20", "--batch", "64", "--hidden", "16,16",
                                 "--output", "cd", "--quiet"], in: dir)
         #expect(c.status == 0, "stderr: \(c.stderr)")
+        // A consistency checkpoint samples with the consistency sampler: one evaluation per step
+        // (Heun on a grid would take 2·steps - 1).
+        for steps in [1, 3] {
+            let cs = try runDistill(["sample", "--model", "cd/cd-nfe1.safetensors", "--sampler", "heun", "--steps", String(steps), "--count", "50",
+                                     "--output", "c\(steps).npy", "--json"], in: dir)
+            #expect(cs.status == 0, "stderr: \(cs.stderr)")
+            let cj = try #require(try JSONSerialization.jsonObject(with: Data(cs.stdout.utf8)) as? [String: Any])
+            #expect(cj["nfe"] as? Int == steps)
+        }
         let gd = try runDistill(["distill", "--method", "diff-instruct", "--teacher", "ring8", "--steps", "30", "--batch", "64", "--hidden", "16,16",
                                  "--output", "di", "--json"], in: dir)
         #expect(gd.status == 0, "stderr: \(gd.stderr)")
