@@ -118,11 +118,14 @@ static void normal_scalar(float *x, int64_t n, uint64_t seed, uint64_t stream, u
 
 #define CK_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
 
-// 32-bit lanes: hi and lo halves of c * m (m the same in every lane).
+// 32-bit lanes: hi and lo halves of c * m (m the same in every lane): the 64-bit products of
+// the even and the odd lanes, their halves picked back into lane order by two permutes.
 CK_AVX512 static inline void mulhilo16(__m512i c, __m512i m, __m512i *hi, __m512i *lo) {
+    const __m512i pick_lo = _mm512_setr_epi32(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+    const __m512i pick_hi = _mm512_setr_epi32(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
     __m512i even = _mm512_mul_epu32(c, m), odd = _mm512_mul_epu32(_mm512_srli_epi64(c, 32), m);
-    *lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-    *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+    *lo = _mm512_permutex2var_epi32(even, pick_lo, odd);
+    *hi = _mm512_permutex2var_epi32(even, pick_hi, odd);
 }
 
 // The scalar box_muller on 16 pairs at once, operation for operation.
