@@ -173,24 +173,23 @@ CK_AVX512 static inline void box_muller16(__m512i we, __m512i wo, __m512 *c_out,
     *s_out = _mm512_mul_ps(r, sq);
 }
 
-// 64 normals: the 16 Philox blocks blk .. blk+15 (the low counter word must not wrap).
-CK_AVX512 static void normal64_avx512(float *x, uint64_t seed, uint64_t stream, uint64_t blk) {
+// 64 normals: the 16 Philox blocks blk .. blk+15 (the low counter word must not wrap); keys[2r],
+// keys[2r + 1]: the key words of round r.
+CK_AVX512 static inline __attribute__((always_inline)) void normal64_avx512(float *x, const uint32_t *keys, uint64_t stream,
+                                                                            uint64_t blk) {
     __m512i c0 = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)blk),
                                   _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
     __m512i c1 = _mm512_set1_epi32((int)(uint32_t)(blk >> 32));
     __m512i c2 = _mm512_set1_epi32((int)(uint32_t)stream), c3 = _mm512_set1_epi32((int)(uint32_t)(stream >> 32));
     const __m512i m0 = _mm512_set1_epi32((int)PHILOX_M0), m1 = _mm512_set1_epi32((int)PHILOX_M1);
-    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     for (int round = 0; round < 10; round++) {
         __m512i hi0, lo0, hi1, lo1;
         mulhilo16(c0, m0, &hi0, &lo0);
         mulhilo16(c2, m1, &hi1, &lo1);
-        c0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32((int)k0));
+        c0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32((int)keys[2 * round]));
         c1 = lo1;
-        c2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32((int)k1));
+        c2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32((int)keys[2 * round + 1]));
         c3 = lo0;
-        k0 += PHILOX_W0;
-        k1 += PHILOX_W1;
     }
     __m512 n0, n1, n2, n3;
     box_muller16(c0, c1, &n0, &n1);
@@ -210,6 +209,17 @@ CK_AVX512 static void normal64_avx512(float *x, uint64_t seed, uint64_t stream, 
     _mm512_storeu_ps(x + 48, _mm512_shuffle_f32x4(v2, v3, 0xDD));
 }
 
+// x[0 .. 64*count) from the 16-block groups starting at blk (low counter word not wrapping
+// within a group): one call, so the key schedule is computed once and the registers stay wide.
+CK_AVX512 static void normals_avx512(float *x, int64_t count, uint64_t seed, uint64_t stream, uint64_t blk) {
+    uint32_t keys[20];
+    for (int r = 0; r < 10; r++) {
+        keys[2 * r] = (uint32_t)seed + (uint32_t)r * PHILOX_W0;
+        keys[2 * r + 1] = (uint32_t)(seed >> 32) + (uint32_t)r * PHILOX_W1;
+    }
+    for (int64_t g = 0; g < count; g++) normal64_avx512(x + 64 * g, keys, stream, blk + 16 * (uint64_t)g);
+}
+
 // Standard normals at positions offset .. offset+n-1: scalar up to a 64-aligned position, then
 // 64 at a time with AVX-512 (same bits), the rest scalar.
 static void normal_fill(float *x, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset) {
@@ -218,10 +228,18 @@ static void normal_fill(float *x, int64_t n, uint64_t seed, uint64_t stream, uin
         int64_t head = (int64_t)((64 - (offset & 63)) & 63);
         if (head > n) head = n;
         normal_scalar(x, head, seed, stream, offset);
-        for (i = head; i + 64 <= n; i += 64) {
+        i = head;
+        while (i + 64 <= n) {
+            // groups up to the next wrap of the low counter word, which the scalar code takes
             uint64_t blk = (offset + (uint64_t)i) >> 2;
-            if ((uint32_t)blk > UINT32_MAX - 15) normal_scalar(x + i, 64, seed, stream, offset + (uint64_t)i);
-            else normal64_avx512(x + i, seed, stream, blk);
+            if ((uint32_t)blk > UINT32_MAX - 15) {
+                normal_scalar(x + i, 64, seed, stream, offset + (uint64_t)i);
+                i += 64;
+                continue;
+            }
+            int64_t groups = ck_min64((n - i) / 64, (int64_t)((UINT32_MAX - 15 - (uint32_t)blk) / 16) + 1);
+            normals_avx512(x + i, groups, seed, stream, blk);
+            i += 64 * groups;
         }
     }
     normal_scalar(x + i, n - i, seed, stream, offset + (uint64_t)i);
