@@ -357,9 +357,9 @@ static void dc_task(void *ctx, int64_t t, int64_t nt) {
     }
 }
 
-// y (N, CO, H, W; images y_image floats apart) (=|+=) a direct pass over x (images x_image floats apart) with the taps tp
-// of w (forward) or of its transpose (dx), on an H x W output grid; ws holds dc_floats(CI, CO,
-// H*W) floats.
+// y (N, CO, H, W; images y_image floats apart) (=|+=) a direct pass over x (images x_image
+// floats apart) with the taps tp of w (forward) or of its transpose (dx), on an H x W output
+// grid; ws holds dc_floats(CI, CO, H*W) floats.
 static void dc_run(float *y, int64_t y_image, const float *x, int64_t x_image, const float *w, const float *b, float *ws,
                    int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int for_dx, const dc_taps *tp, int accumulate) {
     const int64_t CI = for_dx ? Cout : Cin, CO = for_dx ? Cin : Cout, HW = H * W;
@@ -382,17 +382,24 @@ static void dc_run(float *y, int64_t y_image, const float *x, int64_t x_image, c
 // of dx gets the taps of that phase, reading dy shifted the other way, then is put in place.
 // dw: the dw pass over the phase planes. Same CPU condition as the stride-1 path.
 
-static int direct2_ok(int64_t K, int64_t s, int64_t pad) { return direct_ok(K, 1, 1) && K == 3 && s == 2 && pad == 1; }
+static int direct2_ok(int64_t K, int64_t s, int64_t pad) { return direct_ok(K, 1, 1) && s == 2 && pad == 1; }
 
-// Phase plane (a, b) as index 2a + b of the tap (ky, kx).
-static int s2_phase(int ky, int kx) { return (ky != 1) * 2 + (kx != 1); }
+// Tap k = 3ky + kx of a stride-2 pass reads phase plane 2a + b, (a, b) = (ky != 1, kx != 1),
+// shifted by r rows and c columns (-1 for ky == 0, kx == 0; else 0).
+static void s2_tap(int k, int *phase, int *r, int *c) {
+    const int ky = k / 3, kx = k % 3;
+    *phase = (ky != 1) * 2 + (kx != 1);
+    *r = ky == 0 ? -1 : 0;
+    *c = kx == 0 ? -1 : 0;
+}
 
 // The forward taps on Ho x Wo phase planes of C channels each.
 static dc_taps dc_taps_s2(int64_t C, int64_t Ho, int64_t Wo) {
     dc_taps t = {.n = 9};
     for (int k = 0; k < 9; k++) {
-        const int ky = k / 3, kx = k % 3, r = ky == 0 ? -1 : 0, c = kx == 0 ? -1 : 0;
-        t.plane[k] = s2_phase(ky, kx) * C * Ho * Wo;
+        int ph, r, c;
+        s2_tap(k, &ph, &r, &c);
+        t.plane[k] = ph * C * Ho * Wo;
         t.off[k] = r * Wo + c;
         t.mk[k] = (r + 1) * 3 + (c + 1);
         t.wk[k] = k;
@@ -404,8 +411,9 @@ static dc_taps dc_taps_s2(int64_t C, int64_t Ho, int64_t Wo) {
 static dc_taps dc_taps_s2_dx(int ph, int64_t Wo) {
     dc_taps t = {.n = 0};
     for (int k = 0; k < 9; k++) {
-        const int ky = k / 3, kx = k % 3, r = ky == 0 ? -1 : 0, c = kx == 0 ? -1 : 0;
-        if (s2_phase(ky, kx) != ph) continue;
+        int phase, r, c;
+        s2_tap(k, &phase, &r, &c);
+        if (phase != ph) continue;
         t.plane[t.n] = 0;
         t.off[t.n] = -(r * Wo + c);
         t.mk[t.n] = (1 - r) * 3 + (1 - c);
@@ -902,15 +910,15 @@ typedef struct {
 // tasks running at a time keep reusing the same, cache-warm slots. A slot is fully written
 // before it is read, so which slot a task gets never changes a result. A pass has at most
 // MAX_CHUNKS tasks and as many slots, so a free slot always exists.
-static int slot_take(conv_job *j) {
-    uint32_t m = atomic_load(&j->free_slots);
+static int slot_take(_Atomic uint32_t *free_slots) {
+    uint32_t m = atomic_load(free_slots);
     for (;;) {
         int i = __builtin_ctz(m);
-        if (atomic_compare_exchange_weak(&j->free_slots, &m, m & ~(1u << i))) return i;
+        if (atomic_compare_exchange_weak(free_slots, &m, m & ~(1u << i))) return i;
     }
 }
-static void slot_give(conv_job *j, int i) { atomic_fetch_or(&j->free_slots, 1u << i); }
-static void slots_reset(conv_job *j) { atomic_store(&j->free_slots, 0xFFFFFFFFu); }
+static void slot_give(_Atomic uint32_t *free_slots, int i) { atomic_fetch_or(free_slots, 1u << i); }
+static void slots_reset(_Atomic uint32_t *free_slots) { atomic_store(free_slots, 0xFFFFFFFFu); }
 
 // ---- forward ----
 
@@ -918,7 +926,7 @@ static void fwd_task(void *ctx, int64_t c, int64_t nt) {
     (void)nt;
     conv_job *j = ctx;
     const conv_plan *p = &j->p;
-    int slot = slot_take(j);
+    int slot = slot_take(&j->free_slots);
     float *col = j->ws ? j->ws + slot * p->slot_f : NULL;
     for (int64_t t = c * p->ntiles / p->nch_f; t < (c + 1) * p->ntiles / p->nch_f; t++) {
         tile_t tl = tile_of(p, t);
@@ -947,7 +955,7 @@ static void fwd_task(void *ctx, int64_t c, int64_t nt) {
             for (int64_t i = 0; i < tl.ng; i++)
                 for (int64_t co = 0; co < p->Cout; co++) j->ops.addc(y + (i * p->Cout + co) * p->P, j->b[co], pt);
     }
-    slot_give(j, slot);
+    slot_give(&j->free_slots, slot);
 }
 
 void ck_conv2d_forward(float *y, const float *x, const float *w, const float *b, float *workspace,
@@ -974,7 +982,7 @@ void ck_conv2d_forward(float *y, const float *x, const float *w, const float *b,
         dc_run(y, Cout * Ho * Wo, workspace, 4 * Cin * Ho * Wo, w, b, workspace + phf, N, Cin, Ho, Wo, Cout, 0, &tp, 0);
         return;
     }
-    slots_reset(&j);
+    slots_reset(&j.free_slots);
     ck_parallel_for(fwd_task, &j, j.p.nch_f);
 }
 
@@ -984,7 +992,7 @@ static void dx_task(void *ctx, int64_t c, int64_t nt) {
     (void)nt;
     conv_job *j = ctx;
     const conv_plan *p = &j->p;
-    int slot = slot_take(j);
+    int slot = slot_take(&j->free_slots);
     float *dcol = j->ws ? j->ws + slot * p->slot_x : NULL;
     for (int64_t t = c * p->ntiles / p->nch_x; t < (c + 1) * p->ntiles / p->nch_x; t++) {
         tile_t tl = tile_of(p, t);
@@ -1018,7 +1026,7 @@ static void dx_task(void *ctx, int64_t c, int64_t nt) {
             }
         }
     }
-    slot_give(j, slot);
+    slot_give(&j->free_slots, slot);
 }
 
 // ---- backward: dw, db ----
@@ -1032,7 +1040,7 @@ static void dw_task(void *ctx, int64_t t, int64_t nt) {
     const conv_plan *p = &j->p;
     int64_t a = t / p->nks, ks = t % p->nks;
     int64_t k0 = ks * p->piece, k1 = ck_min64(p->KK, k0 + p->piece);
-    int slot = slot_take(j);
+    int slot = slot_take(&j->free_slots);
     float *col = j->ws ? j->ws + slot * p->slot_a : NULL;
     float *part = j->parts + a * p->Cout * p->KK + k0 * p->Cout;
     int first = 1;
@@ -1066,7 +1074,7 @@ static void dw_task(void *ctx, int64_t t, int64_t nt) {
         for (int64_t i = 0; i < tl.ng; i++) im2col(col + i * pt, cols, x + i * p->Cin * p->HW, k0, k1, tl.oy0, tl.oy1, p, &j->ops);
         sgemm(0, 1, k1 - k0, p->Cout, cols, col, cols, dyp, lddy, beta, part, p->Cout);
     }
-    slot_give(j, slot);
+    slot_give(&j->free_slots, slot);
 }
 
 // Rows [k0, k1) of dw^T: partial sums of chunks 1.. added into chunk 0's, in chunk order, then
@@ -1111,8 +1119,9 @@ static void psum_task(void *ctx, int64_t t, int64_t nt) {
 // chain of fmas in that order, so the scalar fallback gives the same bits; the chunks' partial
 // sums (and db's, plain sums in pixel order) are added in chunk order, so the thread count never
 // matters. Every sum runs in segments of about DW_SEGMENT_PIXELS pixels added in order, so
-// rounding does not grow with the image size. A chunk's copies stay in L2 while every tap and block of channels sweeps them; a running task checks out the lowest
-// free scratch slot, as the other passes do.
+// rounding does not grow with the image size. A chunk's copies stay in L2 while every tap and
+// block of channels sweeps them; a running task checks out the lowest free scratch slot, as the
+// other passes do.
 
 typedef struct {
     const float *dy, *x;
@@ -1125,8 +1134,8 @@ typedef struct {
 } dwd_job;
 
 // One sweep over the chunk's pixels (images [0, ni) of the slot) for a tap reading plane xs
-// shifted by (r, c) in {-1, 0, 1}: output
-// channels [co0, co0 + R) x input channels [ci0, ci0 + 16V); writes the sums to out (rows of Ci16).
+// shifted by (r0, c0) in {-1, 0, 1}: output channels [co0, co0 + R) x input channels
+// [ci0, ci0 + 16V); writes the sums to out (rows of Ci16).
 CK_AVX512 static inline __attribute__((always_inline)) void dwd_sweep512(const dwd_job *j, const float *xs, const float *ds,
                                                                          float *out, int64_t ni, int r0, int c0, int64_t co0,
                                                                          int64_t ci0, const int V, const int R) {
@@ -1241,12 +1250,7 @@ static void dwd_task(void *ctx, int64_t chunk, int64_t nt) {
     dwd_job *j = ctx;
     const int64_t HW = j->H * j->W, C = j->Ci16, D = j->CoP;
     const int64_t n0 = chunk * j->nimg, ni = ck_min64(j->N, n0 + j->nimg) - n0;
-    uint32_t m = atomic_load(&j->free_slots);
-    int slot;
-    for (;;) {
-        slot = __builtin_ctz(m);
-        if (atomic_compare_exchange_weak(&j->free_slots, &m, m & ~(1u << slot))) break;
-    }
+    const int slot = slot_take(&j->free_slots);
     // plane q of the chunk's images at xs + q*nimg*HW*C, then dy at ds
     float *xs = j->slots + slot * j->slot, *ds = xs + j->nph * j->nimg * HW * C;
     const int simd = ck_cpu_use_avx2();
@@ -1282,7 +1286,7 @@ static void dwd_task(void *ctx, int64_t chunk, int64_t nt) {
             j->dbpart[chunk * D + co] = sum;
         }
     }
-    atomic_fetch_or(&j->free_slots, 1u << slot);
+    slot_give(&j->free_slots, slot);
 }
 
 // dw (= | +=) and db (= | +=) of a 3x3 pad-1 convolution with an H x W output: stride 1 (x is
@@ -1295,12 +1299,11 @@ static void dwd_run(float *dw, float *db, int set_dw, int set_db, const float *d
                  .W = W, .nch = nch, .nimg = dwd_images(N), .Ci16 = C, .CoP = D, .slot = dwd_slot(N, Cin, HW, Cout, nph),
                  .nph = nph, .x_image = nph * Cin * HW, .want_dw = dw != NULL, .want_db = db != NULL};
     for (int k = 0; k < 9; k++) {
-        const int ky = k / 3, kx = k % 3;
-        if (nph == 1) { j.ph[k] = 0; j.dr[k] = ky - 1; j.dc[k] = kx - 1; }
-        else { j.ph[k] = s2_phase(ky, kx); j.dr[k] = ky == 0 ? -1 : 0; j.dc[k] = kx == 0 ? -1 : 0; }
+        if (nph == 1) { j.ph[k] = 0; j.dr[k] = k / 3 - 1; j.dc[k] = k % 3 - 1; }
+        else s2_tap(k, &j.ph[k], &j.dr[k], &j.dc[k]);
     }
     j.slots = j.dbpart + nch * D;
-    atomic_store(&j.free_slots, 0xFFFFFFFFu);
+    slots_reset(&j.free_slots);
     ck_parallel_for(dwd_task, &j, nch);
     if (dw) {   // the chunks' partials added in chunk order (contiguous), then onto dw
         const int64_t np = 9 * D * C;
@@ -1359,7 +1362,7 @@ void ck_conv2d_backward(float *dx, float *dw, float *db, float *workspace, int f
     } else if (dw || db) {
         j.parts = workspace + p->nch_a * p->nks * p->slot_a;
         j.dbp = j.parts + p->nch_a * Cout * p->KK;
-        slots_reset(&j);
+        slots_reset(&j.free_slots);
         ck_parallel_for(dw_task, &j, p->nch_a * p->nks);
         if (dw) ck_parallel_for(psum_task, &j, ck_ceil_div(p->KK, PSUM_ROWS));
         if (db)
@@ -1376,7 +1379,7 @@ void ck_conv2d_backward(float *dx, float *dw, float *db, float *workspace, int f
         return;
     }
     if (!dx_gather(p)) {
-        slots_reset(&j);
+        slots_reset(&j.free_slots);
         ck_parallel_for(dx_task, &j, p->nch_x);
         return;
     }
@@ -1388,7 +1391,7 @@ void ck_conv2d_backward(float *dx, float *dw, float *db, float *workspace, int f
     conv_job t = {.y = dx, .x = dy, .w = wt, .b = NULL, .ws = workspace + Cout * p->KK, .ops = j.ops,
                   .beta = j.set_dx ? 0.0f : 1.0f};
     make_dx_plan(&t.p, p);
-    slots_reset(&t);
+    slots_reset(&t.free_slots);
     ck_parallel_for(fwd_task, &t, t.p.nch_f);
 }
 

@@ -46,16 +46,10 @@ public struct ConsistencyModel<Network: ConditionalNetwork>: Denoiser {
         let sd = sigmaData, e = epsilon
         let skip = t.map { sd * sd / (($0 - e) * ($0 - e) + sd * sd) }
         if let form = denoiserForm {
-            let p = form.process.process
-            let (lo, hi) = (p.logSNR(p.noisiestTime), p.logSNR(p.cleanestTime))
-            let times = t.map { s -> Double in
-                let lambda = min(max(-log(s), lo), hi)
-                return p.time(forLogSNR: lambda) ?? (lambda <= lo ? p.noisiestTime : p.cleanestTime)
-            }
-            let levels = NoiseLevels(process: p, times: times)
-            let model = DiffusionModel(network: network, process: p, parameterization: form.parameterization,
+            // D at σ-form levels (α = 1, σ = t): the diffusion model maps them onto its own process.
+            let model = DiffusionModel(network: network, process: form.process.process, parameterization: form.parameterization,
                                        conditioning: form.conditioning, sigmaData: Float(sd))
-            let x0 = try model.predict(x * levels.alphaTensor(rank: x.rank), at: levels, labels: labels).data
+            let x0 = try model.predict(x, at: NoiseLevels(alpha: Array(repeating: 1, count: t.count), sigma: t), labels: labels).data
             return try x * NoiseLevels.column(skip, rank: x.rank) + x0 * NoiseLevels.column(skip.map { 1 - $0 }, rank: x.rank)
         }
         let out = t.map { sd * ($0 - e) / (sd * sd + $0 * $0).squareRoot() }
