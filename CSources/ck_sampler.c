@@ -6,7 +6,10 @@
 #include <immintrin.h>
 #include <stdlib.h>
 
-#define NOISE_CHUNK 1024
+// Noise is made and used in chunks this small so that the hardware prefetchers stream the next
+// inputs while the normals are computed (1024: 0.50-0.54 of the triad; 128: 0.66-0.73, same
+// bits). A multiple of 64: the AVX-512 normals path starts on the 64-grid of positions.
+#define NOISE_CHUNK 128
 
 typedef struct {
     float *y;
@@ -57,8 +60,10 @@ static void comb_task(void *p, int64_t t, int64_t nt) {
     int64_t s0 = t * CK_BLOCK, e = ck_min64(s0 + CK_BLOCK, j->n);
     float z[NOISE_CHUNK];
     int avx = ck_cpu_use_avx2();
-    for (int64_t s = s0; s < e; s += NOISE_CHUNK) {
-        int64_t m = ck_min64(NOISE_CHUNK, e - s);
+    for (int64_t s = s0, m; s < e; s += m) {
+        // chunks end at multiples of NOISE_CHUNK in noise positions, so only a block's first
+        // chunk can start off the 64-grid (its head then takes the scalar normals)
+        m = ck_min64(NOISE_CHUNK - (int64_t)((j->offset + (uint64_t)s) % NOISE_CHUNK), e - s);
         const float *in[CK_SAMPLER_MAX_INPUTS];
         for (int q = 0; q < j->k; q++) in[q] = j->in[q] + s;
         if (j->std != 0.0f) ck_random_normal_serial(z, m, j->seed, j->stream, j->offset + (uint64_t)s);
