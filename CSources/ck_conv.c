@@ -425,30 +425,58 @@ static dc_taps dc_taps_s2_dx(int ph, int64_t Wo) {
 
 typedef struct { float *ph; float *x; const float *cx; int64_t C, H, W, Ho, Wo; int set; } phase_job;
 
-// Image n: x (C, H, W) into its phase planes (4, C, Ho, Wo): each input row is split into its
-// even and odd columns (plain loops the compiler vectorizes; a copy, so any path gives the
-// same values).
+// Lanes [0, n) of a 16-lane mask (n clamped to 0..16).
+static inline __mmask16 lanes(int64_t n) { return n <= 0 ? 0 : n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1); }
+
+// One row of W floats split into its even (e) and odd (o) columns, 32 at a time; o gets a 0
+// after the last odd column when W is odd (both are Wo = ceil(W/2) long). The path runs only on
+// AVX-512 CPUs (direct2_ok), and a copy has one result whatever the code.
+CK_AVX512 static void split_row(float *e, float *o, const float *row, int64_t W) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (int64_t q = 0; q < W; q += 32) {
+        const int64_t m = ck_min64(32, W - q);
+        __m512 a = _mm512_maskz_loadu_ps(lanes(m), row + q), b = _mm512_maskz_loadu_ps(lanes(m - 16), row + q + 16);
+        _mm512_mask_storeu_ps(e + q / 2, lanes((m + 1) / 2), _mm512_permutex2var_ps(a, ev, b));
+        _mm512_mask_storeu_ps(o + q / 2, lanes((m + 1) / 2), _mm512_permutex2var_ps(a, od, b));
+    }
+}
+
+// The inverse: row[2q] = e[q], row[2q + 1] = o[q] over W columns, written (set) or added.
+CK_AVX512 static void put_row(float *row, const float *e, const float *o, int64_t W, int set) {
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    for (int64_t q = 0; q < W; q += 32) {
+        const int64_t m = ck_min64(32, W - q);
+        const __mmask16 ma = lanes(m), mb = lanes(m - 16), mh = lanes((m + 1) / 2);
+        __m512 ve = _mm512_maskz_loadu_ps(mh, e + q / 2), vo = _mm512_maskz_loadu_ps(mh, o + q / 2);
+        __m512 a = _mm512_permutex2var_ps(ve, lo, vo), b = _mm512_permutex2var_ps(ve, hi, vo);
+        if (!set) {
+            a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(ma, row + q));
+            b = _mm512_add_ps(b, _mm512_maskz_loadu_ps(mb, row + q + 16));
+        }
+        _mm512_mask_storeu_ps(row + q, ma, a);
+        _mm512_mask_storeu_ps(row + q + 16, mb, b);
+    }
+}
+
+// Image n: x (C, H, W) into its phase planes (4, C, Ho, Wo), phase 2a + b holding rows a, a + 2,
+// ... and columns b, b + 2, ... (zero beyond the image).
 static void phase_split_task(void *ctx, int64_t n, int64_t nt) {
     (void)nt;
     const phase_job *j = ctx;
-    const int64_t H = j->H, W = j->W, Wo = j->Wo, HWo = j->Ho * Wo, half = W / 2;
+    const int64_t H = j->H, W = j->W, Wo = j->Wo, HWo = j->Ho * Wo;
     for (int64_t c = 0; c < j->C; c++) {
         const float *src = j->cx + (n * j->C + c) * H * W;
         for (int64_t i = 0; i < j->Ho; i++)
             for (int a = 0; a < 2; a++) {
                 float *e = j->ph + ((n * 4 + 2 * a) * j->C + c) * HWo + i * Wo, *o = e + j->C * HWo;
-                const int64_t y = 2 * i + a;
-                if (y >= H) {
+                if (2 * i + a < H) {
+                    split_row(e, o, src + (2 * i + a) * W, W);
+                } else {
                     memset(e, 0, (size_t)Wo * sizeof(float));
                     memset(o, 0, (size_t)Wo * sizeof(float));
-                    continue;
                 }
-                const float *row = src + y * W;
-                for (int64_t q = 0; q < half; q++) {
-                    e[q] = row[2 * q];
-                    o[q] = row[2 * q + 1];
-                }
-                if (W % 2) { e[half] = row[W - 1]; o[half] = 0.0f; }
             }
     }
 }
@@ -457,20 +485,12 @@ static void phase_split_task(void *ctx, int64_t n, int64_t nt) {
 static void phase_put_task(void *ctx, int64_t n, int64_t nt) {
     (void)nt;
     const phase_job *j = ctx;
-    const int64_t H = j->H, W = j->W, Wo = j->Wo, HWo = j->Ho * Wo, half = W / 2;
+    const int64_t H = j->H, W = j->W, Wo = j->Wo, HWo = j->Ho * Wo;
     for (int64_t c = 0; c < j->C; c++) {
         float *dst = j->x + (n * j->C + c) * H * W;
         for (int64_t y = 0; y < H; y++) {
-            const int a = (int)(y % 2);
-            const float *e = j->ph + ((n * 4 + 2 * a) * j->C + c) * HWo + (y / 2) * Wo, *o = e + j->C * HWo;
-            float *row = dst + y * W;
-            if (j->set) {
-                for (int64_t q = 0; q < half; q++) { row[2 * q] = e[q]; row[2 * q + 1] = o[q]; }
-                if (W % 2) row[W - 1] = e[half];
-            } else {
-                for (int64_t q = 0; q < half; q++) { row[2 * q] += e[q]; row[2 * q + 1] += o[q]; }
-                if (W % 2) row[W - 1] += e[half];
-            }
+            const float *e = j->ph + ((n * 4 + 2 * (y % 2)) * j->C + c) * HWo + (y / 2) * Wo;
+            put_row(dst + y * W, e, e + j->C * HWo, W, j->set);
         }
     }
 }
