@@ -163,7 +163,6 @@ static void make_plan(conv_plan *p, int64_t N, int64_t Cin, int64_t H, int64_t W
 #define DC_NV 3     // 16-pixel vectors per tile
 #define DC_TASKS 64 // aim for at least this many tasks (images x channel blocks x pixel parts)
 #define DC_CIB 128  // input channels per chain: longer sums are added up block by block in y
-#define CK_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
 
 // Shape and CPU only (never the thread count or the SIMD switch), so workspace sizes and
 // results are fixed for a process.

@@ -8,6 +8,8 @@
 // A function compiled for AVX2+FMA regardless of the build's baseline flags. It must only
 // be called after ck_cpu_use_avx2() said yes.
 #define CK_AVX2 __attribute__((target("avx2,fma")))
+// The same for AVX-512 (F, BW, DQ, VL): only after ck_cpu_has_avx512() said yes.
+#define CK_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
 // Force inlining of a loop body into both the scalar and the AVX2 wrapper, so one source
 // serves both code paths (the AVX2 copy is vectorized for the wider target).
 #define CK_BODY static inline __attribute__((always_inline))

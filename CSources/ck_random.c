@@ -116,7 +116,6 @@ static void normal_scalar(float *x, int64_t n, uint64_t seed, uint64_t stream, u
     else normal_portable(x, n, seed, stream, offset);
 }
 
-#define CK_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
 
 // 32-bit lanes: hi and lo halves of c * m (m the same in every lane): the 64-bit products of
 // the even and the odd lanes, their halves picked back into lane order by two permutes.
