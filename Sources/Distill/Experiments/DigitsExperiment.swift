@@ -17,9 +17,9 @@ public struct DigitsExperiment {
         /// Steps, batch and MLP widths of every D2F student stage.
         public var budget = Distiller.Budget(steps: 1500, batch: 128, hidden: [512, 512, 512], learningRate: 1e-3)
         /// Methods whose students take the teacher's U-Net (``Distiller/Students/teacher(network:card:)``:
-        /// KD, PD and guided students start from its weights, as in their papers); the others
-        /// are fresh MLPs of the budget's widths.
-        public var teacherArchitecture: Set<DistillationMethod> = [.kd, .pd, .guided]
+        /// KD, PD and guided students start from its weights and CD students from its denoiser,
+        /// as in their papers); the others are fresh MLPs of the budget's widths.
+        public var teacherArchitecture: Set<DistillationMethod> = [.kd, .pd, .guided, .cd]
         /// D2G generator settings (the dimension is the digits').
         public var generator: GeneratorDistiller.Settings = {
             var s = GeneratorDistiller.Settings()
