@@ -334,18 +334,14 @@ static void dc_tile_span(int64_t t, int64_t nch, int64_t *c0, int *nv) {
     *nv = t < full ? DC_NV : DC_NV - 1;
 }
 
-// Task (image n, channel block cb, part of the tiles).
-static void dc_task(void *ctx, int64_t t, int64_t nt) {
-    (void)nt;
-    const dc_job *j = ctx;
-    const int64_t HW = j->H * j->W, ntiles = ck_ceil_div(dc_chunks(HW), DC_NV);
-    const int64_t part = t % j->nparts, cb = t / j->nparts % j->ncb, n = t / j->nparts / j->ncb;
+// Tiles [t0, t1) of channel block cb of one image: x its input, y its output (image bases).
+static void dc_span(const dc_job *j, float *y, const float *x, int64_t cb, int64_t t0, int64_t t1) {
+    const int64_t HW = j->H * j->W;
     const int nco = (int)ck_min64(DC_COB, j->CO - cb * DC_COB);
-    const float *x = j->x + n * j->x_image, *wp = j->wp + cb * j->CI * j->tp.n * DC_COB;
-    const float *b = j->b ? j->b + cb * DC_COB : NULL;
-    float *y = j->y + n * j->y_image + cb * DC_COB * HW;
+    const float *wp = j->wp + cb * j->CI * j->tp.n * DC_COB, *b = j->b ? j->b + cb * DC_COB : NULL;
     const int simd = ck_cpu_use_avx2();
-    for (int64_t tile = part * ntiles / j->nparts; tile < (part + 1) * ntiles / j->nparts; tile++) {
+    y += cb * DC_COB * HW;
+    for (int64_t tile = t0; tile < t1; tile++) {
         int64_t c0;
         int nv;
         dc_tile_span(tile, dc_chunks(HW), &c0, &nv);
@@ -356,11 +352,20 @@ static void dc_task(void *ctx, int64_t t, int64_t nt) {
     }
 }
 
-// y (N, CO, H, W; images y_image floats apart) (=|+=) a direct pass over x (images x_image
-// floats apart) with the taps tp of w (forward) or of its transpose (dx), on an H x W output
-// grid; ws holds dc_floats(CI, CO, H*W) floats.
-static void dc_run(float *y, int64_t y_image, const float *x, int64_t x_image, const float *w, const float *b, float *ws,
-                   int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int for_dx, const dc_taps *tp, int accumulate) {
+// Task (image n, channel block cb, part of the tiles).
+static void dc_task(void *ctx, int64_t t, int64_t nt) {
+    (void)nt;
+    const dc_job *j = ctx;
+    const int64_t ntiles = ck_ceil_div(dc_chunks(j->H * j->W), DC_NV);
+    const int64_t part = t % j->nparts, cb = t / j->nparts % j->ncb, n = t / j->nparts / j->ncb;
+    dc_span(j, j->y + n * j->y_image, j->x + n * j->x_image, cb, part * ntiles / j->nparts,
+            (part + 1) * ntiles / j->nparts);
+}
+
+// The pass of dc_run, its weights packed and its mask table built in ws, not yet run.
+static dc_job dc_setup(float *y, int64_t y_image, const float *x, int64_t x_image, const float *w, const float *b,
+                       float *ws, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int for_dx,
+                       const dc_taps *tp, int accumulate) {
     const int64_t CI = for_dx ? Cout : Cin, CO = for_dx ? Cin : Cout, HW = H * W;
     const int64_t ncb = ck_ceil_div(CO, DC_COB), ntiles = ck_ceil_div(dc_chunks(HW), DC_NV);
     dc_pack(ws, w, Cin, Cout, for_dx, tp);
@@ -369,7 +374,16 @@ static void dc_run(float *y, int64_t y_image, const float *x, int64_t x_image, c
     dc_job j = {.y = y, .x = x, .wp = ws, .b = b, .mt = mt, .N = N, .CI = CI, .CO = CO, .H = H, .W = W, .ncb = ncb,
                 .x_image = x_image, .y_image = y_image, .tp = *tp, .accumulate = accumulate};
     j.nparts = ck_max64(1, ck_min64(ntiles, ck_ceil_div(DC_TASKS, N * ncb)));
-    ck_parallel_for(dc_task, &j, N * ncb * j.nparts);
+    return j;
+}
+
+// y (N, CO, H, W; images y_image floats apart) (=|+=) a direct pass over x (images x_image
+// floats apart) with the taps tp of w (forward) or of its transpose (dx), on an H x W output
+// grid; ws holds dc_floats(CI, CO, H*W) floats.
+static void dc_run(float *y, int64_t y_image, const float *x, int64_t x_image, const float *w, const float *b, float *ws,
+                   int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int for_dx, const dc_taps *tp, int accumulate) {
+    dc_job j = dc_setup(y, y_image, x, x_image, w, b, ws, N, Cin, H, W, Cout, for_dx, tp, accumulate);
+    ck_parallel_for(dc_task, &j, N * j.ncb * j.nparts);
 }
 
 // ---- direct 3x3 stride-2 pad-1 path (phase planes) ----
@@ -459,38 +473,82 @@ CK_AVX512 static void put_row(float *row, const float *e, const float *o, int64_
     }
 }
 
-// Image n: x (C, H, W) into its phase planes (4, C, Ho, Wo), phase 2a + b holding rows a, a + 2,
-// ... and columns b, b + 2, ... (zero beyond the image).
-static void phase_split_task(void *ctx, int64_t n, int64_t nt) {
-    (void)nt;
-    const phase_job *j = ctx;
+// One image x (C, H, W) into its phase planes ph (4, C, Ho, Wo), phase 2a + b holding rows a,
+// a + 2, ... and columns b, b + 2, ... (zero beyond the image).
+static void split_image(const phase_job *j, float *ph, const float *x) {
     const int64_t H = j->H, W = j->W, Wo = j->Wo, HWo = j->Ho * Wo;
-    for (int64_t c = 0; c < j->C; c++) {
-        const float *src = j->cx + (n * j->C + c) * H * W;
+    for (int64_t c = 0; c < j->C; c++)
         for (int64_t i = 0; i < j->Ho; i++)
             for (int a = 0; a < 2; a++) {
-                float *e = j->ph + ((n * 4 + 2 * a) * j->C + c) * HWo + i * Wo, *o = e + j->C * HWo;
+                float *e = ph + (2 * a * j->C + c) * HWo + i * Wo, *o = e + j->C * HWo;
                 if (2 * i + a < H) {
-                    split_row(e, o, src + (2 * i + a) * W, W);
+                    split_row(e, o, x + (c * H + 2 * i + a) * W, W);
                 } else {
                     memset(e, 0, (size_t)Wo * sizeof(float));
                     memset(o, 0, (size_t)Wo * sizeof(float));
                 }
             }
-    }
 }
 
-// Image n: dx's four phase planes (4, C, Ho, Wo) interleaved into x (C, H, W), written or added.
+// Image n of cx into its phase planes in ph (images 4*C*Ho*Wo floats apart).
+static void phase_split_task(void *ctx, int64_t n, int64_t nt) {
+    (void)nt;
+    const phase_job *j = ctx;
+    split_image(j, j->ph + n * 4 * j->C * j->Ho * j->Wo, j->cx + n * j->C * j->H * j->W);
+}
+
+// One image's four phase planes ph (4, C, Ho, Wo) interleaved into x (C, H, W), written or added.
+static void put_image(const phase_job *j, float *x, const float *ph) {
+    const int64_t H = j->H, W = j->W, HWo = j->Ho * j->Wo;
+    for (int64_t c = 0; c < j->C; c++)
+        for (int64_t y = 0; y < H; y++) {
+            const float *e = ph + (2 * (y % 2) * j->C + c) * HWo + (y / 2) * j->Wo;
+            put_row(x + (c * H + y) * W, e, e + j->C * HWo, W, j->set);
+        }
+}
+
+// Image n of dx's phase planes in ph (images 4*C*Ho*Wo floats apart) into x.
 static void phase_put_task(void *ctx, int64_t n, int64_t nt) {
     (void)nt;
     const phase_job *j = ctx;
-    const int64_t H = j->H, W = j->W, Wo = j->Wo, HWo = j->Ho * Wo;
-    for (int64_t c = 0; c < j->C; c++) {
-        float *dst = j->x + (n * j->C + c) * H * W;
-        for (int64_t y = 0; y < H; y++) {
-            const float *e = j->ph + ((n * 4 + 2 * (y % 2)) * j->C + c) * HWo + (y / 2) * Wo;
-            put_row(dst + y * W, e, e + j->C * HWo, W, j->set);
-        }
+    put_image(j, j->x + n * j->C * j->H * j->W, j->ph + n * 4 * j->C * j->Ho * j->Wo);
+}
+
+// Batches of at least S2_FUSED images split each image into a scratch plane set just before
+// its pass (the planes stay in L2), in MAX_CHUNKS chunks of images, one scratch per chunk;
+// smaller batches split all images first and spread the pass over channel blocks and tiles.
+#define S2_FUSED 16
+static int64_t s2_chunk_images(int64_t N) { return ck_ceil_div(N, ck_min64(N, MAX_CHUNKS)); }
+static int64_t s2_chunks(int64_t N) { return ck_ceil_div(N, s2_chunk_images(N)); }
+
+typedef struct { dc_job dc; phase_job pj; const float *x; float *scratch; } s2_fwd_job;
+
+// Chunk c: each image split into the chunk's scratch, then all its channel blocks and tiles.
+static void s2_fwd_task(void *ctx, int64_t c, int64_t nt) {
+    (void)nt;
+    const s2_fwd_job *j = ctx;
+    const int64_t img = 4 * j->pj.C * j->pj.Ho * j->pj.Wo, ntiles = ck_ceil_div(dc_chunks(j->dc.H * j->dc.W), DC_NV);
+    float *ph = j->scratch + c * img;
+    for (int64_t n = c * s2_chunk_images(j->dc.N); n < ck_min64(j->dc.N, (c + 1) * s2_chunk_images(j->dc.N)); n++) {
+        split_image(&j->pj, ph, j->x + n * j->pj.C * j->pj.H * j->pj.W);
+        for (int64_t cb = 0; cb < j->dc.ncb; cb++) dc_span(&j->dc, j->dc.y + n * j->dc.y_image, ph, cb, 0, ntiles);
+    }
+}
+
+typedef struct { dc_job dc[4]; phase_job pj; float *scratch; } s2_dx_job;
+
+// Chunk c: each image's four dx phases (dc[q]: the taps that read phase q) into the chunk's
+// scratch, then interleaved into dx.
+static void s2_dx_task(void *ctx, int64_t c, int64_t nt) {
+    (void)nt;
+    const s2_dx_job *j = ctx;
+    const int64_t HWo = j->pj.Ho * j->pj.Wo, ntiles = ck_ceil_div(dc_chunks(HWo), DC_NV), N = j->dc[0].N;
+    float *ph = j->scratch + c * 4 * j->pj.C * HWo;
+    for (int64_t n = c * s2_chunk_images(N); n < ck_min64(N, (c + 1) * s2_chunk_images(N)); n++) {
+        for (int q = 0; q < 4; q++)
+            for (int64_t cb = 0; cb < j->dc[q].ncb; cb++)
+                dc_span(&j->dc[q], ph + q * j->pj.C * HWo, j->dc[q].x + n * j->dc[q].x_image, cb, 0, ntiles);
+        put_image(&j->pj, j->pj.x + n * j->pj.C * j->pj.H * j->pj.W, ph);
     }
 }
 
@@ -554,7 +612,8 @@ int64_t ck_conv2d_forward_workspace_floats(int64_t N, int64_t Cin, int64_t H, in
     make_plan(&p, N, Cin, H, W, Cout, K, stride, pad);
     if (p.ntiles == 0) return 0;
     if (direct_ok(K, stride, pad)) return dc_floats(Cin, Cout, H * W);
-    if (direct2_ok(K, stride, pad)) return N * 4 * Cin * p.Ho * p.Wo + dc_floats(Cin, Cout, p.Ho * p.Wo);
+    if (direct2_ok(K, stride, pad))   // phase planes (all images, or one per chunk), then the pass's weights
+        return (N >= S2_FUSED ? s2_chunks(N) : N) * 4 * Cin * p.Ho * p.Wo + dc_floats(Cin, Cout, p.Ho * p.Wo);
     return p.nch_f * p.slot_f;
 }
 
@@ -569,7 +628,8 @@ int64_t ck_conv2d_backward_workspace_floats(int64_t N, int64_t Cin, int64_t H, i
     if (direct_ok(K, stride, pad)) return ck_max64(dwd_floats(N, Cin, H * W, Cout, 1), dc_floats(Cout, Cin, H * W));
     if (direct2_ok(K, stride, pad)) {   // phase planes, then the dw pass; or a dx phase, then its direct pass
         const int64_t HWo = p.Ho * p.Wo;
-        return N * 4 * Cin * HWo + ck_max64(dwd_floats(N, Cin, HWo, Cout, 4), dc_floats(Cout, Cin, HWo));
+        return N * 4 * Cin * HWo +
+               ck_max64(dwd_floats(N, Cin, HWo, Cout, 4), (N >= S2_FUSED ? 4 : 1) * dc_floats(Cout, Cin, HWo));
     }
     return ck_max64(p.nch_a * p.nks * p.slot_a + parts, dx_pass_floats(&p));
 }
@@ -994,11 +1054,17 @@ void ck_conv2d_forward(float *y, const float *x, const float *w, const float *b,
         return;
     }
     if (direct2_ok(K, stride, pad)) {
-        const int64_t Ho = j.p.Ho, Wo = j.p.Wo, phf = N * 4 * Cin * Ho * Wo;
+        const int64_t Ho = j.p.Ho, Wo = j.p.Wo, planes = (N >= S2_FUSED ? s2_chunks(N) : N) * 4 * Cin * Ho * Wo;
         phase_job pj = {.ph = workspace, .cx = x, .C = Cin, .H = H, .W = W, .Ho = Ho, .Wo = Wo};
-        ck_parallel_for(phase_split_task, &pj, N);
         const dc_taps tp = dc_taps_s2(Cin, Ho, Wo);
-        dc_run(y, Cout * Ho * Wo, workspace, 4 * Cin * Ho * Wo, w, b, workspace + phf, N, Cin, Ho, Wo, Cout, 0, &tp, 0);
+        if (N >= S2_FUSED) {
+            s2_fwd_job fj = {.pj = pj, .x = x, .scratch = workspace};
+            fj.dc = dc_setup(y, Cout * Ho * Wo, NULL, 0, w, b, workspace + planes, N, Cin, Ho, Wo, Cout, 0, &tp, 0);
+            ck_parallel_for(s2_fwd_task, &fj, s2_chunks(N));
+            return;
+        }
+        ck_parallel_for(phase_split_task, &pj, N);
+        dc_run(y, Cout * Ho * Wo, workspace, 4 * Cin * Ho * Wo, w, b, workspace + planes, N, Cin, Ho, Wo, Cout, 0, &tp, 0);
         return;
     }
     slots_reset(&j.free_slots);
@@ -1366,12 +1432,22 @@ void ck_conv2d_backward(float *dx, float *dw, float *db, float *workspace, int f
             dwd_run(dw, db, j.set_dw, j.set_db, dy, workspace, 4, workspace + N * 4 * Cin * HWo, N, Cin, Ho, Wo, Cout);
         }
         if (dx) {   // the phases of dx (images 4*Cin*HWo apart), then interleaved into dx
+            phase_job pj = {.ph = workspace, .x = dx, .C = Cin, .H = H, .W = W, .Ho = Ho, .Wo = Wo, .set = j.set_dx};
+            float *dcw = workspace + N * 4 * Cin * HWo;
+            if (N >= S2_FUSED) {   // per chunk of images, through the chunk's scratch planes
+                s2_dx_job xj = {.pj = pj, .scratch = workspace};
+                for (int ph = 0; ph < 4; ph++) {
+                    const dc_taps tp = dc_taps_s2_dx(ph, Wo);
+                    xj.dc[ph] = dc_setup(NULL, 0, dy, Cout * HWo, w, NULL, dcw + ph * dc_floats(Cout, Cin, HWo), N, Cin, Ho,
+                                         Wo, Cout, 1, &tp, 0);
+                }
+                ck_parallel_for(s2_dx_task, &xj, s2_chunks(N));
+                return;
+            }
             for (int ph = 0; ph < 4; ph++) {
                 const dc_taps tp = dc_taps_s2_dx(ph, Wo);
-                dc_run(workspace + ph * Cin * HWo, 4 * Cin * HWo, dy, Cout * HWo, w, NULL, workspace + N * 4 * Cin * HWo, N, Cin,
-                       Ho, Wo, Cout, 1, &tp, 0);
+                dc_run(workspace + ph * Cin * HWo, 4 * Cin * HWo, dy, Cout * HWo, w, NULL, dcw, N, Cin, Ho, Wo, Cout, 1, &tp, 0);
             }
-            phase_job pj = {.ph = workspace, .x = dx, .C = Cin, .H = H, .W = W, .Ho = Ho, .Wo = Wo, .set = j.set_dx};
             ck_parallel_for(phase_put_task, &pj, N);
         }
         return;
