@@ -570,9 +570,10 @@ static int64_t dwd_ci16(int64_t Cin) { return ck_ceil_div(Cin, 16) * 16; }
 // accumulators: each x vector loaded serves 8 or 16 fmas, which keeps the L2 traffic low).
 static int64_t dwd_rows(int64_t vecs) { return vecs == 2 ? 8 : 16; }
 static int64_t dwd_copad(int64_t Cout) { return ck_ceil_div(Cout, 16) * 16; }
-// Floats of one slot: the chunk's x and dy, channels last.
+// Floats of one slot: the chunk's x and dy, channels last; for stride 2 then one image's phase
+// planes (each image is split there just before its copy).
 static int64_t dwd_slot(int64_t N, int64_t Cin, int64_t HW, int64_t Cout, int64_t nph) {
-    return dwd_images(N) * HW * (nph * dwd_ci16(Cin) + dwd_copad(Cout));
+    return dwd_images(N) * HW * (nph * dwd_ci16(Cin) + dwd_copad(Cout)) + (nph == 4 ? 4 * Cin * HW : 0);
 }
 // Floats of the pass: dw partials per chunk (9 x Cout' x Cin16), db partials, then the slots
 // (HW: pixels of the output grid; nph: input planes per image, 1 or the 4 phases of stride 2).
@@ -1212,7 +1213,8 @@ typedef struct {
     const float *dy, *x;
     float *part, *dbpart, *slots;   // part[((chunk*9 + k)*CoP + co)*Ci16 + ci], dbpart[chunk*CoP + co]
     int64_t N, Cin, Cout, H, W, nch, nimg, Ci16, CoP, slot;   // H x W: the output grid (= the planes)
-    int64_t nph, x_image;           // input planes per image (x: nph planes of Cin channels), floats per image
+    int64_t nph, x_image;           // input planes per image (1, or the 4 phases of stride 2), x's floats per image
+    phase_job pj;                   // stride 2: the split of one image of x into its phase planes
     int ph[9], dr[9], dc[9];        // tap k reads plane ph[k] shifted by dr[k] rows and dc[k] columns
     int want_dw, want_db;           // x is only read when dw is wanted
     _Atomic uint32_t free_slots;
@@ -1337,11 +1339,16 @@ static void dwd_task(void *ctx, int64_t chunk, int64_t nt) {
     const int64_t n0 = chunk * j->nimg, ni = ck_min64(j->N, n0 + j->nimg) - n0;
     const int slot = slot_take(&j->free_slots);
     // plane q of the chunk's images at xs + q*nimg*HW*C, then dy at ds
-    float *xs = j->slots + slot * j->slot, *ds = xs + j->nph * j->nimg * HW * C;
+    float *xs = j->slots + slot * j->slot, *ds = xs + j->nph * j->nimg * HW * C, *planes = ds + j->nimg * HW * D;
     const int simd = ck_cpu_use_avx2();
     for (int64_t n = 0; n < ni; n++) {   // channels last, zero padding
+        const float *xi = j->x + (n0 + n) * j->x_image;
+        if (j->nph == 4 && j->want_dw) {
+            split_image(&j->pj, planes, xi);
+            xi = planes;
+        }
         for (int64_t q = 0; q < j->nph && j->want_dw; q++)
-            to_channels_last(xs + (q * j->nimg + n) * HW * C, C, j->x + (n0 + n) * j->x_image + q * j->Cin * HW, j->Cin, HW, simd);
+            to_channels_last(xs + (q * j->nimg + n) * HW * C, C, xi + q * j->Cin * HW, j->Cin, HW, simd);
         to_channels_last(ds + n * HW * D, D, j->dy + (n0 + n) * j->Cout * HW, j->Cout, HW, simd);
     }
     const int64_t nvec = j->want_dw ? C / 16 : 0;
@@ -1374,15 +1381,17 @@ static void dwd_task(void *ctx, int64_t chunk, int64_t nt) {
     slot_give(&j->free_slots, slot);
 }
 
-// dw (= | +=) and db (= | +=) of a 3x3 pad-1 convolution with an H x W output: stride 1 (x is
-// the input, nph = 1) or stride 2 (x holds the four phase planes per image, nph = 4); ws holds
+// dw (= | +=) and db (= | +=) of a 3x3 pad-1 convolution of x with an H x W output: stride 1
+// (pj NULL, nph = 1) or stride 2 (pj: x's split into phase planes, nph = 4); ws holds
 // dwd_floats(...).
-static void dwd_run(float *dw, float *db, int set_dw, int set_db, const float *dy, const float *x, int64_t nph, float *ws,
-                    int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout) {
+static void dwd_run(float *dw, float *db, int set_dw, int set_db, const float *dy, const float *x, const phase_job *pj,
+                    float *ws, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout) {
+    const int64_t nph = pj ? 4 : 1;
     const int64_t HW = H * W, nch = dwd_chunks(N), C = dwd_ci16(Cin), D = dwd_copad(Cout);
     dwd_job j = {.dy = dy, .x = x, .part = ws, .dbpart = ws + nch * 9 * D * C, .N = N, .Cin = Cin, .Cout = Cout, .H = H,
                  .W = W, .nch = nch, .nimg = dwd_images(N), .Ci16 = C, .CoP = D, .slot = dwd_slot(N, Cin, HW, Cout, nph),
-                 .nph = nph, .x_image = nph * Cin * HW, .want_dw = dw != NULL, .want_db = db != NULL};
+                 .nph = nph, .x_image = pj ? Cin * pj->H * pj->W : Cin * HW, .want_dw = dw != NULL, .want_db = db != NULL};
+    if (pj) j.pj = *pj;
     for (int k = 0; k < 9; k++) {
         if (nph == 1) { j.ph[k] = 0; j.dr[k] = k / 3 - 1; j.dc[k] = k % 3 - 1; }
         else s2_tap(k, &j.ph[k], &j.dr[k], &j.dc[k]);
@@ -1426,10 +1435,9 @@ void ck_conv2d_backward(float *dx, float *dw, float *db, float *workspace, int f
     }
     if (direct2_ok(K, stride, pad)) {
         const int64_t Ho = p->Ho, Wo = p->Wo, HWo = Ho * Wo;
-        if (dw || db) {
-            phase_job pj = {.ph = workspace, .cx = x, .C = Cin, .H = H, .W = W, .Ho = Ho, .Wo = Wo};
-            if (dw) ck_parallel_for(phase_split_task, &pj, N);
-            dwd_run(dw, db, j.set_dw, j.set_db, dy, workspace, 4, workspace + N * 4 * Cin * HWo, N, Cin, Ho, Wo, Cout);
+        if (dw || db) {   // each image split into its phase planes inside the pass, just before its copy
+            phase_job pj = {.C = Cin, .H = H, .W = W, .Ho = Ho, .Wo = Wo};
+            dwd_run(dw, db, j.set_dw, j.set_db, dy, x, &pj, workspace + N * 4 * Cin * HWo, N, Cin, Ho, Wo, Cout);
         }
         if (dx) {   // the phases of dx (images 4*Cin*HWo apart), then interleaved into dx
             phase_job pj = {.ph = workspace, .x = dx, .C = Cin, .H = H, .W = W, .Ho = Ho, .Wo = Wo, .set = j.set_dx};
@@ -1453,7 +1461,7 @@ void ck_conv2d_backward(float *dx, float *dw, float *db, float *workspace, int f
         return;
     }
     if ((dw || db) && direct_ok(K, stride, pad)) {
-        dwd_run(dw, db, j.set_dw, j.set_db, dy, x, 1, workspace, N, Cin, H, W, Cout);
+        dwd_run(dw, db, j.set_dw, j.set_db, dy, x, NULL, workspace, N, Cin, H, W, Cout);
     } else if (dw || db) {
         j.parts = workspace + p->nch_a * p->nks * p->slot_a;
         j.dbp = j.parts + p->nch_a * Cout * p->KK;
