@@ -393,7 +393,10 @@ static void dc_run(float *y, int64_t y_image, const float *x, int64_t x_image, c
 // tap (ky, kx) reads phase (ky != 1, kx != 1) shifted by -1 row when ky == 0 and -1 column when
 // kx == 0: the forward pass is a direct pass over the phase planes with 9 taps. dx: each phase
 // of dx gets the taps of that phase, reading dy shifted the other way, then is put in place.
-// dw: the dw pass over the phase planes. Same CPU condition as the stride-1 path.
+// dw: the dw pass over the phase planes, each image split inside the pass (in its task's slot).
+// Batches of S2_FUSED or more images run forward and dx per chunk of images through one scratch
+// set of phase planes (below); smaller ones split or put back the whole batch around the pass.
+// Same CPU condition as the stride-1 path.
 
 static int direct2_ok(int64_t K, int64_t s, int64_t pad) { return direct_ok(K, 1, 1) && s == 2 && pad == 1; }
 
