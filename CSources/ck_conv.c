@@ -517,14 +517,22 @@ static void phase_put_task(void *ctx, int64_t n, int64_t nt) {
     put_image(j, j->x + n * j->C * j->H * j->W, j->ph + n * 4 * j->C * j->Ho * j->Wo);
 }
 
-// Batches of at least S2_FUSED images split each image into a scratch plane set just before
-// its pass (the planes stay in L2), in MAX_CHUNKS chunks of images, one scratch per chunk;
-// smaller batches split all images first and spread the pass over channel blocks and tiles.
-#define S2_FUSED 16
-static int64_t s2_chunk_images(int64_t N) { return ck_ceil_div(N, ck_min64(N, MAX_CHUNKS)); }
-static int64_t s2_chunks(int64_t N) { return ck_ceil_div(N, s2_chunk_images(N)); }
+// Chunks of whole images (the stride-2 passes here, the direct weight gradient below): as many
+// as MAX_CHUNKS allows (small chunks balance the threads and keep a chunk's data in L2), each of
+// the same number of images but the last.
+static int64_t chunk_images(int64_t N) { return ck_ceil_div(N, ck_min64(N, MAX_CHUNKS)); }
+static int64_t image_chunks(int64_t N) { return ck_ceil_div(N, chunk_images(N)); }
 
-typedef struct { dc_job dc; phase_job pj; const float *x; float *scratch; } s2_fwd_job;
+// Batches of at least S2_FUSED images split each image into a scratch plane set just before
+// its pass (the planes stay in L2), one scratch per chunk of images; smaller batches split all
+// images first and spread the pass over channel blocks and tiles.
+#define S2_FUSED 16
+// Floats of the phase planes a stride-2 forward or dx pass keeps (HWo: the output grid's pixels).
+static int64_t s2_planes(int64_t N, int64_t Cin, int64_t HWo) {
+    return (N >= S2_FUSED ? image_chunks(N) : N) * 4 * Cin * HWo;
+}
+
+typedef struct { dc_job dc; phase_job pj; float *scratch; } s2_fwd_job;
 
 // Chunk c: each image split into the chunk's scratch, then all its channel blocks and tiles.
 static void s2_fwd_task(void *ctx, int64_t c, int64_t nt) {
@@ -532,8 +540,8 @@ static void s2_fwd_task(void *ctx, int64_t c, int64_t nt) {
     const s2_fwd_job *j = ctx;
     const int64_t img = 4 * j->pj.C * j->pj.Ho * j->pj.Wo, ntiles = ck_ceil_div(dc_chunks(j->dc.H * j->dc.W), DC_NV);
     float *ph = j->scratch + c * img;
-    for (int64_t n = c * s2_chunk_images(j->dc.N); n < ck_min64(j->dc.N, (c + 1) * s2_chunk_images(j->dc.N)); n++) {
-        split_image(&j->pj, ph, j->x + n * j->pj.C * j->pj.H * j->pj.W);
+    for (int64_t n = c * chunk_images(j->dc.N); n < ck_min64(j->dc.N, (c + 1) * chunk_images(j->dc.N)); n++) {
+        split_image(&j->pj, ph, j->pj.cx + n * j->pj.C * j->pj.H * j->pj.W);
         for (int64_t cb = 0; cb < j->dc.ncb; cb++) dc_span(&j->dc, j->dc.y + n * j->dc.y_image, ph, cb, 0, ntiles);
     }
 }
@@ -547,7 +555,7 @@ static void s2_dx_task(void *ctx, int64_t c, int64_t nt) {
     const s2_dx_job *j = ctx;
     const int64_t HWo = j->pj.Ho * j->pj.Wo, ntiles = ck_ceil_div(dc_chunks(HWo), DC_NV), N = j->dc[0].N;
     float *ph = j->scratch + c * 4 * j->pj.C * HWo;
-    for (int64_t n = c * s2_chunk_images(N); n < ck_min64(N, (c + 1) * s2_chunk_images(N)); n++) {
+    for (int64_t n = c * chunk_images(N); n < ck_min64(N, (c + 1) * chunk_images(N)); n++) {
         for (int q = 0; q < 4; q++)
             for (int64_t cb = 0; cb < j->dc[q].ncb; cb++)
                 dc_span(&j->dc[q], ph + q * j->pj.C * HWo, j->dc[q].x + n * j->dc[q].x_image, cb, 0, ntiles);
@@ -559,10 +567,6 @@ static void s2_dx_task(void *ctx, int64_t c, int64_t nt) {
 
 #define DW_SEGMENT_PIXELS 256
 
-// Chunks of whole images: as many as MAX_CHUNKS allows (small chunks balance the threads and
-// keep a chunk's copies in L2), each of the same number of images but the last.
-static int64_t dwd_images(int64_t N) { return ck_ceil_div(N, ck_min64(N, MAX_CHUNKS)); }
-static int64_t dwd_chunks(int64_t N) { return ck_ceil_div(N, dwd_images(N)); }
 // Segments: every sum runs over segments of about DW_SEGMENT_PIXELS pixels (one chain of fmas
 // each) whose results are added in order, so no chain grows with the image or chunk size: G
 // whole images when they are small, otherwise RS rows of one image.
@@ -576,12 +580,12 @@ static int64_t dwd_copad(int64_t Cout) { return ck_ceil_div(Cout, 16) * 16; }
 // Floats of one slot: the chunk's x and dy, channels last; for stride 2 then one image's phase
 // planes (each image is split there just before its copy).
 static int64_t dwd_slot(int64_t N, int64_t Cin, int64_t HW, int64_t Cout, int64_t nph) {
-    return dwd_images(N) * HW * (nph * dwd_ci16(Cin) + dwd_copad(Cout)) + (nph == 4 ? 4 * Cin * HW : 0);
+    return chunk_images(N) * HW * (nph * dwd_ci16(Cin) + dwd_copad(Cout)) + (nph == 4 ? 4 * Cin * HW : 0);
 }
 // Floats of the pass: dw partials per chunk (9 x Cout' x Cin16), db partials, then the slots
 // (HW: pixels of the output grid; nph: input planes per image, 1 or the 4 phases of stride 2).
 static int64_t dwd_floats(int64_t N, int64_t Cin, int64_t HW, int64_t Cout, int64_t nph) {
-    const int64_t nch = dwd_chunks(N), co = dwd_copad(Cout);
+    const int64_t nch = image_chunks(N), co = dwd_copad(Cout);
     return nch * (9 * co * dwd_ci16(Cin) + co) + nch * dwd_slot(N, Cin, HW, Cout, nph);
 }
 
@@ -617,7 +621,7 @@ int64_t ck_conv2d_forward_workspace_floats(int64_t N, int64_t Cin, int64_t H, in
     if (p.ntiles == 0) return 0;
     if (direct_ok(K, stride, pad)) return dc_floats(Cin, Cout, H * W);
     if (direct2_ok(K, stride, pad))   // phase planes (all images, or one per chunk), then the pass's weights
-        return (N >= S2_FUSED ? s2_chunks(N) : N) * 4 * Cin * p.Ho * p.Wo + dc_floats(Cin, Cout, p.Ho * p.Wo);
+        return s2_planes(N, Cin, p.Ho * p.Wo) + dc_floats(Cin, Cout, p.Ho * p.Wo);
     return p.nch_f * p.slot_f;
 }
 
@@ -630,10 +634,10 @@ int64_t ck_conv2d_backward_workspace_floats(int64_t N, int64_t Cin, int64_t H, i
     // The dw/db pass (slots, then the partial sums) runs before the dx pass, which may reuse
     // the whole workspace.
     if (direct_ok(K, stride, pad)) return ck_max64(dwd_floats(N, Cin, H * W, Cout, 1), dc_floats(Cout, Cin, H * W));
-    if (direct2_ok(K, stride, pad)) {   // phase planes, then the dw pass; or a dx phase, then its direct pass
+    if (direct2_ok(K, stride, pad)) {   // the dw pass (it splits images itself); then dx's phase planes and passes
         const int64_t HWo = p.Ho * p.Wo;
-        return N * 4 * Cin * HWo +
-               ck_max64(dwd_floats(N, Cin, HWo, Cout, 4), (N >= S2_FUSED ? 4 : 1) * dc_floats(Cout, Cin, HWo));
+        return ck_max64(dwd_floats(N, Cin, HWo, Cout, 4),
+                        s2_planes(N, Cin, HWo) + (N >= S2_FUSED ? 4 : 1) * dc_floats(Cout, Cin, HWo));
     }
     return ck_max64(p.nch_a * p.nks * p.slot_a + parts, dx_pass_floats(&p));
 }
@@ -1058,13 +1062,13 @@ void ck_conv2d_forward(float *y, const float *x, const float *w, const float *b,
         return;
     }
     if (direct2_ok(K, stride, pad)) {
-        const int64_t Ho = j.p.Ho, Wo = j.p.Wo, planes = (N >= S2_FUSED ? s2_chunks(N) : N) * 4 * Cin * Ho * Wo;
+        const int64_t Ho = j.p.Ho, Wo = j.p.Wo, planes = s2_planes(N, Cin, Ho * Wo);
         phase_job pj = {.ph = workspace, .cx = x, .C = Cin, .H = H, .W = W, .Ho = Ho, .Wo = Wo};
         const dc_taps tp = dc_taps_s2(Cin, Ho, Wo);
         if (N >= S2_FUSED) {
-            s2_fwd_job fj = {.pj = pj, .x = x, .scratch = workspace};
+            s2_fwd_job fj = {.pj = pj, .scratch = workspace};
             fj.dc = dc_setup(y, Cout * Ho * Wo, NULL, 0, w, b, workspace + planes, N, Cin, Ho, Wo, Cout, 0, &tp, 0);
-            ck_parallel_for(s2_fwd_task, &fj, s2_chunks(N));
+            ck_parallel_for(s2_fwd_task, &fj, image_chunks(N));
             return;
         }
         ck_parallel_for(phase_split_task, &pj, N);
@@ -1390,9 +1394,9 @@ static void dwd_task(void *ctx, int64_t chunk, int64_t nt) {
 static void dwd_run(float *dw, float *db, int set_dw, int set_db, const float *dy, const float *x, const phase_job *pj,
                     float *ws, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout) {
     const int64_t nph = pj ? 4 : 1;
-    const int64_t HW = H * W, nch = dwd_chunks(N), C = dwd_ci16(Cin), D = dwd_copad(Cout);
+    const int64_t HW = H * W, nch = image_chunks(N), C = dwd_ci16(Cin), D = dwd_copad(Cout);
     dwd_job j = {.dy = dy, .x = x, .part = ws, .dbpart = ws + nch * 9 * D * C, .N = N, .Cin = Cin, .Cout = Cout, .H = H,
-                 .W = W, .nch = nch, .nimg = dwd_images(N), .Ci16 = C, .CoP = D, .slot = dwd_slot(N, Cin, HW, Cout, nph),
+                 .W = W, .nch = nch, .nimg = chunk_images(N), .Ci16 = C, .CoP = D, .slot = dwd_slot(N, Cin, HW, Cout, nph),
                  .nph = nph, .x_image = pj ? Cin * pj->H * pj->W : Cin * HW, .want_dw = dw != NULL, .want_db = db != NULL};
     if (pj) j.pj = *pj;
     for (int k = 0; k < 9; k++) {
@@ -1440,11 +1444,11 @@ void ck_conv2d_backward(float *dx, float *dw, float *db, float *workspace, int f
         const int64_t Ho = p->Ho, Wo = p->Wo, HWo = Ho * Wo;
         if (dw || db) {   // each image split into its phase planes inside the pass, just before its copy
             phase_job pj = {.C = Cin, .H = H, .W = W, .Ho = Ho, .Wo = Wo};
-            dwd_run(dw, db, j.set_dw, j.set_db, dy, x, &pj, workspace + N * 4 * Cin * HWo, N, Cin, Ho, Wo, Cout);
+            dwd_run(dw, db, j.set_dw, j.set_db, dy, x, &pj, workspace, N, Cin, Ho, Wo, Cout);
         }
         if (dx) {   // the phases of dx (images 4*Cin*HWo apart), then interleaved into dx
             phase_job pj = {.ph = workspace, .x = dx, .C = Cin, .H = H, .W = W, .Ho = Ho, .Wo = Wo, .set = j.set_dx};
-            float *dcw = workspace + N * 4 * Cin * HWo;
+            float *dcw = workspace + s2_planes(N, Cin, HWo);
             if (N >= S2_FUSED) {   // per chunk of images, through the chunk's scratch planes
                 s2_dx_job xj = {.pj = pj, .scratch = workspace};
                 for (int ph = 0; ph < 4; ph++) {
@@ -1452,7 +1456,7 @@ void ck_conv2d_backward(float *dx, float *dw, float *db, float *workspace, int f
                     xj.dc[ph] = dc_setup(NULL, 0, dy, Cout * HWo, w, NULL, dcw + ph * dc_floats(Cout, Cin, HWo), N, Cin, Ho,
                                          Wo, Cout, 1, &tp, 0);
                 }
-                ck_parallel_for(s2_dx_task, &xj, s2_chunks(N));
+                ck_parallel_for(s2_dx_task, &xj, image_chunks(N));
                 return;
             }
             for (int ph = 0; ph < 4; ph++) {

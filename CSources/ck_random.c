@@ -116,7 +116,6 @@ static void normal_scalar(float *x, int64_t n, uint64_t seed, uint64_t stream, u
     else normal_portable(x, n, seed, stream, offset);
 }
 
-
 // 32-bit lanes: hi and lo halves of c * m (m the same in every lane): the 64-bit products of
 // the even and the odd lanes, their halves picked back into lane order by two permutes.
 CK_AVX512 static inline void mulhilo16(__m512i c, __m512i m, __m512i *hi, __m512i *lo) {

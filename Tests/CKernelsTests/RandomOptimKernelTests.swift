@@ -196,6 +196,22 @@ import Testing
         #expect(dt == [1, 1, 1, 0, 0, 0, 0, 0, 0, 2, 2, 2])
     }
 
+    /// Rows whose t repeats the previous row's bits are copied, not recomputed: every row must
+    /// equal that row computed alone, across task boundaries (64 rows) and for 0 next to -0.
+    @Test func fourierRepeatedTimesEqualRowsComputedAlone() {
+        var t = [Float](repeating: 0.25, count: 150)
+        for i in 60..<70 { t[i] = 0.75 }
+        t[100] = 0; t[101] = -0.0; t[102] = -0.0; t[103] = 0
+        let f: [Float] = [1, 3, 1000, 0.01]
+        var y = [Float](repeating: .nan, count: 150 * 8)
+        ck_fourier_forward(&y, t, f, 150, 4)
+        for b in 0..<150 {
+            var row = [Float](repeating: .nan, count: 8)
+            ck_fourier_forward(&row, [t[b]], f, 1, 4)
+            #expect(firstBitMismatch(Array(y[b * 8..<b * 8 + 8]), row) == nil, "row \(b)")
+        }
+    }
+
     @Test func stridedCopyLongRows() {
         // A single 40 003-long row is cut into several tasks; every element must arrive.
         let n = 40_003
