@@ -565,7 +565,7 @@ static void s2_dx_task(void *ctx, int64_t c, int64_t nt) {
 
 // ---- direct 3x3 stride-1 pad-1 weight gradient: sizes (the kernel is below the slots) ----
 
-#define DW_SEGMENT_PIXELS 256
+#define DW_SEGMENT_PIXELS 128
 
 // Segments: every sum runs over segments of about DW_SEGMENT_PIXELS pixels (one chain of fmas
 // each) whose results are added in order, so no chain grows with the image or chunk size: G
@@ -1212,9 +1212,9 @@ static void psum_task(void *ctx, int64_t t, int64_t nt) {
 // chain of fmas in that order, so the scalar fallback gives the same bits; the chunks' partial
 // sums (and db's, plain sums in pixel order) are added in chunk order, so the thread count never
 // matters. Every sum runs in segments of about DW_SEGMENT_PIXELS pixels added in order, so
-// rounding does not grow with the image size. A chunk's copies stay in L2 while every tap and
-// block of channels sweeps them; a running task checks out the lowest free scratch slot, as the
-// other passes do.
+// rounding does not grow with the image size. A chunk's copies stay in L2; the segments are the
+// outer loop, so one segment's rows of x and dy stay in L1 while every tap and block of channels
+// sweeps them. A running task checks out the lowest free scratch slot, as the other passes do.
 
 typedef struct {
     const float *dy, *x;
@@ -1227,69 +1227,63 @@ typedef struct {
     _Atomic uint32_t free_slots;
 } dwd_job;
 
-// One sweep over the chunk's pixels (images [0, ni) of the slot) for a tap reading plane xs
+// A segment: images [n0, n1) of a chunk, rows [ys, ye) of each.
+typedef struct {
+    int64_t n0, n1, ys, ye;
+} dwd_seg;
+
+// One segment (images [n0, n1) of the slot, rows [ys, ye) of each) for a tap reading plane xs
 // shifted by (r0, c0) in {-1, 0, 1}: output channels [co0, co0 + R) x input channels
-// [ci0, ci0 + 16V); writes the sums to out (rows of Ci16).
+// [ci0, ci0 + 16V); adds the segment's sums to out (rows of Ci16).
 CK_AVX512 static inline __attribute__((always_inline)) void dwd_sweep512(const dwd_job *j, const float *xs, const float *ds,
-                                                                         float *out, int64_t ni, int r0, int c0, int64_t co0,
-                                                                         int64_t ci0, const int V, const int R) {
+                                                                         float *out, const dwd_seg *s, int r0, int c0,
+                                                                         int64_t co0, int64_t ci0, const int V, const int R) {
     const int64_t H = j->H, W = j->W, HW = H * W, C = j->Ci16, D = j->CoP;
-    const int64_t G = dwd_segment_images(H, W), RS = dwd_segment_rows(H, W);
-    const int64_t y0 = r0 < 0 ? 1 : 0, y1 = r0 > 0 ? H - 1 : H, x0 = c0 < 0 ? 1 : 0, x1 = c0 > 0 ? W - 1 : W;
-    const int64_t off = r0 * W + c0;
+    const int64_t y0 = ck_max64(s->ys, r0 < 0 ? 1 : 0), y1 = ck_min64(s->ye, r0 > 0 ? H - 1 : H);
+    const int64_t x0 = c0 < 0 ? 1 : 0, x1 = c0 > 0 ? W - 1 : W, off = r0 * W + c0;
     __m512 acc[16][2];
     for (int r = 0; r < R; r++)
-        for (int v = 0; v < V; v++) _mm512_storeu_ps(out + (co0 + r) * C + ci0 + 16 * v, _mm512_setzero_ps());
-    for (int64_t g = 0; g < ni; g += G)
-        for (int64_t ys = 0; ys < H; ys += RS) {
-            for (int r = 0; r < R; r++)
-                for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_ps();
-            for (int64_t n = g; n < ck_min64(ni, g + G); n++)
-            for (int64_t y = ck_max64(ys, y0); y < ck_min64(ys + RS, y1); y++) {
-                const float *d = ds + (n * HW + y * W + x0) * D + co0, *xp = xs + (n * HW + y * W + x0 + off) * C + ci0;
-                for (int64_t x = x0; x < x1; x++, d += D, xp += C) {
-                    __m512 xv[2];
-                    for (int v = 0; v < V; v++) xv[v] = _mm512_loadu_ps(xp + 16 * v);
-                    for (int r = 0; r < R; r++) {
-                        const __m512 dv = _mm512_set1_ps(d[r]);
-                        for (int v = 0; v < V; v++) acc[r][v] = _mm512_fmadd_ps(dv, xv[v], acc[r][v]);
-                    }
+        for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_ps();
+    for (int64_t n = s->n0; n < s->n1; n++)
+        for (int64_t y = y0; y < y1; y++) {
+            const float *d = ds + (n * HW + y * W + x0) * D + co0, *xp = xs + (n * HW + y * W + x0 + off) * C + ci0;
+            for (int64_t x = x0; x < x1; x++, d += D, xp += C) {
+                __m512 xv[2];
+                for (int v = 0; v < V; v++) xv[v] = _mm512_loadu_ps(xp + 16 * v);
+                for (int r = 0; r < R; r++) {
+                    const __m512 dv = _mm512_set1_ps(d[r]);
+                    for (int v = 0; v < V; v++) acc[r][v] = _mm512_fmadd_ps(dv, xv[v], acc[r][v]);
                 }
             }
-            for (int r = 0; r < R; r++)
-                for (int v = 0; v < V; v++) {
-                    float *o = out + (co0 + r) * C + ci0 + 16 * v;
-                    _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc[r][v]));
-                }
+        }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < V; v++) {
+            float *o = out + (co0 + r) * C + ci0 + 16 * v;
+            _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc[r][v]));
         }
 }
-CK_AVX512 static void dwd_sweep_v2(const dwd_job *j, const float *xs, const float *ds, float *out, int64_t ni, int r0, int c0,
-                                   int64_t co0, int64_t ci0) { dwd_sweep512(j, xs, ds, out, ni, r0, c0, co0, ci0, 2, 8); }
-CK_AVX512 static void dwd_sweep_v1(const dwd_job *j, const float *xs, const float *ds, float *out, int64_t ni, int r0, int c0,
-                                   int64_t co0, int64_t ci0) { dwd_sweep512(j, xs, ds, out, ni, r0, c0, co0, ci0, 1, 16); }
+CK_AVX512 static void dwd_sweep_v2(const dwd_job *j, const float *xs, const float *ds, float *out, const dwd_seg *s, int r0,
+                                   int c0, int64_t co0, int64_t ci0) { dwd_sweep512(j, xs, ds, out, s, r0, c0, co0, ci0, 2, 8); }
+CK_AVX512 static void dwd_sweep_v1(const dwd_job *j, const float *xs, const float *ds, float *out, const dwd_seg *s, int r0,
+                                   int c0, int64_t co0, int64_t ci0) { dwd_sweep512(j, xs, ds, out, s, r0, c0, co0, ci0, 1, 16); }
 
 // The same chains of fmas, one element at a time (the SIMD paths switched off).
-static void dwd_sweep_scalar(const dwd_job *j, const float *xs, const float *ds, float *out, int64_t ni, int r0, int c0,
+static void dwd_sweep_scalar(const dwd_job *j, const float *xs, const float *ds, float *out, const dwd_seg *s, int r0, int c0,
                              int64_t co0, int64_t ci0, int64_t V, int64_t R) {
     const int64_t H = j->H, W = j->W, HW = H * W, C = j->Ci16, D = j->CoP;
-    const int64_t G = dwd_segment_images(H, W), RS = dwd_segment_rows(H, W);
-    const int64_t y0 = r0 < 0 ? 1 : 0, y1 = r0 > 0 ? H - 1 : H, x0 = c0 < 0 ? 1 : 0, x1 = c0 > 0 ? W - 1 : W;
-    const int64_t off = r0 * W + c0;
+    const int64_t y0 = ck_max64(s->ys, r0 < 0 ? 1 : 0), y1 = ck_min64(s->ye, r0 > 0 ? H - 1 : H);
+    const int64_t x0 = c0 < 0 ? 1 : 0, x1 = c0 > 0 ? W - 1 : W, off = r0 * W + c0;
     for (int64_t r = 0; r < R; r++)
         for (int64_t c = 0; c < 16 * V; c++) {
-            float sum = 0.0f;
-            for (int64_t g = 0; g < ni; g += G)
-                for (int64_t ys = 0; ys < H; ys += RS) {
-                    float acc = 0.0f;
-                    for (int64_t n = g; n < ck_min64(ni, g + G); n++)
-                        for (int64_t y = ck_max64(ys, y0); y < ck_min64(ys + RS, y1); y++)
-                            for (int64_t x = x0; x < x1; x++) {
-                                const int64_t p = n * HW + y * W + x;
-                                acc = fmaf(ds[p * D + co0 + r], xs[(p + off) * C + ci0 + c], acc);
-                            }
-                    sum = sum + acc;
-                }
-            out[(co0 + r) * C + ci0 + c] = sum;
+            float acc = 0.0f;
+            for (int64_t n = s->n0; n < s->n1; n++)
+                for (int64_t y = y0; y < y1; y++)
+                    for (int64_t x = x0; x < x1; x++) {
+                        const int64_t p = n * HW + y * W + x;
+                        acc = fmaf(ds[p * D + co0 + r], xs[(p + off) * C + ci0 + c], acc);
+                    }
+            float *o = out + (co0 + r) * C + ci0 + c;
+            *o = *o + acc;
         }
 }
 
@@ -1358,19 +1352,25 @@ static void dwd_task(void *ctx, int64_t chunk, int64_t nt) {
             to_channels_last(xs + (q * j->nimg + n) * HW * C, C, xi + q * j->Cin * HW, j->Cin, HW, simd);
         to_channels_last(ds + n * HW * D, D, j->dy + (n0 + n) * j->Cout * HW, j->Cout, HW, simd);
     }
-    const int64_t nvec = j->want_dw ? C / 16 : 0;
-    for (int64_t v0 = 0; v0 < nvec; v0 += 2) {
-        const int64_t V = ck_min64(2, nvec - v0), R = dwd_rows(V);
-        for (int k = 0; k < 9; k++) {
-            float *out = j->part + (chunk * 9 + k) * D * C;
-            const float *xk = xs + j->ph[k] * j->nimg * HW * C;
-            for (int64_t co0 = 0; co0 < D; co0 += R) {
-                if (!simd) dwd_sweep_scalar(j, xk, ds, out, ni, j->dr[k], j->dc[k], co0, 16 * v0, V, R);
-                else if (V == 2) dwd_sweep_v2(j, xk, ds, out, ni, j->dr[k], j->dc[k], co0, 16 * v0);
-                else dwd_sweep_v1(j, xk, ds, out, ni, j->dr[k], j->dc[k], co0, 16 * v0);
+    const int64_t nvec = j->want_dw ? C / 16 : 0, G = dwd_segment_images(j->H, j->W), RS = dwd_segment_rows(j->H, j->W);
+    if (nvec) memset(j->part + chunk * 9 * D * C, 0, (size_t)(9 * D * C) * sizeof(float));
+    // segments outermost: one segment's x and dy stay in L1 while every tap and block sweeps them
+    for (int64_t g = 0; g < ni && nvec; g += G)
+        for (int64_t ys = 0; ys < j->H; ys += RS) {
+            const dwd_seg sg = {.n0 = g, .n1 = ck_min64(ni, g + G), .ys = ys, .ye = ck_min64(j->H, ys + RS)};
+            for (int64_t v0 = 0; v0 < nvec; v0 += 2) {
+                const int64_t V = ck_min64(2, nvec - v0), R = dwd_rows(V);
+                for (int k = 0; k < 9; k++) {
+                    float *out = j->part + (chunk * 9 + k) * D * C;
+                    const float *xk = xs + j->ph[k] * j->nimg * HW * C;
+                    for (int64_t co0 = 0; co0 < D; co0 += R) {
+                        if (!simd) dwd_sweep_scalar(j, xk, ds, out, &sg, j->dr[k], j->dc[k], co0, 16 * v0, V, R);
+                        else if (V == 2) dwd_sweep_v2(j, xk, ds, out, &sg, j->dr[k], j->dc[k], co0, 16 * v0);
+                        else dwd_sweep_v1(j, xk, ds, out, &sg, j->dr[k], j->dc[k], co0, 16 * v0);
+                    }
+                }
             }
         }
-    }
     if (j->want_db) {   // segment sums in the same segments, added in order
         const int64_t G = dwd_segment_images(j->H, j->W), RS = dwd_segment_rows(j->H, j->W);
         for (int64_t co = 0; co < D; co++) {

@@ -50,10 +50,11 @@ private func scaledError(_ a: [Float], _ b: [Float], floor: Double = 1e-30) -> D
         .init(n: 2, cin: 64, h: 8, w: 8, cout: 64, k: 3, s: 1, p: 1),    // the digits U-Net's shape
         .init(n: 3, cin: 33, h: 14, w: 14, cout: 17, k: 3, s: 1, p: 1),
         .init(n: 17, cin: 3, h: 8, w: 8, cout: 5, k: 3, s: 1, p: 1),     // many small images: grouped tiles
+        .init(n: 40, cin: 17, h: 7, w: 7, cout: 5, k: 3, s: 1, p: 1),    // dw: chunks of 3 images, segments of 2 and 1
         .init(n: 1, cin: 256, h: 3, w: 3, cout: 96, k: 3, s: 1, p: 1),
         .init(n: 2, cin: 3, h: 2, w: 2, cout: 4, k: 3, s: 1, p: 2),      // padding wider than the image
         .init(n: 1, cin: 8, h: 64, w: 64, cout: 16, k: 3, s: 1, p: 1),   // several row bands per image
-        .init(n: 3, cin: 18, h: 37, w: 11, cout: 7, k: 3, s: 1, p: 1),   // non-square; dw sums in two row segments
+        .init(n: 3, cin: 18, h: 37, w: 11, cout: 7, k: 3, s: 1, p: 1),   // non-square; dw sums in four row segments
         .init(n: 5, cin: 33, h: 28, w: 28, cout: 32, k: 3, s: 2, p: 1),  // the MNIST U-Net's downsampling
         .init(n: 2, cin: 4, h: 1, w: 6, cout: 3, k: 3, s: 2, p: 1),      // one row, stride 2
         .init(n: 2, cin: 3, h: 9, w: 69, cout: 4, k: 3, s: 2, p: 1),     // stride-2 rows of three 32-column blocks, odd
