@@ -393,7 +393,7 @@ static void dc_run(float *y, int64_t y_image, const float *x, int64_t x_image, c
 // tap (ky, kx) reads phase (ky != 1, kx != 1) shifted by -1 row when ky == 0 and -1 column when
 // kx == 0: the forward pass is a direct pass over the phase planes with 9 taps. dx: each phase
 // of dx gets the taps of that phase, reading dy shifted the other way, then is put in place.
-// dw: the dw pass over the phase planes, each image split inside the pass (in its task's slot).
+// dw: the weight-gradient pass reads every other pixel of x itself (no phase planes).
 // Batches of S2_FUSED or more images run forward and dx per chunk of images through one scratch
 // set of phase planes (below); smaller ones split or put back the whole batch around the pass.
 // Same CPU condition as the stride-1 path.
@@ -577,16 +577,15 @@ static int64_t dwd_ci16(int64_t Cin) { return ck_ceil_div(Cin, 16) * 16; }
 // accumulators: each x vector loaded serves 8 or 16 fmas, which keeps the L2 traffic low).
 static int64_t dwd_rows(int64_t vecs) { return vecs == 2 ? 8 : 16; }
 static int64_t dwd_copad(int64_t Cout) { return ck_ceil_div(Cout, 16) * 16; }
-// Floats of one slot: the chunk's x and dy, channels last; for stride 2 then one image's phase
-// planes (each image is split there just before its copy).
-static int64_t dwd_slot(int64_t N, int64_t Cin, int64_t HW, int64_t Cout, int64_t nph) {
-    return chunk_images(N) * HW * (nph * dwd_ci16(Cin) + dwd_copad(Cout)) + (nph == 4 ? 4 * Cin * HW : 0);
+// Floats of one slot: the chunk's x (HWi pixels per image) and dy (HW pixels), channels last.
+static int64_t dwd_slot(int64_t N, int64_t Cin, int64_t HWi, int64_t Cout, int64_t HW) {
+    return chunk_images(N) * (HWi * dwd_ci16(Cin) + HW * dwd_copad(Cout));
 }
 // Floats of the pass: dw partials per chunk (9 x Cout' x Cin16), db partials, then the slots
-// (HW: pixels of the output grid; nph: input planes per image, 1 or the 4 phases of stride 2).
-static int64_t dwd_floats(int64_t N, int64_t Cin, int64_t HW, int64_t Cout, int64_t nph) {
+// (HWi: pixels of an input image; HW: of the output grid).
+static int64_t dwd_floats(int64_t N, int64_t Cin, int64_t HWi, int64_t Cout, int64_t HW) {
     const int64_t nch = image_chunks(N), co = dwd_copad(Cout);
-    return nch * (9 * co * dwd_ci16(Cin) + co) + nch * dwd_slot(N, Cin, HW, Cout, nph);
+    return nch * (9 * co * dwd_ci16(Cin) + co) + nch * dwd_slot(N, Cin, HWi, Cout, HW);
 }
 
 #ifndef CONV_DX_GATHER
@@ -633,10 +632,10 @@ int64_t ck_conv2d_backward_workspace_floats(int64_t N, int64_t Cin, int64_t H, i
     int64_t parts = p.nch_a * Cout * p.KK + p.nch_a * Cout;   // dw^T and db partial sums
     // The dw/db pass (slots, then the partial sums) runs before the dx pass, which may reuse
     // the whole workspace.
-    if (direct_ok(K, stride, pad)) return ck_max64(dwd_floats(N, Cin, H * W, Cout, 1), dc_floats(Cout, Cin, H * W));
-    if (direct2_ok(K, stride, pad)) {   // the dw pass (it splits images itself); then dx's phase planes and passes
+    if (direct_ok(K, stride, pad)) return ck_max64(dwd_floats(N, Cin, H * W, Cout, H * W), dc_floats(Cout, Cin, H * W));
+    if (direct2_ok(K, stride, pad)) {   // the dw pass; then dx's phase planes and passes
         const int64_t HWo = p.Ho * p.Wo;
-        return ck_max64(dwd_floats(N, Cin, HWo, Cout, 4),
+        return ck_max64(dwd_floats(N, Cin, H * W, Cout, HWo),
                         s2_planes(N, Cin, HWo) + (N >= S2_FUSED ? 4 : 1) * dc_floats(Cout, Cin, HWo));
     }
     return ck_max64(p.nch_a * p.nks * p.slot_a + parts, dx_pass_floats(&p));
@@ -1202,13 +1201,14 @@ static void psum_task(void *ctx, int64_t t, int64_t nt) {
 
 // ---- direct 3x3 stride-1 pad-1 weight gradient ----
 //
-// dw[co, ci, ky, kx] = sum over n, pixels (y, x) of dy[n, co, y, x] * x[n, ci, y + ky - 1, x + kx - 1]
-// over the pixels whose neighbour is inside the image. The images are cut into fixed chunks
+// dw[co, ci, ky, kx] = sum over n, pixels (y, x) of dy[n, co, y, x] * x[n, ci, sy + ky - 1, sx + kx - 1]
+// (stride s = 1 or 2) over the output pixels whose neighbour is inside the image. The images are cut into fixed chunks
 // (up to MAX_CHUNKS, by the batch size only); one task per chunk copies its x and dy into a
 // scratch slot channels-last (input channels padded to 16 with zeros, output channels to 16),
 // so that for a tap the sum is a run of outer products: for each pixel, acc[co][ci..ci+15] +=
-// dy[p, co] * x[p + offset, ci..ci+15], with the pixels walked image by image, row by row, over
-// the rows and columns whose neighbour exists (no masks, no lane sums). Each dw element is one
+// dy[p, co] * x[neighbour of p, ci..ci+15], with the pixels walked image by image, row by row,
+// over the rows and columns whose neighbour exists (no masks, no lane sums; stride 2 reads every
+// other pixel of x, so it needs no phase planes). Each dw element is one
 // chain of fmas in that order, so the scalar fallback gives the same bits; the chunks' partial
 // sums (and db's, plain sums in pixel order) are added in chunk order, so the thread count never
 // matters. Every sum runs in segments of about DW_SEGMENT_PIXELS pixels added in order, so
@@ -1219,10 +1219,8 @@ static void psum_task(void *ctx, int64_t t, int64_t nt) {
 typedef struct {
     const float *dy, *x;
     float *part, *dbpart, *slots;   // part[((chunk*9 + k)*CoP + co)*Ci16 + ci], dbpart[chunk*CoP + co]
-    int64_t N, Cin, Cout, H, W, nch, nimg, Ci16, CoP, slot;   // H x W: the output grid (= the planes)
-    int64_t nph, x_image;           // input planes per image (1, or the 4 phases of stride 2), x's floats per image
-    phase_job pj;                   // stride 2: the split of one image of x into its phase planes
-    int ph[9], dr[9], dc[9];        // tap k reads plane ph[k] shifted by dr[k] rows and dc[k] columns
+    int64_t N, Cin, Cout, H, W, nch, nimg, Ci16, CoP, slot;   // H x W: the output grid
+    int64_t Hi, Wi, s;              // x's image size and the stride
     int want_dw, want_db;           // x is only read when dw is wanted
     _Atomic uint32_t free_slots;
 } dwd_job;
@@ -1232,22 +1230,32 @@ typedef struct {
     int64_t n0, n1, ys, ye;
 } dwd_seg;
 
-// One segment (images [n0, n1) of the slot, rows [ys, ye) of each) for a tap reading plane xs
-// shifted by (r0, c0) in {-1, 0, 1}: output channels [co0, co0 + R) x input channels
-// [ci0, ci0 + 16V); adds the segment's sums to out (rows of Ci16).
+// Output rows (or columns) [*a, *b) of n whose tap-k neighbour s*y + k - 1 lies in [0, ni).
+static void dwd_valid(int64_t n, int64_t ni, int64_t s, int k, int64_t *a, int64_t *b) {
+    *a = k == 0 ? 1 : 0;
+    *b = ck_min64(n, fdiv(ni - k, s) + 1);
+}
+
+// One segment (images [n0, n1) of the slot, rows [ys, ye) of each) for tap (ky, kx) of x's
+// channels-last copy xs: output channels [co0, co0 + R) x input channels [ci0, ci0 + 16V);
+// adds the segment's sums to out (rows of Ci16).
 CK_AVX512 static inline __attribute__((always_inline)) void dwd_sweep512(const dwd_job *j, const float *xs, const float *ds,
-                                                                         float *out, const dwd_seg *s, int r0, int c0,
+                                                                         float *out, const dwd_seg *s, int ky, int kx,
                                                                          int64_t co0, int64_t ci0, const int V, const int R) {
-    const int64_t H = j->H, W = j->W, HW = H * W, C = j->Ci16, D = j->CoP;
-    const int64_t y0 = ck_max64(s->ys, r0 < 0 ? 1 : 0), y1 = ck_min64(s->ye, r0 > 0 ? H - 1 : H);
-    const int64_t x0 = c0 < 0 ? 1 : 0, x1 = c0 > 0 ? W - 1 : W, off = r0 * W + c0;
+    const int64_t W = j->W, HW = j->H * W, C = j->Ci16, D = j->CoP, st = j->s;
+    int64_t y0, y1, x0, x1;
+    dwd_valid(j->H, j->Hi, st, ky, &y0, &y1);
+    dwd_valid(W, j->Wi, st, kx, &x0, &x1);
+    y0 = ck_max64(y0, s->ys);
+    y1 = ck_min64(y1, s->ye);
     __m512 acc[16][2];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_ps();
     for (int64_t n = s->n0; n < s->n1; n++)
         for (int64_t y = y0; y < y1; y++) {
-            const float *d = ds + (n * HW + y * W + x0) * D + co0, *xp = xs + (n * HW + y * W + x0 + off) * C + ci0;
-            for (int64_t x = x0; x < x1; x++, d += D, xp += C) {
+            const float *d = ds + (n * HW + y * W + x0) * D + co0;
+            const float *xp = xs + ((n * j->Hi + st * y + ky - 1) * j->Wi + st * x0 + kx - 1) * C + ci0;
+            for (int64_t x = x0; x < x1; x++, d += D, xp += st * C) {
                 __m512 xv[2];
                 for (int v = 0; v < V; v++) xv[v] = _mm512_loadu_ps(xp + 16 * v);
                 for (int r = 0; r < R; r++) {
@@ -1262,25 +1270,28 @@ CK_AVX512 static inline __attribute__((always_inline)) void dwd_sweep512(const d
             _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc[r][v]));
         }
 }
-CK_AVX512 static void dwd_sweep_v2(const dwd_job *j, const float *xs, const float *ds, float *out, const dwd_seg *s, int r0,
-                                   int c0, int64_t co0, int64_t ci0) { dwd_sweep512(j, xs, ds, out, s, r0, c0, co0, ci0, 2, 8); }
-CK_AVX512 static void dwd_sweep_v1(const dwd_job *j, const float *xs, const float *ds, float *out, const dwd_seg *s, int r0,
-                                   int c0, int64_t co0, int64_t ci0) { dwd_sweep512(j, xs, ds, out, s, r0, c0, co0, ci0, 1, 16); }
+CK_AVX512 static void dwd_sweep_v2(const dwd_job *j, const float *xs, const float *ds, float *out, const dwd_seg *s, int ky,
+                                   int kx, int64_t co0, int64_t ci0) { dwd_sweep512(j, xs, ds, out, s, ky, kx, co0, ci0, 2, 8); }
+CK_AVX512 static void dwd_sweep_v1(const dwd_job *j, const float *xs, const float *ds, float *out, const dwd_seg *s, int ky,
+                                   int kx, int64_t co0, int64_t ci0) { dwd_sweep512(j, xs, ds, out, s, ky, kx, co0, ci0, 1, 16); }
 
 // The same chains of fmas, one element at a time (the SIMD paths switched off).
-static void dwd_sweep_scalar(const dwd_job *j, const float *xs, const float *ds, float *out, const dwd_seg *s, int r0, int c0,
+static void dwd_sweep_scalar(const dwd_job *j, const float *xs, const float *ds, float *out, const dwd_seg *s, int ky, int kx,
                              int64_t co0, int64_t ci0, int64_t V, int64_t R) {
-    const int64_t H = j->H, W = j->W, HW = H * W, C = j->Ci16, D = j->CoP;
-    const int64_t y0 = ck_max64(s->ys, r0 < 0 ? 1 : 0), y1 = ck_min64(s->ye, r0 > 0 ? H - 1 : H);
-    const int64_t x0 = c0 < 0 ? 1 : 0, x1 = c0 > 0 ? W - 1 : W, off = r0 * W + c0;
+    const int64_t W = j->W, HW = j->H * W, C = j->Ci16, D = j->CoP, st = j->s;
+    int64_t y0, y1, x0, x1;
+    dwd_valid(j->H, j->Hi, st, ky, &y0, &y1);
+    dwd_valid(W, j->Wi, st, kx, &x0, &x1);
+    y0 = ck_max64(y0, s->ys);
+    y1 = ck_min64(y1, s->ye);
     for (int64_t r = 0; r < R; r++)
         for (int64_t c = 0; c < 16 * V; c++) {
             float acc = 0.0f;
             for (int64_t n = s->n0; n < s->n1; n++)
                 for (int64_t y = y0; y < y1; y++)
                     for (int64_t x = x0; x < x1; x++) {
-                        const int64_t p = n * HW + y * W + x;
-                        acc = fmaf(ds[p * D + co0 + r], xs[(p + off) * C + ci0 + c], acc);
+                        const int64_t xi = (n * j->Hi + st * y + ky - 1) * j->Wi + st * x + kx - 1;
+                        acc = fmaf(ds[(n * HW + y * W + x) * D + co0 + r], xs[xi * C + ci0 + c], acc);
                     }
             float *o = out + (co0 + r) * C + ci0 + c;
             *o = *o + acc;
@@ -1333,76 +1344,75 @@ static void to_channels_last(float *dst, int64_t ld, const float *src, int64_t n
         }
 }
 
+// db over one segment: out[co] += the sum of dy[p, co] over its pixels, in pixel order (one
+// chain per channel; the AVX-512 code runs 16 channels' chains side by side, same bits).
+CK_AVX512 static void dwd_db_avx512(const dwd_job *j, const float *ds, float *out, const dwd_seg *s) {
+    const int64_t W = j->W, HW = j->H * W, D = j->CoP;
+    for (int64_t co = 0; co < D; co += 16) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t n = s->n0; n < s->n1; n++)
+            for (int64_t p = n * HW + s->ys * W; p < n * HW + s->ye * W; p++) acc = _mm512_add_ps(acc, _mm512_loadu_ps(ds + p * D + co));
+        _mm512_storeu_ps(out + co, _mm512_add_ps(_mm512_loadu_ps(out + co), acc));
+    }
+}
+static void dwd_db_scalar(const dwd_job *j, const float *ds, float *out, const dwd_seg *s) {
+    const int64_t W = j->W, HW = j->H * W, D = j->CoP;
+    for (int64_t co = 0; co < D; co++) {
+        float acc = 0.0f;
+        for (int64_t n = s->n0; n < s->n1; n++)
+            for (int64_t p = n * HW + s->ys * W; p < n * HW + s->ye * W; p++) acc += ds[p * D + co];
+        out[co] = out[co] + acc;
+    }
+}
+
 static void dwd_task(void *ctx, int64_t chunk, int64_t nt) {
     (void)nt;
     dwd_job *j = ctx;
-    const int64_t HW = j->H * j->W, C = j->Ci16, D = j->CoP;
+    const int64_t HW = j->H * j->W, HWi = j->Hi * j->Wi, C = j->Ci16, D = j->CoP;
     const int64_t n0 = chunk * j->nimg, ni = ck_min64(j->N, n0 + j->nimg) - n0;
     const int slot = slot_take(&j->free_slots);
-    // plane q of the chunk's images at xs + q*nimg*HW*C, then dy at ds
-    float *xs = j->slots + slot * j->slot, *ds = xs + j->nph * j->nimg * HW * C, *planes = ds + j->nimg * HW * D;
+    float *xs = j->slots + slot * j->slot, *ds = xs + j->nimg * HWi * C;   // the chunk's x, then its dy
     const int simd = ck_cpu_use_avx2();
     for (int64_t n = 0; n < ni; n++) {   // channels last, zero padding
-        const float *xi = j->x + (n0 + n) * j->x_image;
-        if (j->nph == 4 && j->want_dw) {
-            split_image(&j->pj, planes, xi);
-            xi = planes;
-        }
-        for (int64_t q = 0; q < j->nph && j->want_dw; q++)
-            to_channels_last(xs + (q * j->nimg + n) * HW * C, C, xi + q * j->Cin * HW, j->Cin, HW, simd);
+        if (j->want_dw) to_channels_last(xs + n * HWi * C, C, j->x + (n0 + n) * j->Cin * HWi, j->Cin, HWi, simd);
         to_channels_last(ds + n * HW * D, D, j->dy + (n0 + n) * j->Cout * HW, j->Cout, HW, simd);
     }
     const int64_t nvec = j->want_dw ? C / 16 : 0, G = dwd_segment_images(j->H, j->W), RS = dwd_segment_rows(j->H, j->W);
+    float *dbout = j->dbpart + chunk * D;
     if (nvec) memset(j->part + chunk * 9 * D * C, 0, (size_t)(9 * D * C) * sizeof(float));
+    memset(dbout, 0, (size_t)D * sizeof(float));
     // segments outermost: one segment's x and dy stay in L1 while every tap and block sweeps them
-    for (int64_t g = 0; g < ni && nvec; g += G)
+    for (int64_t g = 0; g < ni; g += G)
         for (int64_t ys = 0; ys < j->H; ys += RS) {
             const dwd_seg sg = {.n0 = g, .n1 = ck_min64(ni, g + G), .ys = ys, .ye = ck_min64(j->H, ys + RS)};
+            if (j->want_db) {
+                if (simd) dwd_db_avx512(j, ds, dbout, &sg);
+                else dwd_db_scalar(j, ds, dbout, &sg);
+            }
             for (int64_t v0 = 0; v0 < nvec; v0 += 2) {
                 const int64_t V = ck_min64(2, nvec - v0), R = dwd_rows(V);
                 for (int k = 0; k < 9; k++) {
                     float *out = j->part + (chunk * 9 + k) * D * C;
-                    const float *xk = xs + j->ph[k] * j->nimg * HW * C;
                     for (int64_t co0 = 0; co0 < D; co0 += R) {
-                        if (!simd) dwd_sweep_scalar(j, xk, ds, out, &sg, j->dr[k], j->dc[k], co0, 16 * v0, V, R);
-                        else if (V == 2) dwd_sweep_v2(j, xk, ds, out, &sg, j->dr[k], j->dc[k], co0, 16 * v0);
-                        else dwd_sweep_v1(j, xk, ds, out, &sg, j->dr[k], j->dc[k], co0, 16 * v0);
+                        if (!simd) dwd_sweep_scalar(j, xs, ds, out, &sg, k / 3, k % 3, co0, 16 * v0, V, R);
+                        else if (V == 2) dwd_sweep_v2(j, xs, ds, out, &sg, k / 3, k % 3, co0, 16 * v0);
+                        else dwd_sweep_v1(j, xs, ds, out, &sg, k / 3, k % 3, co0, 16 * v0);
                     }
                 }
             }
         }
-    if (j->want_db) {   // segment sums in the same segments, added in order
-        const int64_t G = dwd_segment_images(j->H, j->W), RS = dwd_segment_rows(j->H, j->W);
-        for (int64_t co = 0; co < D; co++) {
-            float sum = 0.0f;
-            for (int64_t g = 0; g < ni; g += G)
-                for (int64_t ys = 0; ys < j->H; ys += RS) {
-                    float acc = 0.0f;
-                    for (int64_t n = g; n < ck_min64(ni, g + G); n++)
-                        for (int64_t p = (n * j->H + ys) * j->W; p < (n * j->H + ck_min64(ys + RS, j->H)) * j->W; p++) acc += ds[p * D + co];
-                    sum = sum + acc;
-                }
-            j->dbpart[chunk * D + co] = sum;
-        }
-    }
     slot_give(&j->free_slots, slot);
 }
 
-// dw (= | +=) and db (= | +=) of a 3x3 pad-1 convolution of x with an H x W output: stride 1
-// (pj NULL, nph = 1) or stride 2 (pj: x's split into phase planes, nph = 4); ws holds
-// dwd_floats(...).
-static void dwd_run(float *dw, float *db, int set_dw, int set_db, const float *dy, const float *x, const phase_job *pj,
-                    float *ws, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout) {
-    const int64_t nph = pj ? 4 : 1;
-    const int64_t HW = H * W, nch = image_chunks(N), C = dwd_ci16(Cin), D = dwd_copad(Cout);
+// dw (= | +=) and db (= | +=) of a 3x3 pad-1 convolution of x (Hi x Wi images) with stride s
+// (1 or 2) and an H x W output; ws holds dwd_floats(N, Cin, Hi*Wi, Cout, H*W).
+static void dwd_run(float *dw, float *db, int set_dw, int set_db, const float *dy, const float *x, float *ws, int64_t N,
+                    int64_t Cin, int64_t Hi, int64_t Wi, int64_t s, int64_t H, int64_t W, int64_t Cout) {
+    const int64_t nch = image_chunks(N), C = dwd_ci16(Cin), D = dwd_copad(Cout);
     dwd_job j = {.dy = dy, .x = x, .part = ws, .dbpart = ws + nch * 9 * D * C, .N = N, .Cin = Cin, .Cout = Cout, .H = H,
-                 .W = W, .nch = nch, .nimg = chunk_images(N), .Ci16 = C, .CoP = D, .slot = dwd_slot(N, Cin, HW, Cout, nph),
-                 .nph = nph, .x_image = pj ? Cin * pj->H * pj->W : Cin * HW, .want_dw = dw != NULL, .want_db = db != NULL};
-    if (pj) j.pj = *pj;
-    for (int k = 0; k < 9; k++) {
-        if (nph == 1) { j.ph[k] = 0; j.dr[k] = k / 3 - 1; j.dc[k] = k % 3 - 1; }
-        else s2_tap(k, &j.ph[k], &j.dr[k], &j.dc[k]);
-    }
+                 .W = W, .nch = nch, .nimg = chunk_images(N), .Ci16 = C, .CoP = D,
+                 .slot = dwd_slot(N, Cin, Hi * Wi, Cout, H * W), .Hi = Hi, .Wi = Wi, .s = s, .want_dw = dw != NULL,
+                 .want_db = db != NULL};
     j.slots = j.dbpart + nch * D;
     slots_reset(&j.free_slots);
     ck_parallel_for(dwd_task, &j, nch);
@@ -1442,10 +1452,7 @@ void ck_conv2d_backward(float *dx, float *dw, float *db, float *workspace, int f
     }
     if (direct2_ok(K, stride, pad)) {
         const int64_t Ho = p->Ho, Wo = p->Wo, HWo = Ho * Wo;
-        if (dw || db) {   // each image split into its phase planes inside the pass, just before its copy
-            phase_job pj = {.C = Cin, .H = H, .W = W, .Ho = Ho, .Wo = Wo};
-            dwd_run(dw, db, j.set_dw, j.set_db, dy, x, &pj, workspace, N, Cin, Ho, Wo, Cout);
-        }
+        if (dw || db) dwd_run(dw, db, j.set_dw, j.set_db, dy, x, workspace, N, Cin, H, W, 2, Ho, Wo, Cout);
         if (dx) {   // the phases of dx (images 4*Cin*HWo apart), then interleaved into dx
             phase_job pj = {.ph = workspace, .x = dx, .C = Cin, .H = H, .W = W, .Ho = Ho, .Wo = Wo, .set = j.set_dx};
             float *dcw = workspace + s2_planes(N, Cin, HWo);
@@ -1468,7 +1475,7 @@ void ck_conv2d_backward(float *dx, float *dw, float *db, float *workspace, int f
         return;
     }
     if ((dw || db) && direct_ok(K, stride, pad)) {
-        dwd_run(dw, db, j.set_dw, j.set_db, dy, x, NULL, workspace, N, Cin, H, W, Cout);
+        dwd_run(dw, db, j.set_dw, j.set_db, dy, x, workspace, N, Cin, H, W, 1, H, W, Cout);
     } else if (dw || db) {
         j.parts = workspace + p->nch_a * p->nks * p->slot_a;
         j.dbp = j.parts + p->nch_a * Cout * p->KK;
