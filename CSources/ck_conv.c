@@ -1235,6 +1235,13 @@ static void dwd_valid(int64_t n, int64_t ni, int64_t s, int k, int64_t *a, int64
     *a = k == 0 ? 1 : 0;
     *b = ck_min64(n, fdiv(ni - k, s) + 1);
 }
+// The rows [y0, y1) of segment s and the columns [x0, x1) that tap (ky, kx) sums over.
+static void dwd_span(const dwd_job *j, const dwd_seg *s, int ky, int kx, int64_t *y0, int64_t *y1, int64_t *x0, int64_t *x1) {
+    dwd_valid(j->H, j->Hi, j->s, ky, y0, y1);
+    dwd_valid(j->W, j->Wi, j->s, kx, x0, x1);
+    *y0 = ck_max64(*y0, s->ys);
+    *y1 = ck_min64(*y1, s->ye);
+}
 
 // One segment (images [n0, n1) of the slot, rows [ys, ye) of each) for tap (ky, kx) of x's
 // channels-last copy xs: output channels [co0, co0 + R) x input channels [ci0, ci0 + 16V);
@@ -1244,10 +1251,7 @@ CK_AVX512 static inline __attribute__((always_inline)) void dwd_sweep512(const d
                                                                          int64_t co0, int64_t ci0, const int V, const int R) {
     const int64_t W = j->W, HW = j->H * W, C = j->Ci16, D = j->CoP, st = j->s;
     int64_t y0, y1, x0, x1;
-    dwd_valid(j->H, j->Hi, st, ky, &y0, &y1);
-    dwd_valid(W, j->Wi, st, kx, &x0, &x1);
-    y0 = ck_max64(y0, s->ys);
-    y1 = ck_min64(y1, s->ye);
+    dwd_span(j, s, ky, kx, &y0, &y1, &x0, &x1);
     __m512 acc[16][2];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_ps();
@@ -1280,10 +1284,7 @@ static void dwd_sweep_scalar(const dwd_job *j, const float *xs, const float *ds,
                              int64_t co0, int64_t ci0, int64_t V, int64_t R) {
     const int64_t W = j->W, HW = j->H * W, C = j->Ci16, D = j->CoP, st = j->s;
     int64_t y0, y1, x0, x1;
-    dwd_valid(j->H, j->Hi, st, ky, &y0, &y1);
-    dwd_valid(W, j->Wi, st, kx, &x0, &x1);
-    y0 = ck_max64(y0, s->ys);
-    y1 = ck_min64(y1, s->ye);
+    dwd_span(j, s, ky, kx, &y0, &y1, &x0, &x1);
     for (int64_t r = 0; r < R; r++)
         for (int64_t c = 0; c < 16 * V; c++) {
             float acc = 0.0f;
