@@ -176,23 +176,35 @@ static int direct_ok(int64_t K, int64_t s, int64_t pad) {
 }
 
 static int64_t dc_chunks(int64_t HW) { return (HW + 15) / 16; }
-// Floats of the mask table (uint16 per chunk and tap, rounded up).
-static int64_t dc_mask_floats(int64_t HW) { return (dc_chunks(HW) * 9 + 1) / 2 + 1; }
+
+// Images per group. A pass walks groups of consecutive images with their pixels end to end
+// (a vector may hold the end of one image and the start of the next), so a small plane fills
+// whole vectors and a group has enough of them for 3-vector tiles: g*HW a multiple of 16, in a
+// multiple of 3 or at least 12 vectors (7x7: 16 images, 14x14: 4, 8x8 and 4x4: 3; 28x28: 1).
+// Planes under 16 pixels run one image at a time (a vector would span more than two images).
+static int64_t dc_group(int64_t HW) {
+    int64_t g = 1;
+    while (HW >= 16 && (g * HW % 16 != 0 || (g * HW / 16 % 3 != 0 && g * HW / 16 < 12))) g++;
+    return g;
+}
+// Floats of the mask table (uint16 per chunk of a full group and tap, rounded up).
+static int64_t dc_mask_floats(int64_t HW) { return (dc_chunks(dc_group(HW) * HW) * 9 + 1) / 2 + 1; }
 // Floats a direct pass producing `co` channels from `ci` needs: packed weights, then masks.
 static int64_t dc_floats(int64_t ci, int64_t co, int64_t HW) {
     return ck_ceil_div(co, DC_COB) * ci * 9 * DC_COB + dc_mask_floats(HW);
 }
 
-// mt[c*9 + k], bit j: pixel p = 16c + j is in the plane and its tap-k neighbour
-// (row + k/3 - 1, col + k%3 - 1) is inside the image.
+// mt[c*9 + k], bit j: pixel P = 16c + j of a full group is in it and the tap-k neighbour
+// (row + k/3 - 1, col + k%3 - 1) of its pixel P % HW is inside the image.
 static void dc_masks(uint16_t *mt, int64_t H, int64_t W) {
-    const int64_t HW = H * W;
-    for (int64_t c = 0; c < dc_chunks(HW); c++)
+    const int64_t HW = H * W, np = dc_group(HW) * HW;
+    for (int64_t c = 0; c < dc_chunks(np); c++)
         for (int k = 0; k < 9; k++) {
             uint32_t m = 0;
             for (int j = 0; j < 16; j++) {
                 int64_t p = 16 * c + j;
-                if (p >= HW) break;
+                if (p >= np) break;
+                p %= HW;
                 int64_t iy = p / W + k / 3 - 1, ix = p % W + k % 3 - 1;
                 if (iy >= 0 && iy < H && ix >= 0 && ix < W) m |= 1u << j;
             }
@@ -242,18 +254,34 @@ typedef struct {
     float *y;
     const float *x, *wp, *b;
     const uint16_t *mt;
-    int64_t N, CI, CO, H, W, ncb, nparts;
+    int64_t N, CI, CO, H, W, ncb, nparts, g;   // g: images per group (dc_group, or 1)
     int64_t x_image, y_image;   // floats from one image of x (of y) to the next
     dc_taps tp;
     int accumulate;   // y += result (dx without its SET flag) instead of y = result + b
 } dc_job;
 
-// One tile: chunks [c0, c0 + NV) of output channels [0, nco) of the block, for one image.
-// x: the image (CI, HW); wp: the block's packed weights; y: the block's first output plane.
+// Lanes [0, n) of a 16-lane mask (n clamped to 0..16).
+static inline __mmask16 lanes(int64_t n) { return n <= 0 ? 0 : n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1); }
+
+// One tile: chunks [c0, c0 + NV) of a group's np pixels, output channels [0, nco) of the block.
+// x: the group's first image (CI, HW); wp: the block's packed weights; y: the block's first
+// output plane of that image. Vector v starts at pixel pA of image n (in x at xa[v]); its lanes
+// from HW - pA on are the next image's (bit v of TWO: vector v has such lanes, read and written
+// through a second masked access x_image - HW (y_image - HW) floats further).
 CK_AVX512 static inline __attribute__((always_inline)) void dc_tile_avx512(const dc_job *j, float *y, const float *x,
                                                                            const float *wp, const float *b, int64_t c0,
-                                                                           const int NV, int nco) {
-    const int64_t HW = j->H * j->W, CI = j->CI;
+                                                                           int64_t np, const int NV, int nco, const int TWO) {
+    const int64_t HW = j->H * j->W, CI = j->CI, xnext = j->x_image - HW, ynext = j->y_image - HW;
+    const float *xa[DC_NV];
+    float *ya[DC_NV];
+    __mmask16 lo[DC_NV], hi[DC_NV];   // lanes of image n, of image n + 1
+    for (int v = 0; v < NV; v++) {
+        const int64_t P0 = (c0 + v) * 16, n = P0 / HW, pA = P0 - n * HW;
+        xa[v] = x + n * j->x_image + pA;
+        ya[v] = y + n * j->y_image + pA;
+        lo[v] = lanes(HW - pA) & lanes(np - P0);
+        hi[v] = (__mmask16)(~lanes(HW - pA) & lanes(np - P0));
+    }
     for (int64_t ci0 = 0; ci0 < CI; ci0 += DC_CIB) {
         const int64_t ci1 = ck_min64(CI, ci0 + DC_CIB);
         __m512 acc[DC_COB][DC_NV];
@@ -261,13 +289,22 @@ CK_AVX512 static inline __attribute__((always_inline)) void dc_tile_avx512(const
             for (int v = 0; v < NV; v++) acc[q][v] = _mm512_setzero_ps();
         const int nt = j->tp.n;
         for (int k = 0; k < nt; k++) {
-            __mmask16 m[DC_NV];
-            for (int v = 0; v < NV; v++) m[v] = j->mt[(c0 + v) * 9 + j->tp.mk[k]];
-            const float *xp = x + j->tp.plane[k] + ci0 * HW + c0 * 16 + j->tp.off[k], *wk = wp + (ci0 * nt + k) * DC_COB;
+            __mmask16 ma[DC_NV], mb[DC_NV];
+            int64_t dv[DC_NV];   // vector v reads xp + dv[v] (one pointer walks the channels)
+            for (int v = 0; v < NV; v++) {
+                const __mmask16 m = j->mt[(c0 + v) * 9 + j->tp.mk[k]];
+                ma[v] = m & lo[v];
+                mb[v] = m & hi[v];
+                dv[v] = xa[v] - xa[0];
+            }
+            const float *xp = xa[0] + j->tp.plane[k] + ci0 * HW + j->tp.off[k], *wk = wp + (ci0 * nt + k) * DC_COB;
             for (int64_t ci = ci0; ci < ci1; ci++, xp += HW, wk += nt * DC_COB) {
                 __m512 xv[DC_NV];
                 // lanes outside the image are masked: not read (the address may lie outside the plane)
-                for (int v = 0; v < NV; v++) xv[v] = _mm512_maskz_loadu_ps(m[v], xp + 16 * v);
+                for (int v = 0; v < NV; v++) {
+                    xv[v] = _mm512_maskz_loadu_ps(ma[v], xp + dv[v]);
+                    if (TWO >> v & 1) xv[v] = _mm512_mask_loadu_ps(xv[v], mb[v], xp + dv[v] + xnext);
+                }
                 for (int q = 0; q < DC_COB; q++) {
                     __m512 wv = _mm512_set1_ps(wk[q]);
                     for (int v = 0; v < NV; v++) acc[q][v] = _mm512_fmadd_ps(wv, xv[v], acc[q][v]);
@@ -276,43 +313,51 @@ CK_AVX512 static inline __attribute__((always_inline)) void dc_tile_avx512(const
         }
         // The first block writes (or adds to an accumulated y), later blocks add; the bias last.
         const int add = ci0 > 0 || j->accumulate, bias = b && !j->accumulate && ci1 == CI;
-        for (int v = 0; v < NV; v++) {
-            int64_t p0 = (c0 + v) * 16;
-            __mmask16 tm = HW - p0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (HW - p0)) - 1);
+        for (int v = 0; v < NV; v++)
             for (int q = 0; q < nco; q++) {
-                float *d = y + q * HW + p0;
+                float *d = ya[v] + q * HW;
                 __m512 r = acc[q][v];
-                if (add) r = _mm512_add_ps(_mm512_maskz_loadu_ps(tm, d), r);
+                if (add) {
+                    __m512 old = _mm512_maskz_loadu_ps(lo[v], d);
+                    if (TWO >> v & 1) old = _mm512_mask_loadu_ps(old, hi[v], d + ynext);
+                    r = _mm512_add_ps(old, r);
+                }
                 if (bias) r = _mm512_add_ps(r, _mm512_set1_ps(b[q]));
-                _mm512_mask_storeu_ps(d, tm, r);
+                _mm512_mask_storeu_ps(d, lo[v], r);
+                if (TWO >> v & 1) _mm512_mask_storeu_ps(d + ynext, hi[v], r);
             }
-        }
     }
 }
-CK_AVX512 static void dc_tile3(const dc_job *j, float *y, const float *x, const float *wp, const float *b, int64_t c0, int nco) {
-    dc_tile_avx512(j, y, x, wp, b, c0, 3, nco);
-}
-CK_AVX512 static void dc_tile2(const dc_job *j, float *y, const float *x, const float *wp, const float *b, int64_t c0, int nco) {
-    dc_tile_avx512(j, y, x, wp, b, c0, 2, nco);
-}
-CK_AVX512 static void dc_tile1(const dc_job *j, float *y, const float *x, const float *wp, const float *b, int64_t c0, int nco) {
-    dc_tile_avx512(j, y, x, wp, b, c0, 1, nco);
-}
+typedef void (*dc_tile_fn)(const dc_job *, float *, const float *, const float *, const float *, int64_t, int64_t, int);
+#define DC_TILE(NV, TWO)                                                                                                   \
+    CK_AVX512 static void dc_tile##NV##_##TWO(const dc_job *j, float *y, const float *x, const float *wp, const float *b, \
+                                              int64_t c0, int64_t np, int nco) {                                          \
+        dc_tile_avx512(j, y, x, wp, b, c0, np, NV, nco, TWO);                                                              \
+    }
+DC_TILE(1, 0) DC_TILE(1, 1)
+DC_TILE(2, 0) DC_TILE(2, 1) DC_TILE(2, 2) DC_TILE(2, 3)
+DC_TILE(3, 0) DC_TILE(3, 1) DC_TILE(3, 2) DC_TILE(3, 3) DC_TILE(3, 4) DC_TILE(3, 5) DC_TILE(3, 6) DC_TILE(3, 7)
+// [NV - 1][TWO]
+static const dc_tile_fn dc_tiles[3][8] = {
+    {dc_tile1_0, dc_tile1_1},
+    {dc_tile2_0, dc_tile2_1, dc_tile2_2, dc_tile2_3},
+    {dc_tile3_0, dc_tile3_1, dc_tile3_2, dc_tile3_3, dc_tile3_4, dc_tile3_5, dc_tile3_6, dc_tile3_7},
+};
 
 // The same chains of fmas and adds, one pixel at a time (the SIMD paths switched off).
-static void dc_tile_scalar(const dc_job *j, float *y, const float *x, const float *wp, const float *b, int64_t c0, int NV,
-                           int nco) {
+static void dc_tile_scalar(const dc_job *j, float *y, const float *x, const float *wp, const float *b, int64_t c0,
+                           int64_t np, int NV, int nco) {
     const int64_t HW = j->H * j->W, CI = j->CI;
-    for (int64_t p = c0 * 16; p < ck_min64(HW, (c0 + NV) * 16); p++) {
-        const int64_t c = p / 16, lane = p % 16;
+    for (int64_t P = c0 * 16; P < ck_min64(np, (c0 + NV) * 16); P++) {
+        const int64_t c = P / 16, lane = P % 16, n = P / HW, p = P % HW;
         for (int q = 0; q < nco; q++) {
-            float *d = y + q * HW + p;
+            float *d = y + n * j->y_image + q * HW + p;
             for (int64_t ci0 = 0; ci0 < CI; ci0 += DC_CIB) {
                 const int64_t ci1 = ck_min64(CI, ci0 + DC_CIB);
                 float acc = 0.0f;
                 for (int k = 0; k < j->tp.n; k++) {
                     const int valid = (j->mt[c * 9 + j->tp.mk[k]] >> lane) & 1;
-                    const float *src = x + j->tp.plane[k] + p + j->tp.off[k];
+                    const float *src = x + n * j->x_image + j->tp.plane[k] + p + j->tp.off[k];
                     for (int64_t ci = ci0; ci < ci1; ci++)
                         acc = fmaf(wp[(ci * j->tp.n + k) * DC_COB + q], valid ? src[ci * HW] : 0.0f, acc);
                 }
@@ -334,9 +379,13 @@ static void dc_tile_span(int64_t t, int64_t nch, int64_t *c0, int *nv) {
     *nv = t < full ? DC_NV : DC_NV - 1;
 }
 
-// Tiles [t0, t1) of channel block cb of one image: x its input, y its output (image bases).
-static void dc_span(const dc_job *j, float *y, const float *x, int64_t cb, int64_t t0, int64_t t1) {
-    const int64_t HW = j->H * j->W;
+// Tiles of a group of ng images with np pixels.
+static int64_t dc_tiles_of(int64_t np) { return ck_ceil_div(dc_chunks(np), DC_NV); }
+
+// Tiles [t0, t1) of channel block cb of a group of ng images: x its input, y its output (the
+// bases of its first image).
+static void dc_span(const dc_job *j, float *y, const float *x, int64_t ng, int64_t cb, int64_t t0, int64_t t1) {
+    const int64_t HW = j->H * j->W, np = ng * HW;
     const int nco = (int)ck_min64(DC_COB, j->CO - cb * DC_COB);
     const float *wp = j->wp + cb * j->CI * j->tp.n * DC_COB, *b = j->b ? j->b + cb * DC_COB : NULL;
     const int simd = ck_cpu_use_avx2();
@@ -344,36 +393,43 @@ static void dc_span(const dc_job *j, float *y, const float *x, int64_t cb, int64
     for (int64_t tile = t0; tile < t1; tile++) {
         int64_t c0;
         int nv;
-        dc_tile_span(tile, dc_chunks(HW), &c0, &nv);
-        if (!simd) dc_tile_scalar(j, y, x, wp, b, c0, nv, nco);
-        else if (nv == 3) dc_tile3(j, y, x, wp, b, c0, nco);
-        else if (nv == 2) dc_tile2(j, y, x, wp, b, c0, nco);
-        else dc_tile1(j, y, x, wp, b, c0, nco);
+        dc_tile_span(tile, dc_chunks(np), &c0, &nv);
+        if (!simd) {
+            dc_tile_scalar(j, y, x, wp, b, c0, np, nv, nco);
+            continue;
+        }
+        int two = 0;   // bit v: vector v holds pixels of two images
+        for (int v = 0; v < nv; v++) {
+            const int64_t P0 = (c0 + v) * 16;
+            two |= (P0 / HW != (ck_min64(np, P0 + 16) - 1) / HW) << v;
+        }
+        dc_tiles[nv - 1][two](j, y, x, wp, b, c0, np, nco);
     }
 }
 
-// Task (image n, channel block cb, part of the tiles).
+// Task (group of images, channel block cb, part of the tiles).
 static void dc_task(void *ctx, int64_t t, int64_t nt) {
     (void)nt;
     const dc_job *j = ctx;
-    const int64_t ntiles = ck_ceil_div(dc_chunks(j->H * j->W), DC_NV);
-    const int64_t part = t % j->nparts, cb = t / j->nparts % j->ncb, n = t / j->nparts / j->ncb;
-    dc_span(j, j->y + n * j->y_image, j->x + n * j->x_image, cb, part * ntiles / j->nparts,
+    const int64_t part = t % j->nparts, cb = t / j->nparts % j->ncb, n0 = t / j->nparts / j->ncb * j->g;
+    const int64_t ng = ck_min64(j->g, j->N - n0), ntiles = dc_tiles_of(ng * j->H * j->W);
+    dc_span(j, j->y + n0 * j->y_image, j->x + n0 * j->x_image, ng, cb, part * ntiles / j->nparts,
             (part + 1) * ntiles / j->nparts);
 }
 
-// The pass of dc_run, its weights packed and its mask table built in ws, not yet run.
+// The pass of dc_run over groups of g images (dc_group(H*W), or 1 for callers that run one
+// image at a time), its weights packed and its mask table built in ws, not yet run.
 static dc_job dc_setup(float *y, int64_t y_image, const float *x, int64_t x_image, const float *w, const float *b,
                        float *ws, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int for_dx,
-                       const dc_taps *tp, int accumulate) {
+                       const dc_taps *tp, int accumulate, int64_t g) {
     const int64_t CI = for_dx ? Cout : Cin, CO = for_dx ? Cin : Cout, HW = H * W;
-    const int64_t ncb = ck_ceil_div(CO, DC_COB), ntiles = ck_ceil_div(dc_chunks(HW), DC_NV);
+    const int64_t ncb = ck_ceil_div(CO, DC_COB), ntiles = dc_tiles_of(ck_min64(g, N) * HW);
     dc_pack(ws, w, Cin, Cout, for_dx, tp);
     uint16_t *mt = (uint16_t *)(ws + ncb * CI * 9 * DC_COB);
     dc_masks(mt, H, W);
     dc_job j = {.y = y, .x = x, .wp = ws, .b = b, .mt = mt, .N = N, .CI = CI, .CO = CO, .H = H, .W = W, .ncb = ncb,
-                .x_image = x_image, .y_image = y_image, .tp = *tp, .accumulate = accumulate};
-    j.nparts = ck_max64(1, ck_min64(ntiles, ck_ceil_div(DC_TASKS, N * ncb)));
+                .g = g, .x_image = x_image, .y_image = y_image, .tp = *tp, .accumulate = accumulate};
+    j.nparts = ck_max64(1, ck_min64(ntiles, ck_ceil_div(DC_TASKS, ck_ceil_div(N, g) * ncb)));
     return j;
 }
 
@@ -382,8 +438,8 @@ static dc_job dc_setup(float *y, int64_t y_image, const float *x, int64_t x_imag
 // grid; ws holds dc_floats(CI, CO, H*W) floats.
 static void dc_run(float *y, int64_t y_image, const float *x, int64_t x_image, const float *w, const float *b, float *ws,
                    int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int for_dx, const dc_taps *tp, int accumulate) {
-    dc_job j = dc_setup(y, y_image, x, x_image, w, b, ws, N, Cin, H, W, Cout, for_dx, tp, accumulate);
-    ck_parallel_for(dc_task, &j, N * j.ncb * j.nparts);
+    dc_job j = dc_setup(y, y_image, x, x_image, w, b, ws, N, Cin, H, W, Cout, for_dx, tp, accumulate, dc_group(H * W));
+    ck_parallel_for(dc_task, &j, ck_ceil_div(N, j.g) * j.ncb * j.nparts);
 }
 
 // ---- direct 3x3 stride-2 pad-1 path (phase planes) ----
@@ -440,9 +496,6 @@ static dc_taps dc_taps_s2_dx(int ph, int64_t Wo) {
 }
 
 typedef struct { float *ph; float *x; const float *cx; int64_t C, H, W, Ho, Wo; int set; } phase_job;
-
-// Lanes [0, n) of a 16-lane mask (n clamped to 0..16).
-static inline __mmask16 lanes(int64_t n) { return n <= 0 ? 0 : n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1); }
 
 // One row of W floats split into its even (e) and odd (o) columns, 32 at a time; o gets a 0
 // after the last odd column when W is odd (both are Wo = ceil(W/2) long). The path runs only on
@@ -538,11 +591,11 @@ typedef struct { dc_job dc; phase_job pj; float *scratch; } s2_fwd_job;
 static void s2_fwd_task(void *ctx, int64_t c, int64_t nt) {
     (void)nt;
     const s2_fwd_job *j = ctx;
-    const int64_t img = 4 * j->pj.C * j->pj.Ho * j->pj.Wo, ntiles = ck_ceil_div(dc_chunks(j->dc.H * j->dc.W), DC_NV);
+    const int64_t img = 4 * j->pj.C * j->pj.Ho * j->pj.Wo, ntiles = dc_tiles_of(j->dc.H * j->dc.W);
     float *ph = j->scratch + c * img;
     for (int64_t n = c * chunk_images(j->dc.N); n < ck_min64(j->dc.N, (c + 1) * chunk_images(j->dc.N)); n++) {
         split_image(&j->pj, ph, j->pj.cx + n * j->pj.C * j->pj.H * j->pj.W);
-        for (int64_t cb = 0; cb < j->dc.ncb; cb++) dc_span(&j->dc, j->dc.y + n * j->dc.y_image, ph, cb, 0, ntiles);
+        for (int64_t cb = 0; cb < j->dc.ncb; cb++) dc_span(&j->dc, j->dc.y + n * j->dc.y_image, ph, 1, cb, 0, ntiles);
     }
 }
 
@@ -553,12 +606,12 @@ typedef struct { dc_job dc[4]; phase_job pj; float *scratch; } s2_dx_job;
 static void s2_dx_task(void *ctx, int64_t c, int64_t nt) {
     (void)nt;
     const s2_dx_job *j = ctx;
-    const int64_t HWo = j->pj.Ho * j->pj.Wo, ntiles = ck_ceil_div(dc_chunks(HWo), DC_NV), N = j->dc[0].N;
+    const int64_t HWo = j->pj.Ho * j->pj.Wo, ntiles = dc_tiles_of(HWo), N = j->dc[0].N;
     float *ph = j->scratch + c * 4 * j->pj.C * HWo;
     for (int64_t n = c * chunk_images(N); n < ck_min64(N, (c + 1) * chunk_images(N)); n++) {
         for (int q = 0; q < 4; q++)
             for (int64_t cb = 0; cb < j->dc[q].ncb; cb++)
-                dc_span(&j->dc[q], ph + q * j->pj.C * HWo, j->dc[q].x + n * j->dc[q].x_image, cb, 0, ntiles);
+                dc_span(&j->dc[q], ph + q * j->pj.C * HWo, j->dc[q].x + n * j->dc[q].x_image, 1, cb, 0, ntiles);
         put_image(&j->pj, j->pj.x + n * j->pj.C * j->pj.H * j->pj.W, ph);
     }
 }
@@ -1066,7 +1119,7 @@ void ck_conv2d_forward(float *y, const float *x, const float *w, const float *b,
         const dc_taps tp = dc_taps_s2(Cin, Ho, Wo);
         if (N >= S2_FUSED) {
             s2_fwd_job fj = {.pj = pj, .scratch = workspace};
-            fj.dc = dc_setup(y, Cout * Ho * Wo, NULL, 0, w, b, workspace + planes, N, Cin, Ho, Wo, Cout, 0, &tp, 0);
+            fj.dc = dc_setup(y, Cout * Ho * Wo, NULL, 0, w, b, workspace + planes, N, Cin, Ho, Wo, Cout, 0, &tp, 0, 1);
             ck_parallel_for(s2_fwd_task, &fj, image_chunks(N));
             return;
         }
@@ -1462,7 +1515,7 @@ void ck_conv2d_backward(float *dx, float *dw, float *db, float *workspace, int f
                 for (int ph = 0; ph < 4; ph++) {
                     const dc_taps tp = dc_taps_s2_dx(ph, Wo);
                     xj.dc[ph] = dc_setup(NULL, 0, dy, Cout * HWo, w, NULL, dcw + ph * dc_floats(Cout, Cin, HWo), N, Cin, Ho,
-                                         Wo, Cout, 1, &tp, 0);
+                                         Wo, Cout, 1, &tp, 0, 1);
                 }
                 ck_parallel_for(s2_dx_task, &xj, image_chunks(N));
                 return;
