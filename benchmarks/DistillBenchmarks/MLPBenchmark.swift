@@ -42,8 +42,8 @@ enum MLPBenchmark {
                 note = n
                 if let ms { theirs.append(ms) } else { break }
             }
-            let o = ours.sorted()[ours.count / 2]
-            let t = theirs.isEmpty ? nil : theirs.sorted()[theirs.count / 2]
+            let o = Timing.median(of: ours)
+            let t = theirs.isEmpty ? nil : Timing.median(of: theirs)
             if let t {
                 note += ": \(String(format: "%.2f", t)) ms (median of \(theirs.count) alternating rounds); ratio = its time / ours"
             }

@@ -39,8 +39,8 @@ enum SamplerBenchmarks {
             note = n
             if let r { theirs.append(r) } else { break }
         }
-        let o = ours.sorted()[ours.count / 2]
-        let t = theirs.isEmpty ? nil : theirs.sorted()[theirs.count / 2]
+        let o = Timing.median(of: ours)
+        let t = theirs.isEmpty ? nil : Timing.median(of: theirs)
         if let t { note += String(format: ": %.0f samples/s (median of %d alternating rounds); ratio = ours / PyTorch", t, theirs.count) }
         emit(BenchmarkRecord(name: "sampling_dpmpp2m_10steps_b\(batch)", value: o, unit: "samples/s", ratio: t.map { o / $0 }, reference: note))
     }

@@ -10,8 +10,11 @@ enum Timing {
 
     /// Seconds per call of `body`: `warmup` untimed calls, then the median of `reps` timed ones.
     static func median(reps: Int, warmup: Int = 2, _ body: () throws -> Void) rethrows -> Double {
-        try samples(reps: reps, warmup: warmup, body).sorted()[reps / 2]
+        median(of: try samples(reps: reps, warmup: warmup, body))
     }
+
+    /// The median of timings.
+    static func median(of times: [Double]) -> Double { times.sorted()[times.count / 2] }
 
     /// The individual timings.
     static func samples(reps: Int, warmup: Int = 2, _ body: () throws -> Void) rethrows -> [Double] {
