@@ -284,8 +284,10 @@ CK_AVX512 static inline __attribute__((always_inline)) void dc_tile_avx512(const
     }
     for (int64_t ci0 = 0; ci0 < CI; ci0 += DC_CIB) {
         const int64_t ci1 = ck_min64(CI, ci0 + DC_CIB);
-        __m512 acc[DC_COB][DC_NV];
+        __m512 acc[DC_COB][DC_NV];   // every loop over it fully unrolled: registers, no stack copy
+#pragma unroll
         for (int q = 0; q < DC_COB; q++)
+#pragma unroll
             for (int v = 0; v < NV; v++) acc[q][v] = _mm512_setzero_ps();
         const int nt = j->tp.n;
         for (int k = 0; k < nt; k++) {
@@ -313,8 +315,11 @@ CK_AVX512 static inline __attribute__((always_inline)) void dc_tile_avx512(const
         }
         // The first block writes (or adds to an accumulated y), later blocks add; the bias last.
         const int add = ci0 > 0 || j->accumulate, bias = b && !j->accumulate && ci1 == CI;
+#pragma unroll
         for (int v = 0; v < NV; v++)
-            for (int q = 0; q < nco; q++) {
+#pragma unroll
+            for (int q = 0; q < DC_COB; q++) {
+                if (q >= nco) continue;
                 float *d = ya[v] + q * HW;
                 __m512 r = acc[q][v];
                 if (add) {
