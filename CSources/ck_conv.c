@@ -581,13 +581,15 @@ static void phase_put_task(void *ctx, int64_t n, int64_t nt) {
 static int64_t chunk_images(int64_t N) { return ck_ceil_div(N, ck_min64(N, MAX_CHUNKS)); }
 static int64_t image_chunks(int64_t N) { return ck_ceil_div(N, chunk_images(N)); }
 
-// Batches of at least S2_FUSED images split each image into a scratch plane set just before
-// its pass (the planes stay in L2), one scratch per chunk of images; smaller batches split all
-// images first and spread the pass over channel blocks and tiles.
+// Batches of at least S2_FUSED images split a group of images (dc_group, at most a chunk) into
+// a scratch set of phase planes just before its pass (the planes stay in L2), one scratch per
+// chunk of images; smaller batches split all images first and spread the pass over channel
+// blocks and tiles.
 #define S2_FUSED 16
+static int64_t s2_group(int64_t N, int64_t HWo) { return ck_min64(dc_group(HWo), chunk_images(N)); }
 // Floats of the phase planes a stride-2 forward or dx pass keeps (HWo: the output grid's pixels).
 static int64_t s2_planes(int64_t N, int64_t Cin, int64_t HWo) {
-    return (N >= S2_FUSED ? image_chunks(N) : N) * 4 * Cin * HWo;
+    return (N >= S2_FUSED ? image_chunks(N) * s2_group(N, HWo) : N) * 4 * Cin * HWo;
 }
 
 typedef struct { dc_job dc; phase_job pj; float *scratch; } s2_fwd_job;
@@ -596,11 +598,12 @@ typedef struct { dc_job dc; phase_job pj; float *scratch; } s2_fwd_job;
 static void s2_fwd_task(void *ctx, int64_t c, int64_t nt) {
     (void)nt;
     const s2_fwd_job *j = ctx;
-    const int64_t img = 4 * j->pj.C * j->pj.Ho * j->pj.Wo, ntiles = dc_tiles_of(j->dc.H * j->dc.W);
-    float *ph = j->scratch + c * img;
-    for (int64_t n = c * chunk_images(j->dc.N); n < ck_min64(j->dc.N, (c + 1) * chunk_images(j->dc.N)); n++) {
-        split_image(&j->pj, ph, j->pj.cx + n * j->pj.C * j->pj.H * j->pj.W);
-        for (int64_t cb = 0; cb < j->dc.ncb; cb++) dc_span(&j->dc, j->dc.y + n * j->dc.y_image, ph, 1, cb, 0, ntiles);
+    const int64_t N = j->dc.N, HWo = j->dc.H * j->dc.W, end = ck_min64(N, (c + 1) * chunk_images(N));
+    float *ph = j->scratch + c * j->dc.g * j->dc.x_image;
+    for (int64_t n0 = c * chunk_images(N); n0 < end; n0 += j->dc.g) {
+        const int64_t ng = ck_min64(j->dc.g, end - n0);
+        for (int64_t i = 0; i < ng; i++) split_image(&j->pj, ph + i * j->dc.x_image, j->pj.cx + (n0 + i) * j->pj.C * j->pj.H * j->pj.W);
+        for (int64_t cb = 0; cb < j->dc.ncb; cb++) dc_span(&j->dc, j->dc.y + n0 * j->dc.y_image, ph, ng, cb, 0, dc_tiles_of(ng * HWo));
     }
 }
 
@@ -611,13 +614,15 @@ typedef struct { dc_job dc[4]; phase_job pj; float *scratch; } s2_dx_job;
 static void s2_dx_task(void *ctx, int64_t c, int64_t nt) {
     (void)nt;
     const s2_dx_job *j = ctx;
-    const int64_t HWo = j->pj.Ho * j->pj.Wo, ntiles = dc_tiles_of(HWo), N = j->dc[0].N;
-    float *ph = j->scratch + c * 4 * j->pj.C * HWo;
-    for (int64_t n = c * chunk_images(N); n < ck_min64(N, (c + 1) * chunk_images(N)); n++) {
+    const int64_t HWo = j->pj.Ho * j->pj.Wo, N = j->dc[0].N, g = j->dc[0].g, img = j->dc[0].y_image;
+    const int64_t end = ck_min64(N, (c + 1) * chunk_images(N));
+    float *ph = j->scratch + c * g * img;
+    for (int64_t n0 = c * chunk_images(N); n0 < end; n0 += g) {
+        const int64_t ng = ck_min64(g, end - n0);
         for (int q = 0; q < 4; q++)
             for (int64_t cb = 0; cb < j->dc[q].ncb; cb++)
-                dc_span(&j->dc[q], ph + q * j->pj.C * HWo, j->dc[q].x + n * j->dc[q].x_image, 1, cb, 0, ntiles);
-        put_image(&j->pj, j->pj.x + n * j->pj.C * j->pj.H * j->pj.W, ph);
+                dc_span(&j->dc[q], ph + q * j->pj.C * HWo, j->dc[q].x + n0 * j->dc[q].x_image, ng, cb, 0, dc_tiles_of(ng * HWo));
+        for (int64_t i = 0; i < ng; i++) put_image(&j->pj, j->pj.x + (n0 + i) * j->pj.C * j->pj.H * j->pj.W, ph + i * img);
     }
 }
 
@@ -1124,7 +1129,8 @@ void ck_conv2d_forward(float *y, const float *x, const float *w, const float *b,
         const dc_taps tp = dc_taps_s2(Cin, Ho, Wo);
         if (N >= S2_FUSED) {
             s2_fwd_job fj = {.pj = pj, .scratch = workspace};
-            fj.dc = dc_setup(y, Cout * Ho * Wo, NULL, 0, w, b, workspace + planes, N, Cin, Ho, Wo, Cout, 0, &tp, 0, 1);
+            fj.dc = dc_setup(y, Cout * Ho * Wo, NULL, 4 * Cin * Ho * Wo, w, b, workspace + planes, N, Cin, Ho, Wo, Cout, 0, &tp,
+                             0, s2_group(N, Ho * Wo));
             ck_parallel_for(s2_fwd_task, &fj, image_chunks(N));
             return;
         }
@@ -1519,8 +1525,8 @@ void ck_conv2d_backward(float *dx, float *dw, float *db, float *workspace, int f
                 s2_dx_job xj = {.pj = pj, .scratch = workspace};
                 for (int ph = 0; ph < 4; ph++) {
                     const dc_taps tp = dc_taps_s2_dx(ph, Wo);
-                    xj.dc[ph] = dc_setup(NULL, 0, dy, Cout * HWo, w, NULL, dcw + ph * dc_floats(Cout, Cin, HWo), N, Cin, Ho,
-                                         Wo, Cout, 1, &tp, 0, 1);
+                    xj.dc[ph] = dc_setup(NULL, 4 * Cin * HWo, dy, Cout * HWo, w, NULL, dcw + ph * dc_floats(Cout, Cin, HWo), N,
+                                         Cin, Ho, Wo, Cout, 1, &tp, 0, s2_group(N, HWo));
                 }
                 ck_parallel_for(s2_dx_task, &xj, image_chunks(N));
                 return;
