@@ -502,54 +502,31 @@ static dc_taps dc_taps_s2_dx(int ph, int64_t Wo) {
 
 typedef struct { float *ph; float *x; const float *cx; int64_t C, H, W, Ho, Wo; int set; } phase_job;
 
-// One image x (C, H, W) into its phase planes ph (4, C, Ho, Wo), phase 2a + b holding rows a,
-// a + 2, ... and columns b, b + 2, ... (zero beyond the image): each row's even and odd columns
-// 32 at a time, with the masks of a 32-column block set once for all rows (the U-Net's rows are
-// one block: per-row set-up cost as much as the copy). The path runs only on AVX-512 CPUs
+// Phase planes ph (4, C, Ho, Wo) of one image x (C, H, W): phase 2a + b holds rows a, a + 2, ...
+// and columns b, b + 2, ... (zero beyond the image). Split (put 0): x's rows into ph; put back
+// (put 1): ph into x's rows, written or added (j->set). Each row's even and odd columns 32 at a
+// time, with the masks of a 32-column block set once for all rows (the U-Net's rows are one
+// block: per-row set-up cost as much as the copy). The path runs only on AVX-512 CPUs
 // (direct2_ok), and a copy has one result whatever the code.
-CK_AVX512 static void split_image(const phase_job *j, float *ph, const float *x) {
+CK_AVX512 static inline __attribute__((always_inline)) void phase_rows(const phase_job *j, float *x, float *ph, const int put) {
     const int64_t H = j->H, W = j->W, Wo = j->Wo, HWo = j->Ho * Wo, C = j->C;
     const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     for (int64_t q = 0; q < W; q += 32) {
         const int64_t m = ck_min64(32, W - q);
         const __mmask16 ma = lanes(m), mb = lanes(m - 16), mh = lanes((m + 1) / 2);   // o gets a 0 past odd W
         for (int64_t c = 0; c < C; c++)
             for (int64_t y = 0; y < H; y++) {
-                const float *row = x + (c * H + y) * W + q;
-                float *e = ph + (2 * (y % 2) * C + c) * HWo + (y / 2) * Wo + q / 2, *o = e + C * HWo;
-                const __m512 va = _mm512_maskz_loadu_ps(ma, row), vb = _mm512_maskz_loadu_ps(mb, row + 16);
-                _mm512_mask_storeu_ps(e, mh, _mm512_permutex2var_ps(va, ev, vb));
-                _mm512_mask_storeu_ps(o, mh, _mm512_permutex2var_ps(va, od, vb));
-            }
-    }
-    for (int64_t c = 0; c < C && H % 2; c++) {   // odd H: the odd-row phases' last row is beyond the image
-        float *e = ph + (2 * C + c) * HWo + (j->Ho - 1) * Wo;
-        memset(e, 0, (size_t)Wo * sizeof(float));
-        memset(e + C * HWo, 0, (size_t)Wo * sizeof(float));
-    }
-}
-
-// Image n of cx into its phase planes in ph (images 4*C*Ho*Wo floats apart).
-static void phase_split_task(void *ctx, int64_t n, int64_t nt) {
-    (void)nt;
-    const phase_job *j = ctx;
-    split_image(j, j->ph + n * 4 * j->C * j->Ho * j->Wo, j->cx + n * j->C * j->H * j->W);
-}
-
-// One image's four phase planes ph (4, C, Ho, Wo) interleaved into x (C, H, W), written or
-// added: the inverse of split_image, block masks likewise set once for all rows.
-CK_AVX512 static void put_image(const phase_job *j, float *x, const float *ph) {
-    const int64_t H = j->H, W = j->W, Wo = j->Wo, HWo = j->Ho * Wo, C = j->C;
-    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    for (int64_t q = 0; q < W; q += 32) {
-        const int64_t m = ck_min64(32, W - q);
-        const __mmask16 ma = lanes(m), mb = lanes(m - 16), mh = lanes((m + 1) / 2);
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t y = 0; y < H; y++) {
                 float *row = x + (c * H + y) * W + q;
-                const float *e = ph + (2 * (y % 2) * C + c) * HWo + (y / 2) * Wo + q / 2, *o = e + C * HWo;
+                float *e = ph + (2 * (y % 2) * C + c) * HWo + (y / 2) * Wo + q / 2, *o = e + C * HWo;
+                if (!put) {
+                    const __m512 va = _mm512_maskz_loadu_ps(ma, row), vb = _mm512_maskz_loadu_ps(mb, row + 16);
+                    _mm512_mask_storeu_ps(e, mh, _mm512_permutex2var_ps(va, ev, vb));
+                    _mm512_mask_storeu_ps(o, mh, _mm512_permutex2var_ps(va, od, vb));
+                    continue;
+                }
                 const __m512 ve = _mm512_maskz_loadu_ps(mh, e), vo = _mm512_maskz_loadu_ps(mh, o);
                 __m512 va = _mm512_permutex2var_ps(ve, lo, vo), vb = _mm512_permutex2var_ps(ve, hi, vo);
                 if (!j->set) {
@@ -560,6 +537,20 @@ CK_AVX512 static void put_image(const phase_job *j, float *x, const float *ph) {
                 _mm512_mask_storeu_ps(row + 16, mb, vb);
             }
     }
+    for (int64_t c = 0; c < C && H % 2 && !put; c++) {   // odd H: the odd-row phases' last row is beyond the image
+        float *e = ph + (2 * C + c) * HWo + (j->Ho - 1) * Wo;
+        memset(e, 0, (size_t)Wo * sizeof(float));
+        memset(e + C * HWo, 0, (size_t)Wo * sizeof(float));
+    }
+}
+CK_AVX512 static void split_image(const phase_job *j, float *ph, const float *x) { phase_rows(j, (float *)x, ph, 0); }
+CK_AVX512 static void put_image(const phase_job *j, float *x, const float *ph) { phase_rows(j, x, (float *)ph, 1); }
+
+// Image n of cx into its phase planes in ph (images 4*C*Ho*Wo floats apart).
+static void phase_split_task(void *ctx, int64_t n, int64_t nt) {
+    (void)nt;
+    const phase_job *j = ctx;
+    split_image(j, j->ph + n * 4 * j->C * j->Ho * j->Wo, j->cx + n * j->C * j->H * j->W);
 }
 
 // Image n of dx's phase planes in ph (images 4*C*Ho*Wo floats apart) into x.
