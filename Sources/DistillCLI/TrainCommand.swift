@@ -58,12 +58,11 @@ struct TrainCommand: ParsableCommand {
         guard let w = LossWeighting(rawValue: weighting) else { fail("unknown weighting '\(weighting)'; valid: \(LossWeighting.allCases.map(\.rawValue).joined(separator: ", "))") }
         let set = reporting { try DataSet.load(data, count: count, seed: seed) }
         let isImage = set.itemShape.count == 3
-        switch network {
-        case "mlp": break
-        case "unet", "auto" where isImage:
+        switch (network, isImage) {
+        case ("mlp", _), ("auto", false): break
+        case ("unet", _), ("auto", true):
             guard isImage else { fail("--network unet needs image data ([C, H, W] items); \(set.name) has items of shape \(set.itemShape)") }
             recipe.unet = unetConfiguration(imageSize: set.itemShape[1])
-        case "auto": break
         default: fail("unknown network '\(network)'; valid: auto, mlp, unet")
         }
         let batch = batch ?? (recipe.unet == nil ? 512 : 64), lr = lr ?? (recipe.unet == nil ? 2e-3 : 1e-3)
