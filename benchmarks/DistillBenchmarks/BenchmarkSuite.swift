@@ -37,7 +37,7 @@ public enum BenchmarkSuite {
     public static func run(_ o: Options, table: ((BenchmarkTable) -> Void)? = nil, emit: (BenchmarkRecord) -> Void) throws {
         func wanted(_ g: String) -> Bool { o.groups?.contains(g) ?? !onRequest.contains(g) }
         let elements = o.quick ? 1 << 22 : 1 << 26
-        let probes = MachineProbes.measure(elements: elements, reps: o.quick ? 2 : 5)
+        let probes = MachineProbes.measure(elements: elements, reps: o.quick ? 2 : 10)
         emit(BenchmarkRecord(name: "peak_fp32", value: probes.peakFlops / 1e9, unit: "GFLOP/s",
                              reference: "\(probes.peakISA) FMA chains, \(Runtime.threadCount) threads"))
         emit(BenchmarkRecord(name: "triad_bandwidth", value: probes.triadBytesPerSecond / 1e9, unit: "GB/s",

@@ -1,10 +1,13 @@
+import Foundation
 import DistillCore
 import CKernels
 
 /// The machine's ceilings, measured in-process on the kernels' thread pool.
 public struct MachineProbes: Sendable {
     /// Peak FP32 FLOP/s: the best of several runs of independent FMA chains, with the widest
-    /// SIMD the CPU has (AVX-512 when present, else AVX2).
+    /// SIMD the CPU has (AVX-512 when present, else AVX2). The runs are spread over about half a
+    /// second: on a shared machine a core can be away for a while, and a peak measured then
+    /// would flatter every ratio against it.
     public var peakFlops: Double
     /// Which SIMD width gave the peak.
     public var peakISA: String
@@ -20,6 +23,7 @@ public struct MachineProbes: Sendable {
                 let t0 = Timing.now()
                 let flops = ck_bench_fma_flops(avx512, tasks)
                 b = max(b, flops / (Timing.now() - t0))
+                usleep(100_000 / UInt32(reps))
             }
             return b
         }
