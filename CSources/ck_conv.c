@@ -28,11 +28,13 @@
 // broadcast weight x masked input: y = sum over k (outer) and ci (inner) of fma, then + b.
 // Each output element is one lane's fixed chain of fmas, so the scalar fallback (used when
 // the SIMD paths are switched off) computes the same chain with fmaf and gives the same bits,
-// and the split of tiles into tasks never matters. dx of such a convolution is the same pass
-// over dy with the flipped, transposed kernel. The weight gradient of such a convolution
-// copies each chunk of images channels-last and sums outer products per tap (see "direct 3x3
-// ... weight gradient" below). 3x3 stride-2 pad-1 convolutions run the same passes on the
-// input's phase planes ("stride 2" below). Selection depends only on the shape and the CPU.
+// and the split of tiles into tasks never matters. Small planes run as groups of consecutive
+// images, pixels end to end, so vectors are whole (dc_group). dx of such a convolution is the
+// same pass over dy with the flipped, transposed kernel. The weight gradient copies each chunk
+// of images channels-last and sums outer products per tap (see "direct 3x3 ... weight
+// gradient" below). 3x3 stride-2 pad-1 convolutions run the forward and dx passes on the
+// input's phase planes ("stride 2" below) and the weight gradient on every other pixel.
+// Selection depends only on the shape and the CPU.
 #include "ck_conv.h"
 #include "ck_internal.h"
 #include <cblas.h>
@@ -455,8 +457,9 @@ static void dc_run(float *y, int64_t y_image, const float *x, int64_t x_image, c
 // kx == 0: the forward pass is a direct pass over the phase planes with 9 taps. dx: each phase
 // of dx gets the taps of that phase, reading dy shifted the other way, then is put in place.
 // dw: the weight-gradient pass reads every other pixel of x itself (no phase planes).
-// Batches of S2_FUSED or more images run forward and dx per chunk of images through one scratch
-// set of phase planes (below); smaller ones split or put back the whole batch around the pass.
+// Batches of S2_FUSED or more images run forward and dx per group of images through the chunk's
+// scratch set of phase planes (below); smaller ones split or put back the whole batch around
+// the pass.
 // Same CPU condition as the stride-1 path.
 
 static int direct2_ok(int64_t K, int64_t s, int64_t pad) { return direct_ok(K, 1, 1) && s == 2 && pad == 1; }
