@@ -1457,6 +1457,31 @@ static void dwd_task(void *ctx, int64_t chunk, int64_t nt) {
     slot_give(&j->free_slots, slot);
 }
 
+typedef struct {
+    float *dw, *part;
+    int64_t Cin, Cout, C, D, nch;
+    int set_dw;
+} dwd_sum_job;
+#define DWD_SUM_ROWS 4
+
+// Output channels [DWD_SUM_ROWS t, ...): each row of partials summed over the chunks in chunk
+// order (psum: the same bits with or without SIMD), then moved (or added) into dw's layout.
+static void dwd_sum_task(void *ctx, int64_t t, int64_t nt) {
+    (void)nt;
+    const dwd_sum_job *j = ctx;
+    const int64_t np = 9 * j->D * j->C;
+    for (int64_t co = t * DWD_SUM_ROWS; co < ck_min64(j->Cout, (t + 1) * DWD_SUM_ROWS); co++)
+        for (int k = 0; k < 9; k++) {
+            float *row = j->part + (k * j->D + co) * j->C;
+            if (ck_cpu_use_avx2()) psum_avx2(row, row, np, j->nch, j->Cin);
+            else psum_scalar(row, row, np, j->nch, j->Cin);
+            for (int64_t ci = 0; ci < j->Cin; ci++) {
+                float *e = j->dw + (co * j->Cin + ci) * 9 + k;
+                *e = (j->set_dw ? 0.0f : *e) + row[ci];
+            }
+        }
+}
+
 // dw (= | +=) and db (= | +=) of a 3x3 pad-1 convolution of x (Hi x Wi images) with stride s
 // (1 or 2) and an H x W output; ws holds dwd_floats(N, Cin, Hi*Wi, Cout, H*W).
 static void dwd_run(float *dw, float *db, int set_dw, int set_db, const float *dy, const float *x, float *ws, int64_t N,
@@ -1469,16 +1494,9 @@ static void dwd_run(float *dw, float *db, int set_dw, int set_db, const float *d
     j.slots = j.dbpart + nch * D;
     slots_reset(&j.free_slots);
     ck_parallel_for(dwd_task, &j, nch);
-    if (dw) {   // the chunks' partials added in chunk order (contiguous), then onto dw
-        const int64_t np = 9 * D * C;
-        for (int64_t c = 1; c < nch; c++)
-            for (int64_t e = 0; e < np; e++) j.part[e] += j.part[c * np + e];
-        for (int64_t co = 0; co < Cout; co++)
-            for (int64_t ci = 0; ci < Cin; ci++)
-                for (int k = 0; k < 9; k++) {
-                    float *e = dw + (co * Cin + ci) * 9 + k;
-                    *e = (set_dw ? 0.0f : *e) + j.part[(k * D + co) * C + ci];
-                }
+    if (dw) {   // the chunks' partials added in chunk order, then onto dw, a few output channels per task
+        dwd_sum_job sj = {.dw = dw, .part = j.part, .Cin = Cin, .Cout = Cout, .C = C, .D = D, .nch = nch, .set_dw = set_dw};
+        ck_parallel_for(dwd_sum_task, &sj, ck_ceil_div(Cout, DWD_SUM_ROWS));
     }
     if (db)
         for (int64_t co = 0; co < Cout; co++) {
