@@ -1277,9 +1277,11 @@ typedef struct {
     _Atomic uint32_t free_slots;
 } dwd_job;
 
-// A segment: images [n0, n1) of a chunk, rows [ys, ye) of each.
+// A segment: images [n0, n1) of a chunk, rows [ys, ye) of each; the first of its chunk writes
+// its sums, later ones add theirs.
 typedef struct {
     int64_t n0, n1, ys, ye;
+    int first;
 } dwd_seg;
 
 // Output rows (or columns) [*a, *b) of n whose tap-k neighbour s*y + k - 1 lies in [0, ni).
@@ -1297,7 +1299,7 @@ static void dwd_span(const dwd_job *j, const dwd_seg *s, int ky, int kx, int64_t
 
 // One segment (images [n0, n1) of the slot, rows [ys, ye) of each) for tap (ky, kx) of x's
 // channels-last copy xs: output channels [co0, co0 + R) x input channels [ci0, ci0 + 16V);
-// adds the segment's sums to out (rows of Ci16).
+// writes (first segment) or adds the segment's sums to out (rows of Ci16).
 CK_AVX512 static inline __attribute__((always_inline)) void dwd_sweep512(const dwd_job *j, const float *xs, const float *ds,
                                                                          float *out, const dwd_seg *s, int ky, int kx,
                                                                          int64_t co0, int64_t ci0, const int V, const int R) {
@@ -1323,7 +1325,7 @@ CK_AVX512 static inline __attribute__((always_inline)) void dwd_sweep512(const d
     for (int r = 0; r < R; r++)
         for (int v = 0; v < V; v++) {
             float *o = out + (co0 + r) * C + ci0 + 16 * v;
-            _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc[r][v]));
+            _mm512_storeu_ps(o, s->first ? acc[r][v] : _mm512_add_ps(_mm512_loadu_ps(o), acc[r][v]));
         }
 }
 CK_AVX512 static void dwd_sweep_v2(const dwd_job *j, const float *xs, const float *ds, float *out, const dwd_seg *s, int ky,
@@ -1347,7 +1349,7 @@ static void dwd_sweep_scalar(const dwd_job *j, const float *xs, const float *ds,
                         acc = fmaf(ds[(n * HW + y * W + x) * D + co0 + r], xs[xi * C + ci0 + c], acc);
                     }
             float *o = out + (co0 + r) * C + ci0 + c;
-            *o = *o + acc;
+            *o = s->first ? acc : *o + acc;
         }
 }
 
@@ -1397,15 +1399,16 @@ static void to_channels_last(float *dst, int64_t ld, const float *src, int64_t n
         }
 }
 
-// db over one segment: out[co] += the sum of dy[p, co] over its pixels, in pixel order (one
-// chain per channel; the AVX-512 code runs 16 channels' chains side by side, same bits).
+// db over one segment: out[co] = (first segment) or += the sum of dy[p, co] over its pixels, in
+// pixel order (one chain per channel; the AVX-512 code runs 16 channels' chains side by side,
+// same bits).
 CK_AVX512 static void dwd_db_avx512(const dwd_job *j, const float *ds, float *out, const dwd_seg *s) {
     const int64_t W = j->W, HW = j->H * W, D = j->CoP;
     for (int64_t co = 0; co < D; co += 16) {
         __m512 acc = _mm512_setzero_ps();
         for (int64_t n = s->n0; n < s->n1; n++)
             for (int64_t p = n * HW + s->ys * W; p < n * HW + s->ye * W; p++) acc = _mm512_add_ps(acc, _mm512_loadu_ps(ds + p * D + co));
-        _mm512_storeu_ps(out + co, _mm512_add_ps(_mm512_loadu_ps(out + co), acc));
+        _mm512_storeu_ps(out + co, s->first ? acc : _mm512_add_ps(_mm512_loadu_ps(out + co), acc));
     }
 }
 static void dwd_db_scalar(const dwd_job *j, const float *ds, float *out, const dwd_seg *s) {
@@ -1414,7 +1417,7 @@ static void dwd_db_scalar(const dwd_job *j, const float *ds, float *out, const d
         float acc = 0.0f;
         for (int64_t n = s->n0; n < s->n1; n++)
             for (int64_t p = n * HW + s->ys * W; p < n * HW + s->ye * W; p++) acc += ds[p * D + co];
-        out[co] = out[co] + acc;
+        out[co] = s->first ? acc : out[co] + acc;
     }
 }
 
@@ -1432,12 +1435,10 @@ static void dwd_task(void *ctx, int64_t chunk, int64_t nt) {
     }
     const int64_t nvec = j->want_dw ? C / 16 : 0, G = dwd_segment_images(j->H, j->W), RS = dwd_segment_rows(j->H, j->W);
     float *dbout = j->dbpart + chunk * D;
-    if (nvec) memset(j->part + chunk * 9 * D * C, 0, (size_t)(9 * D * C) * sizeof(float));
-    memset(dbout, 0, (size_t)D * sizeof(float));
     // segments outermost: one segment's x and dy stay in L1 while every tap and block sweeps them
     for (int64_t g = 0; g < ni; g += G)
         for (int64_t ys = 0; ys < j->H; ys += RS) {
-            const dwd_seg sg = {.n0 = g, .n1 = ck_min64(ni, g + G), .ys = ys, .ye = ck_min64(j->H, ys + RS)};
+            const dwd_seg sg = {.n0 = g, .n1 = ck_min64(ni, g + G), .ys = ys, .ye = ck_min64(j->H, ys + RS), .first = g == 0 && ys == 0};
             if (j->want_db) {
                 if (simd) dwd_db_avx512(j, ds, dbout, &sg);
                 else dwd_db_scalar(j, ds, dbout, &sg);
