@@ -32,9 +32,9 @@
 // images, pixels end to end, so vectors are whole (dc_group). dx of such a convolution is the
 // same pass over dy with the flipped, transposed kernel. The weight gradient copies each chunk
 // of images channels-last and sums outer products per tap (see "direct 3x3 ... weight
-// gradient" below). 3x3 stride-2 pad-1 convolutions run the forward and dx passes on the
-// input's phase planes ("stride 2" below) and the weight gradient on every other pixel.
-// Selection depends only on the shape and the CPU.
+// gradient" below). 3x3 stride-2 pad-1 convolutions run the forward pass with output channels
+// in the vector lanes, dx through phase planes ("stride 2" below) and the weight gradient on
+// every other pixel. Selection depends only on the shape and the CPU.
 #include "ck_conv.h"
 #include "ck_internal.h"
 #include <cblas.h>
@@ -449,17 +449,16 @@ static void dc_run(float *y, int64_t y_image, const float *x, int64_t x_image, c
     ck_parallel_for(dc_task, &j, ck_ceil_div(N, j.g) * j.ncb * j.nparts);
 }
 
-// ---- direct 3x3 stride-2 pad-1 path (phase planes) ----
+// ---- direct 3x3 stride-2 pad-1 path ----
 //
-// Output (oy, ox) reads input rows 2oy - 1, 2oy, 2oy + 1 and the same columns. With the four
-// phase planes P_ab[i][j] = x[2i + a][2j + b] (zero beyond the image) of the output's size,
-// tap (ky, kx) reads phase (ky != 1, kx != 1) shifted by -1 row when ky == 0 and -1 column when
-// kx == 0: the forward pass is a direct pass over the phase planes with 9 taps. dx: each phase
-// of dx gets the taps of that phase, reading dy shifted the other way, then is put in place.
-// dw: the weight-gradient pass reads every other pixel of x itself (no phase planes).
-// Batches of S2_FUSED or more images run forward and dx per group of images through the chunk's
-// scratch set of phase planes (below); smaller ones split or put back the whole batch around
-// the pass.
+// Output (oy, ox) reads input rows 2oy - 1, 2oy, 2oy + 1 and the same columns. Forward: output
+// channels in the vector lanes, input pixels read at stride 2 and broadcast (s2f_ below), so x
+// needs no copy. dx: with the four phase planes P_ab[i][j] = dx[2i + a][2j + b] of the output's
+// size, tap (ky, kx) touches phase (ky != 1, kx != 1) shifted by -1 row when ky == 0 and -1
+// column when kx == 0, so each phase of dx is a direct pass over dy with the taps of that phase,
+// then is put in place. dw: the weight-gradient pass reads every other pixel of x itself.
+// Batches of S2_FUSED or more images run dx per group of images through the chunk's scratch set
+// of phase planes (below); smaller ones put back the whole batch after the pass.
 // Same CPU condition as the stride-1 path.
 
 static int direct2_ok(int64_t K, int64_t s, int64_t pad) { return direct_ok(K, 1, 1) && s == 2 && pad == 1; }
@@ -471,20 +470,6 @@ static void s2_tap(int k, int *phase, int *r, int *c) {
     *phase = (ky != 1) * 2 + (kx != 1);
     *r = ky == 0 ? -1 : 0;
     *c = kx == 0 ? -1 : 0;
-}
-
-// The forward taps on Ho x Wo phase planes of C channels each.
-static dc_taps dc_taps_s2(int64_t C, int64_t Ho, int64_t Wo) {
-    dc_taps t = {.n = 9};
-    for (int k = 0; k < 9; k++) {
-        int ph, r, c;
-        s2_tap(k, &ph, &r, &c);
-        t.plane[k] = ph * C * Ho * Wo;
-        t.off[k] = r * Wo + c;
-        t.mk[k] = (r + 1) * 3 + (c + 1);
-        t.wk[k] = k;
-    }
-    return t;
 }
 
 // dx's taps for phase `ph`: those of the forward taps that read it, shifted the other way.
@@ -503,33 +488,24 @@ static dc_taps dc_taps_s2_dx(int ph, int64_t Wo) {
     return t;
 }
 
-typedef struct { float *ph; float *x; const float *cx; int64_t C, H, W, Ho, Wo; int set; } phase_job;
+typedef struct { float *ph; float *x; int64_t C, H, W, Ho, Wo; int set; } phase_job;
 
-// Phase planes ph (4, C, Ho, Wo) of one image x (C, H, W): phase 2a + b holds rows a, a + 2, ...
-// and columns b, b + 2, ... (zero beyond the image). Split (put 0): x's rows into ph; put back
-// (put 1): ph into x's rows, written or added (j->set). Each row's even and odd columns 32 at a
-// time, with the masks of a 32-column block set once for all rows (the U-Net's rows are one
-// block: per-row set-up cost as much as the copy). The path runs only on AVX-512 CPUs
-// (direct2_ok), and a copy has one result whatever the code.
-CK_AVX512 static inline __attribute__((always_inline)) void phase_rows(const phase_job *j, float *x, float *ph, const int put) {
+// One image's phase planes ph (4, C, Ho, Wo) put back into x (C, H, W), written or added
+// (j->set): phase 2a + b holds rows a, a + 2, ... and columns b, b + 2, .... Each row's even
+// and odd columns 32 at a time, with the masks of a 32-column block set once for all rows (the
+// U-Net's rows are one block: per-row set-up cost as much as the copy). The path runs only on
+// AVX-512 CPUs (direct2_ok), and a copy has one result whatever the code.
+CK_AVX512 static void put_image(const phase_job *j, float *x, const float *ph) {
     const int64_t H = j->H, W = j->W, Wo = j->Wo, HWo = j->Ho * Wo, C = j->C;
-    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     for (int64_t q = 0; q < W; q += 32) {
         const int64_t m = ck_min64(32, W - q);
-        const __mmask16 ma = lanes(m), mb = lanes(m - 16), mh = lanes((m + 1) / 2);   // o gets a 0 past odd W
+        const __mmask16 ma = lanes(m), mb = lanes(m - 16), mh = lanes((m + 1) / 2);
         for (int64_t c = 0; c < C; c++)
             for (int64_t y = 0; y < H; y++) {
                 float *row = x + (c * H + y) * W + q;
-                float *e = ph + (2 * (y % 2) * C + c) * HWo + (y / 2) * Wo + q / 2, *o = e + C * HWo;
-                if (!put) {
-                    const __m512 va = _mm512_maskz_loadu_ps(ma, row), vb = _mm512_maskz_loadu_ps(mb, row + 16);
-                    _mm512_mask_storeu_ps(e, mh, _mm512_permutex2var_ps(va, ev, vb));
-                    _mm512_mask_storeu_ps(o, mh, _mm512_permutex2var_ps(va, od, vb));
-                    continue;
-                }
+                const float *e = ph + (2 * (y % 2) * C + c) * HWo + (y / 2) * Wo + q / 2, *o = e + C * HWo;
                 const __m512 ve = _mm512_maskz_loadu_ps(mh, e), vo = _mm512_maskz_loadu_ps(mh, o);
                 __m512 va = _mm512_permutex2var_ps(ve, lo, vo), vb = _mm512_permutex2var_ps(ve, hi, vo);
                 if (!j->set) {
@@ -540,20 +516,6 @@ CK_AVX512 static inline __attribute__((always_inline)) void phase_rows(const pha
                 _mm512_mask_storeu_ps(row + 16, mb, vb);
             }
     }
-    for (int64_t c = 0; c < C && H % 2 && !put; c++) {   // odd H: the odd-row phases' last row is beyond the image
-        float *e = ph + (2 * C + c) * HWo + (j->Ho - 1) * Wo;
-        memset(e, 0, (size_t)Wo * sizeof(float));
-        memset(e + C * HWo, 0, (size_t)Wo * sizeof(float));
-    }
-}
-CK_AVX512 static void split_image(const phase_job *j, float *ph, const float *x) { phase_rows(j, (float *)x, ph, 0); }
-CK_AVX512 static void put_image(const phase_job *j, float *x, const float *ph) { phase_rows(j, x, (float *)ph, 1); }
-
-// Image n of cx into its phase planes in ph (images 4*C*Ho*Wo floats apart).
-static void phase_split_task(void *ctx, int64_t n, int64_t nt) {
-    (void)nt;
-    const phase_job *j = ctx;
-    split_image(j, j->ph + n * 4 * j->C * j->Ho * j->Wo, j->cx + n * j->C * j->H * j->W);
 }
 
 // Image n of dx's phase planes in ph (images 4*C*Ho*Wo floats apart) into x.
@@ -569,30 +531,15 @@ static void phase_put_task(void *ctx, int64_t n, int64_t nt) {
 static int64_t chunk_images(int64_t N) { return ck_ceil_div(N, ck_min64(N, MAX_CHUNKS)); }
 static int64_t image_chunks(int64_t N) { return ck_ceil_div(N, chunk_images(N)); }
 
-// Batches of at least S2_FUSED images split a group of images (dc_group, at most a chunk) into
-// a scratch set of phase planes just before its pass (the planes stay in L2), one scratch per
-// chunk of images; smaller batches split all images first and spread the pass over channel
-// blocks and tiles.
+// Batches of at least S2_FUSED images compute dx for a group of images (dc_group, at most a
+// chunk) into a scratch set of phase planes and put it back just after (the planes stay in L2),
+// one scratch per chunk of images; smaller batches compute all images' phases first and spread
+// the pass over channel blocks and tiles.
 #define S2_FUSED 16
 static int64_t s2_group(int64_t N, int64_t HWo) { return ck_min64(dc_group(HWo), chunk_images(N)); }
-// Floats of the phase planes a stride-2 forward or dx pass keeps (HWo: the output grid's pixels).
+// Floats of the phase planes a stride-2 dx pass keeps (HWo: the output grid's pixels).
 static int64_t s2_planes(int64_t N, int64_t Cin, int64_t HWo) {
     return (N >= S2_FUSED ? image_chunks(N) * s2_group(N, HWo) : N) * 4 * Cin * HWo;
-}
-
-typedef struct { dc_job dc; phase_job pj; float *scratch; } s2_fwd_job;
-
-// Chunk c: each image split into the chunk's scratch, then all its channel blocks and tiles.
-static void s2_fwd_task(void *ctx, int64_t c, int64_t nt) {
-    (void)nt;
-    const s2_fwd_job *j = ctx;
-    const int64_t N = j->dc.N, HWo = j->dc.H * j->dc.W, end = ck_min64(N, (c + 1) * chunk_images(N));
-    float *ph = j->scratch + c * j->dc.g * j->dc.x_image;
-    for (int64_t n0 = c * chunk_images(N); n0 < end; n0 += j->dc.g) {
-        const int64_t ng = ck_min64(j->dc.g, end - n0);
-        for (int64_t i = 0; i < ng; i++) split_image(&j->pj, ph + i * j->dc.x_image, j->pj.cx + (n0 + i) * j->pj.C * j->pj.H * j->pj.W);
-        for (int64_t cb = 0; cb < j->dc.ncb; cb++) dc_span(&j->dc, j->dc.y + n0 * j->dc.y_image, ph, ng, cb, 0, dc_tiles_of(ng * HWo));
-    }
 }
 
 typedef struct { dc_job dc[4]; phase_job pj; float *scratch; } s2_dx_job;
@@ -611,6 +558,123 @@ static void s2_dx_task(void *ctx, int64_t c, int64_t nt) {
             for (int64_t cb = 0; cb < j->dc[q].ncb; cb++)
                 dc_span(&j->dc[q], ph + q * j->pj.C * HWo, j->dc[q].x + n0 * j->dc[q].x_image, ng, cb, 0, dc_tiles_of(ng * HWo));
         for (int64_t i = 0; i < ng; i++) put_image(&j->pj, j->pj.x + (n0 + i) * j->pj.C * j->pj.H * j->pj.W, ph + i * img);
+    }
+}
+
+// ---- direct 3x3 stride-2 pad-1 forward: output channels in the lanes ----
+//
+// A tile is a run of up to S2F_RUN output pixels of one output row and a block of 32 output
+// channels (two vectors): 2 x S2F_RUN accumulators. For each input channel and tap, the two
+// weight vectors are loaded once and each pixel's input, read at stride 2 straight from x,
+// is broadcast into two fmas. Taps whose input row is outside the image are skipped, and so
+// are the first pixel's left tap at the left edge and the last pixel's right tap past an odd
+// width (their input is the zero padding). Each output element is one chain (input channel,
+// then ky, then kx), so the scalar fallback gives the same bits; the accumulators are moved
+// to the channel planes through a small buffer (gathered by channel), plus the bias.
+
+#define S2F_RUN 14
+#define S2F_COB 32
+static int64_t s2f_floats(int64_t Cin, int64_t Cout) { return ck_ceil_div(Cout, S2F_COB) * S2F_COB * Cin * 9; }
+
+typedef struct {
+    float *y;
+    const float *x, *wq, *b;
+    int64_t Cin, Cout, H, W, Ho, Wo, ncb;
+} s2f_job;
+
+// wq[((cb*Cin + ci)*9 + k)*32 + j] = w[co, ci, k] for output channel co = 32cb + j (0 past Cout).
+static void s2f_pack(float *wq, const float *w, int64_t Cin, int64_t Cout) {
+    for (int64_t cb = 0; cb < ck_ceil_div(Cout, S2F_COB); cb++)
+        for (int64_t ci = 0; ci < Cin; ci++)
+            for (int k = 0; k < 9; k++)
+                for (int j = 0; j < S2F_COB; j++) {
+                    const int64_t co = cb * S2F_COB + j;
+                    wq[((cb * Cin + ci) * 9 + k) * S2F_COB + j] = co < Cout ? w[(co * Cin + ci) * 9 + k] : 0.0f;
+                }
+}
+
+// Whether pixel ox of a row reads a padding column at tap column kx.
+static int s2f_pad(const s2f_job *j, int64_t ox, int kx) { return 2 * ox + kx - 1 < 0 || 2 * ox + kx - 1 >= j->W; }
+
+// Output y of image n, row oy, pixels [ox0, ox0 + P), channel block cb.
+CK_AVX512 static inline __attribute__((always_inline)) void s2f_tile512(const s2f_job *j, int64_t n, int64_t oy, int64_t ox0,
+                                                                        int64_t cb, const int P) {
+    const int64_t Cin = j->Cin, H = j->H, W = j->W, HWo = j->Ho * j->Wo;
+    const int skip_first = s2f_pad(j, ox0, 0), skip_last = s2f_pad(j, ox0 + P - 1, 2);
+    const float *xn = j->x + n * Cin * H * W, *wq = j->wq + cb * Cin * 9 * S2F_COB;
+    __m512 acc[S2F_RUN][2];
+#pragma unroll
+    for (int p = 0; p < P; p++) acc[p][0] = acc[p][1] = _mm512_setzero_ps();
+    for (int64_t ci = 0; ci < Cin; ci++)
+        for (int ky = 0; ky < 3; ky++) {
+            const int64_t iy = 2 * oy + ky - 1;
+            if (iy < 0 || iy >= H) continue;
+            const float *row = xn + (ci * H + iy) * W + 2 * ox0;
+            for (int kx = 0; kx < 3; kx++) {
+                const float *wk = wq + (ci * 9 + ky * 3 + kx) * S2F_COB, *src = row + kx - 1;
+                const __m512 w0 = _mm512_loadu_ps(wk), w1 = _mm512_loadu_ps(wk + 16);
+#pragma unroll
+                for (int p = 0; p < P; p++) {
+                    if ((p == 0 && kx == 0 && skip_first) || (p == P - 1 && kx == 2 && skip_last)) continue;
+                    const __m512 xb = _mm512_set1_ps(src[2 * p]);
+                    acc[p][0] = _mm512_fmadd_ps(w0, xb, acc[p][0]);
+                    acc[p][1] = _mm512_fmadd_ps(w1, xb, acc[p][1]);
+                }
+            }
+        }
+    float buf[S2F_RUN * S2F_COB] __attribute__((aligned(64)));
+#pragma unroll
+    for (int p = 0; p < P; p++) {
+        _mm512_store_ps(buf + p * S2F_COB, acc[p][0]);
+        _mm512_store_ps(buf + p * S2F_COB + 16, acc[p][1]);
+    }
+    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32(S2F_COB));
+    for (int64_t c = 0; c < ck_min64(S2F_COB, j->Cout - cb * S2F_COB); c++) {
+        __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes(P), rows, buf + c, 4);
+        if (j->b) v = _mm512_add_ps(v, _mm512_set1_ps(j->b[cb * S2F_COB + c]));
+        _mm512_mask_storeu_ps(j->y + (n * j->Cout + cb * S2F_COB + c) * HWo + oy * j->Wo + ox0, lanes(P), v);
+    }
+}
+#define S2F_TILE(P)                                                                                                        \
+    CK_AVX512 static void s2f_tile##P(const s2f_job *j, int64_t n, int64_t oy, int64_t ox0, int64_t cb) {                  \
+        s2f_tile512(j, n, oy, ox0, cb, P);                                                                                 \
+    }
+S2F_TILE(1) S2F_TILE(2) S2F_TILE(3) S2F_TILE(4) S2F_TILE(5) S2F_TILE(6) S2F_TILE(7)
+S2F_TILE(8) S2F_TILE(9) S2F_TILE(10) S2F_TILE(11) S2F_TILE(12) S2F_TILE(13) S2F_TILE(14)
+static void (*const s2f_tiles[S2F_RUN])(const s2f_job *, int64_t, int64_t, int64_t, int64_t) = {
+    s2f_tile1, s2f_tile2, s2f_tile3, s2f_tile4, s2f_tile5, s2f_tile6, s2f_tile7,
+    s2f_tile8, s2f_tile9, s2f_tile10, s2f_tile11, s2f_tile12, s2f_tile13, s2f_tile14,
+};
+
+// The same chains, one output element at a time (the SIMD paths switched off).
+static void s2f_tile_scalar(const s2f_job *j, int64_t n, int64_t oy, int64_t ox0, int64_t cb, int P) {
+    const int64_t Cin = j->Cin, H = j->H, W = j->W, HWo = j->Ho * j->Wo;
+    for (int64_t c = 0; c < ck_min64(S2F_COB, j->Cout - cb * S2F_COB); c++)
+        for (int64_t ox = ox0; ox < ox0 + P; ox++) {
+            float acc = 0.0f;
+            for (int64_t ci = 0; ci < Cin; ci++)
+                for (int ky = 0; ky < 3; ky++) {
+                    const int64_t iy = 2 * oy + ky - 1;
+                    if (iy < 0 || iy >= H) continue;
+                    for (int kx = 0; kx < 3; kx++)
+                        if (!s2f_pad(j, ox, kx))
+                            acc = fmaf(j->wq[((cb * Cin + ci) * 9 + ky * 3 + kx) * S2F_COB + c],
+                                       j->x[((n * Cin + ci) * H + iy) * W + 2 * ox + kx - 1], acc);
+                }
+            j->y[(n * j->Cout + cb * S2F_COB + c) * HWo + oy * j->Wo + ox] = j->b ? acc + j->b[cb * S2F_COB + c] : acc;
+        }
+}
+
+// Task (image, output row, channel block): the row's runs.
+static void s2f_task(void *ctx, int64_t t, int64_t nt) {
+    (void)nt;
+    const s2f_job *j = ctx;
+    const int64_t cb = t % j->ncb, oy = t / j->ncb % j->Ho, n = t / j->ncb / j->Ho;
+    for (int64_t ox0 = 0; ox0 < j->Wo; ox0 += S2F_RUN) {
+        const int P = (int)ck_min64(S2F_RUN, j->Wo - ox0);
+        if (ck_cpu_use_avx2()) s2f_tiles[P - 1](j, n, oy, ox0, cb);
+        else s2f_tile_scalar(j, n, oy, ox0, cb, P);
     }
 }
 
@@ -670,8 +734,7 @@ int64_t ck_conv2d_forward_workspace_floats(int64_t N, int64_t Cin, int64_t H, in
     make_plan(&p, N, Cin, H, W, Cout, K, stride, pad);
     if (p.ntiles == 0) return 0;
     if (direct_ok(K, stride, pad)) return dc_floats(Cin, Cout, H * W);
-    if (direct2_ok(K, stride, pad))   // phase planes (all images, or one per chunk), then the pass's weights
-        return s2_planes(N, Cin, p.Ho * p.Wo) + dc_floats(Cin, Cout, p.Ho * p.Wo);
+    if (direct2_ok(K, stride, pad)) return s2f_floats(Cin, Cout);   // the packed weights
     return p.nch_f * p.slot_f;
 }
 
@@ -1112,18 +1175,10 @@ void ck_conv2d_forward(float *y, const float *x, const float *w, const float *b,
         return;
     }
     if (direct2_ok(K, stride, pad)) {
-        const int64_t Ho = j.p.Ho, Wo = j.p.Wo, planes = s2_planes(N, Cin, Ho * Wo);
-        phase_job pj = {.ph = workspace, .cx = x, .C = Cin, .H = H, .W = W, .Ho = Ho, .Wo = Wo};
-        const dc_taps tp = dc_taps_s2(Cin, Ho, Wo);
-        if (N >= S2_FUSED) {
-            s2_fwd_job fj = {.pj = pj, .scratch = workspace};
-            fj.dc = dc_setup(y, Cout * Ho * Wo, NULL, 4 * Cin * Ho * Wo, w, b, workspace + planes, N, Cin, Ho, Wo, Cout, 0, &tp,
-                             0, s2_group(N, Ho * Wo));
-            ck_parallel_for(s2_fwd_task, &fj, image_chunks(N));
-            return;
-        }
-        ck_parallel_for(phase_split_task, &pj, N);
-        dc_run(y, Cout * Ho * Wo, workspace, 4 * Cin * Ho * Wo, w, b, workspace + planes, N, Cin, Ho, Wo, Cout, 0, &tp, 0);
+        s2f_job sj = {.y = y, .x = x, .wq = workspace, .b = b, .Cin = Cin, .Cout = Cout, .H = H, .W = W, .Ho = j.p.Ho,
+                      .Wo = j.p.Wo, .ncb = ck_ceil_div(Cout, S2F_COB)};
+        s2f_pack(workspace, w, Cin, Cout);
+        ck_parallel_for(s2f_task, &sj, N * sj.Ho * sj.ncb);
         return;
     }
     slots_reset(&j.free_slots);
