@@ -217,7 +217,8 @@ static void dc_masks(uint16_t *mt, int64_t H, int64_t W) {
 // A direct pass's taps (at most 9): tap t reads the input plane at float offset plane[t] of
 // the image, shifted by off[t] pixels of the output grid, valid where tap mk[t] of the 3x3 mask
 // table says so, with the weights of kernel tap wk[t]. A 3x3 stride-1 forward pass has the 9
-// taps of one plane; stride 2 reads four phase planes (see "stride 2" below).
+// taps of one plane; a stride-2 dx pass reads dy with the taps of one phase of dx (see "stride 2"
+// below).
 typedef struct {
     int n;
     int64_t plane[9], off[9];
