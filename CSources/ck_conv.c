@@ -33,8 +33,8 @@
 // same pass over dy with the flipped, transposed kernel. The weight gradient copies each chunk
 // of images channels-last and sums outer products per tap (see "direct 3x3 ... weight
 // gradient" below). 3x3 stride-2 pad-1 convolutions run the forward pass with output channels
-// in the vector lanes, dx through phase planes ("stride 2" below) and the weight gradient on
-// every other pixel. Selection depends only on the shape and the CPU.
+// in the vector lanes, dx with input channels in the lanes ("stride 2" below) and the weight
+// gradient on every other pixel. Selection depends only on the shape and the CPU.
 #include "ck_conv.h"
 #include "ck_internal.h"
 #include <cblas.h>
@@ -214,14 +214,11 @@ static void dc_masks(uint16_t *mt, int64_t H, int64_t W) {
         }
 }
 
-// A direct pass's taps (at most 9): tap t reads the input plane at float offset plane[t] of
-// the image, shifted by off[t] pixels of the output grid, valid where tap mk[t] of the 3x3 mask
-// table says so, with the weights of kernel tap wk[t]. A 3x3 stride-1 forward pass has the 9
-// taps of one plane; a stride-2 dx pass reads dy with the taps of one phase of dx (see "stride 2"
-// below).
+// A direct pass's taps: tap t reads the input plane shifted by off[t] pixels, valid where tap
+// mk[t] of the 3x3 mask table says so, with the weights of kernel tap wk[t].
 typedef struct {
     int n;
-    int64_t plane[9], off[9];
+    int64_t off[9];
     int mk[9], wk[9];
 } dc_taps;
 
@@ -229,7 +226,6 @@ typedef struct {
 static dc_taps dc_taps_s1(int64_t W, int for_dx) {
     dc_taps t = {.n = 9};
     for (int k = 0; k < 9; k++) {
-        t.plane[k] = 0;
         t.off[k] = (k / 3 - 1) * W + (k % 3 - 1);
         t.mk[k] = k;
         t.wk[k] = for_dx ? 8 - k : k;
@@ -257,7 +253,7 @@ typedef struct {
     float *y;
     const float *x, *wp, *b;
     const uint16_t *mt;
-    int64_t N, CI, CO, H, W, ncb, nparts, g;   // g: images per group (dc_group, or 1)
+    int64_t N, CI, CO, H, W, ncb, nparts, g;   // g: images per group (dc_group)
     int64_t x_image, y_image;   // floats from one image of x (of y) to the next
     dc_taps tp;
     int accumulate;   // y += result (dx without its SET flag) instead of y = result + b
@@ -302,7 +298,7 @@ CK_AVX512 static inline __attribute__((always_inline)) void dc_tile_avx512(const
                 mb[v] = m & hi[v];
                 dv[v] = xa[v] - xa[0];
             }
-            const float *xp = xa[0] + j->tp.plane[k] + ci0 * HW + j->tp.off[k], *wk = wp + (ci0 * nt + k) * DC_COB;
+            const float *xp = xa[0] + ci0 * HW + j->tp.off[k], *wk = wp + (ci0 * nt + k) * DC_COB;
             for (int64_t ci = ci0; ci < ci1; ci++, xp += HW, wk += nt * DC_COB) {
                 __m512 xv[DC_NV];
                 // lanes outside the image are masked: not read (the address may lie outside the plane)
@@ -365,7 +361,7 @@ static void dc_tile_scalar(const dc_job *j, float *y, const float *x, const floa
                 float acc = 0.0f;
                 for (int k = 0; k < j->tp.n; k++) {
                     const int valid = (j->mt[c * 9 + j->tp.mk[k]] >> lane) & 1;
-                    const float *src = x + n * j->x_image + j->tp.plane[k] + p + j->tp.off[k];
+                    const float *src = x + n * j->x_image + p + j->tp.off[k];
                     for (int64_t ci = ci0; ci < ci1; ci++)
                         acc = fmaf(wp[(ci * j->tp.n + k) * DC_COB + q], valid ? src[ci * HW] : 0.0f, acc);
                 }
@@ -425,142 +421,38 @@ static void dc_task(void *ctx, int64_t t, int64_t nt) {
             (part + 1) * ntiles / j->nparts);
 }
 
-// The pass of dc_run over groups of g images (dc_group(H*W), or 1 for callers that run one
-// image at a time), its weights packed and its mask table built in ws, not yet run.
-static dc_job dc_setup(float *y, int64_t y_image, const float *x, int64_t x_image, const float *w, const float *b,
-                       float *ws, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int for_dx,
-                       const dc_taps *tp, int accumulate, int64_t g) {
-    const int64_t CI = for_dx ? Cout : Cin, CO = for_dx ? Cin : Cout, HW = H * W;
+// y (N, CO, H, W) (=|+=) a direct pass over x (N, CI, H, W) with the taps tp of w (forward) or
+// of its transpose (dx), over groups of dc_group(H*W) images; its weights are packed and its
+// mask table built in ws, which holds dc_floats(CI, CO, H*W) floats.
+static void dc_run(float *y, const float *x, const float *w, const float *b, float *ws, int64_t N, int64_t Cin, int64_t H,
+                   int64_t W, int64_t Cout, int for_dx, const dc_taps *tp, int accumulate) {
+    const int64_t CI = for_dx ? Cout : Cin, CO = for_dx ? Cin : Cout, HW = H * W, g = dc_group(HW);
     const int64_t ncb = ck_ceil_div(CO, DC_COB), ntiles = dc_tiles_of(ck_min64(g, N) * HW);
     dc_pack(ws, w, Cin, Cout, for_dx, tp);
     uint16_t *mt = (uint16_t *)(ws + ncb * CI * 9 * DC_COB);
     dc_masks(mt, H, W);
     dc_job j = {.y = y, .x = x, .wp = ws, .b = b, .mt = mt, .N = N, .CI = CI, .CO = CO, .H = H, .W = W, .ncb = ncb,
-                .g = g, .x_image = x_image, .y_image = y_image, .tp = *tp, .accumulate = accumulate};
+                .g = g, .x_image = CI * HW, .y_image = CO * HW, .tp = *tp, .accumulate = accumulate};
     j.nparts = ck_max64(1, ck_min64(ntiles, ck_ceil_div(DC_TASKS, ck_ceil_div(N, g) * ncb)));
-    return j;
-}
-
-// y (N, CO, H, W; images y_image floats apart) (=|+=) a direct pass over x (images x_image
-// floats apart) with the taps tp of w (forward) or of its transpose (dx), on an H x W output
-// grid; ws holds dc_floats(CI, CO, H*W) floats.
-static void dc_run(float *y, int64_t y_image, const float *x, int64_t x_image, const float *w, const float *b, float *ws,
-                   int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int for_dx, const dc_taps *tp, int accumulate) {
-    dc_job j = dc_setup(y, y_image, x, x_image, w, b, ws, N, Cin, H, W, Cout, for_dx, tp, accumulate, dc_group(H * W));
-    ck_parallel_for(dc_task, &j, ck_ceil_div(N, j.g) * j.ncb * j.nparts);
+    ck_parallel_for(dc_task, &j, ck_ceil_div(N, g) * ncb * j.nparts);
 }
 
 // ---- direct 3x3 stride-2 pad-1 path ----
 //
-// Output (oy, ox) reads input rows 2oy - 1, 2oy, 2oy + 1 and the same columns. Forward: output
-// channels in the vector lanes, input pixels read at stride 2 and broadcast (s2f_ below), so x
-// needs no copy. dx: with the four phase planes P_ab[i][j] = dx[2i + a][2j + b] of the output's
-// size, tap (ky, kx) touches phase (ky != 1, kx != 1) shifted by -1 row when ky == 0 and -1
-// column when kx == 0, so each phase of dx is a direct pass over dy with the taps of that phase,
-// then is put in place. dw: the weight-gradient pass reads every other pixel of x itself.
-// Batches of S2_FUSED or more images run dx per group of images through the chunk's scratch set
-// of phase planes (below); smaller ones put back the whole batch after the pass.
-// Same CPU condition as the stride-1 path.
+// Output (oy, ox) reads input rows 2oy - 1, 2oy, 2oy + 1 and the same columns. The forward and
+// dx passes put channels in the vector lanes and read their input straight from memory, x at
+// stride 2 (s2f_ below) and dy for the taps of each dx pixel (s2d_), so nothing is copied or
+// split; the weight-gradient pass reads every other pixel of x's channels-last copy. Same CPU
+// condition as the stride-1 path.
 
 static int direct2_ok(int64_t K, int64_t s, int64_t pad) { return direct_ok(K, 1, 1) && s == 2 && pad == 1; }
 
-// Tap k = 3ky + kx of a stride-2 pass reads phase plane 2a + b, (a, b) = (ky != 1, kx != 1),
-// shifted by r rows and c columns (-1 for ky == 0, kx == 0; else 0).
-static void s2_tap(int k, int *phase, int *r, int *c) {
-    const int ky = k / 3, kx = k % 3;
-    *phase = (ky != 1) * 2 + (kx != 1);
-    *r = ky == 0 ? -1 : 0;
-    *c = kx == 0 ? -1 : 0;
-}
-
-// dx's taps for phase `ph`: those of the forward taps that read it, shifted the other way.
-static dc_taps dc_taps_s2_dx(int ph, int64_t Wo) {
-    dc_taps t = {.n = 0};
-    for (int k = 0; k < 9; k++) {
-        int phase, r, c;
-        s2_tap(k, &phase, &r, &c);
-        if (phase != ph) continue;
-        t.plane[t.n] = 0;
-        t.off[t.n] = -(r * Wo + c);
-        t.mk[t.n] = (1 - r) * 3 + (1 - c);
-        t.wk[t.n] = k;
-        t.n++;
-    }
-    return t;
-}
-
-typedef struct { float *ph; float *x; int64_t C, H, W, Ho, Wo; int set; } phase_job;
-
-// One image's phase planes ph (4, C, Ho, Wo) put back into x (C, H, W), written or added
-// (j->set): phase 2a + b holds rows a, a + 2, ... and columns b, b + 2, .... Each row's even
-// and odd columns 32 at a time, with the masks of a 32-column block set once for all rows (the
-// U-Net's rows are one block: per-row set-up cost as much as the copy). The path runs only on
-// AVX-512 CPUs (direct2_ok), and a copy has one result whatever the code.
-CK_AVX512 static void put_image(const phase_job *j, float *x, const float *ph) {
-    const int64_t H = j->H, W = j->W, Wo = j->Wo, HWo = j->Ho * Wo, C = j->C;
-    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    for (int64_t q = 0; q < W; q += 32) {
-        const int64_t m = ck_min64(32, W - q);
-        const __mmask16 ma = lanes(m), mb = lanes(m - 16), mh = lanes((m + 1) / 2);
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t y = 0; y < H; y++) {
-                float *row = x + (c * H + y) * W + q;
-                const float *e = ph + (2 * (y % 2) * C + c) * HWo + (y / 2) * Wo + q / 2, *o = e + C * HWo;
-                const __m512 ve = _mm512_maskz_loadu_ps(mh, e), vo = _mm512_maskz_loadu_ps(mh, o);
-                __m512 va = _mm512_permutex2var_ps(ve, lo, vo), vb = _mm512_permutex2var_ps(ve, hi, vo);
-                if (!j->set) {
-                    va = _mm512_add_ps(va, _mm512_maskz_loadu_ps(ma, row));
-                    vb = _mm512_add_ps(vb, _mm512_maskz_loadu_ps(mb, row + 16));
-                }
-                _mm512_mask_storeu_ps(row, ma, va);
-                _mm512_mask_storeu_ps(row + 16, mb, vb);
-            }
-    }
-}
-
-// Image n of dx's phase planes in ph (images 4*C*Ho*Wo floats apart) into x.
-static void phase_put_task(void *ctx, int64_t n, int64_t nt) {
-    (void)nt;
-    const phase_job *j = ctx;
-    put_image(j, j->x + n * j->C * j->H * j->W, j->ph + n * 4 * j->C * j->Ho * j->Wo);
-}
-
-// Chunks of whole images (the stride-2 passes here, the direct weight gradient below): as many
-// as MAX_CHUNKS allows (small chunks balance the threads and keep a chunk's data in L2), each of
-// the same number of images but the last.
+// Chunks of whole images (the direct weight gradient below): as many as MAX_CHUNKS allows (small
+// chunks balance the threads and keep a chunk's data in L2), each of the same number of images
+// but the last.
 static int64_t chunk_images(int64_t N) { return ck_ceil_div(N, ck_min64(N, MAX_CHUNKS)); }
 static int64_t image_chunks(int64_t N) { return ck_ceil_div(N, chunk_images(N)); }
 
-// Batches of at least S2_FUSED images compute dx for a group of images (dc_group, at most a
-// chunk) into a scratch set of phase planes and put it back just after (the planes stay in L2),
-// one scratch per chunk of images; smaller batches compute all images' phases first and spread
-// the pass over channel blocks and tiles.
-#define S2_FUSED 16
-static int64_t s2_group(int64_t N, int64_t HWo) { return ck_min64(dc_group(HWo), chunk_images(N)); }
-// Floats of the phase planes a stride-2 dx pass keeps (HWo: the output grid's pixels).
-static int64_t s2_planes(int64_t N, int64_t Cin, int64_t HWo) {
-    return (N >= S2_FUSED ? image_chunks(N) * s2_group(N, HWo) : N) * 4 * Cin * HWo;
-}
-
-typedef struct { dc_job dc[4]; phase_job pj; float *scratch; } s2_dx_job;
-
-// Chunk c: each image's four dx phases (dc[q]: the taps that read phase q) into the chunk's
-// scratch, then interleaved into dx.
-static void s2_dx_task(void *ctx, int64_t c, int64_t nt) {
-    (void)nt;
-    const s2_dx_job *j = ctx;
-    const int64_t HWo = j->pj.Ho * j->pj.Wo, N = j->dc[0].N, g = j->dc[0].g, img = j->dc[0].y_image;
-    const int64_t end = ck_min64(N, (c + 1) * chunk_images(N));
-    float *ph = j->scratch + c * g * img;
-    for (int64_t n0 = c * chunk_images(N); n0 < end; n0 += g) {
-        const int64_t ng = ck_min64(g, end - n0);
-        for (int q = 0; q < 4; q++)
-            for (int64_t cb = 0; cb < j->dc[q].ncb; cb++)
-                dc_span(&j->dc[q], ph + q * j->pj.C * HWo, j->dc[q].x + n0 * j->dc[q].x_image, ng, cb, 0, dc_tiles_of(ng * HWo));
-        for (int64_t i = 0; i < ng; i++) put_image(&j->pj, j->pj.x + (n0 + i) * j->pj.C * j->pj.H * j->pj.W, ph + i * img);
-    }
-}
 
 // ---- direct 3x3 stride-2 pad-1 forward: output channels in the lanes ----
 //
@@ -583,14 +475,17 @@ typedef struct {
     int64_t Cin, Cout, H, W, Ho, Wo, ncb;
 } s2f_job;
 
-// wq[((cb*Cin + ci)*9 + k)*32 + j] = w[co, ci, k] for output channel co = 32cb + j (0 past Cout).
-static void s2f_pack(float *wq, const float *w, int64_t Cin, int64_t Cout) {
-    for (int64_t cb = 0; cb < ck_ceil_div(Cout, S2F_COB); cb++)
-        for (int64_t ci = 0; ci < Cin; ci++)
+// Weights with L channels in the lanes: forward, wq[((cb*Cin + ci)*9 + k)*L + j] = w[co, ci, k]
+// for output channel co = L*cb + j; dx, the same with the roles of ci and co swapped (blocks of
+// input channels). 0 past the last channel.
+static void s2_pack(float *wq, const float *w, int64_t Cin, int64_t Cout, int64_t L, int for_dx) {
+    const int64_t nl = for_dx ? Cin : Cout, ni = for_dx ? Cout : Cin;
+    for (int64_t cb = 0; cb < ck_ceil_div(nl, L); cb++)
+        for (int64_t i = 0; i < ni; i++)
             for (int k = 0; k < 9; k++)
-                for (int j = 0; j < S2F_COB; j++) {
-                    const int64_t co = cb * S2F_COB + j;
-                    wq[((cb * Cin + ci) * 9 + k) * S2F_COB + j] = co < Cout ? w[(co * Cin + ci) * 9 + k] : 0.0f;
+                for (int64_t j = 0; j < L; j++) {
+                    const int64_t l = cb * L + j, co = for_dx ? i : l, ci = for_dx ? l : i;
+                    wq[((cb * ni + i) * 9 + k) * L + j] = l < nl ? w[(co * Cin + ci) * 9 + k] : 0.0f;
                 }
 }
 
@@ -679,6 +574,133 @@ static void s2f_task(void *ctx, int64_t t, int64_t nt) {
     }
 }
 
+// ---- direct 3x3 stride-2 pad-1 dx: input channels in the lanes ----
+//
+// dx[ci, iy, ix] sums w[co, ci, ky, kx] dy[co, oy, ox] over the taps with 2oy + ky - 1 = iy and
+// 2ox + kx - 1 = ix: an even row has the one tap row ky = 1, an odd row ky = 0 and 2; an even
+// column the tap kx = 1 (ox = ix/2), an odd one kx = 0 (ox = (ix+1)/2) and kx = 2 (ox = (ix-1)/2).
+// A tile is a run of up to S2D_RUN pixels of one dx row, from an even column, and a block of 16
+// input channels: for each output channel and tap row, the three weight vectors are loaded
+// once and each dy value of the row, broadcast, feeds the one to three pixels that read it.
+// Each element is one chain (output channel, then ky, then kx); the run's last odd pixel skips
+// its kx = 0 tap when that column of dy does not exist. Written straight into dx, set or added.
+
+#define S2D_RUN 28
+#define S2D_CB 16
+static int64_t s2d_floats(int64_t Cin, int64_t Cout) { return ck_ceil_div(Cin, S2D_CB) * S2D_CB * Cout * 9; }
+
+typedef struct {
+    float *dx;
+    const float *dy, *wq;
+    int64_t Cin, Cout, H, W, Ho, Wo, ncb;
+    int set;
+} s2d_job;
+
+// The tap rows (ky, oy) of dx row iy: *n of them.
+static void s2d_rows(int64_t iy, int64_t Ho, int *n, int ky[2], int64_t oy[2]) {
+    *n = 0;
+    for (int k = 0; k < 3; k++) {
+        const int64_t t = iy + 1 - k;
+        if (t % 2 == 0 && t >= 0 && t / 2 < Ho) {
+            ky[*n] = k;
+            oy[*n] = t / 2;
+            (*n)++;
+        }
+    }
+}
+
+// dx of image n, row iy, pixels [ix0, ix0 + P) (ix0 even), input-channel block cb.
+CK_AVX512 static inline __attribute__((always_inline)) void s2d_tile512(const s2d_job *j, int64_t n, int64_t iy, int64_t ix0,
+                                                                        int64_t cb, const int P) {
+    const int64_t Cout = j->Cout, Ho = j->Ho, Wo = j->Wo, m0 = ix0 / 2;
+    const int skip_last = P % 2 == 0 && m0 + P / 2 >= Wo;   // the last (odd) pixel's kx = 0 column
+    const float *wq = j->wq + cb * Cout * 9 * S2D_CB;
+    int nr, ky[2];
+    int64_t oy[2];
+    s2d_rows(iy, Ho, &nr, ky, oy);
+    __m512 acc[S2D_RUN];
+#pragma unroll
+    for (int p = 0; p < P; p++) acc[p] = _mm512_setzero_ps();
+    for (int64_t co = 0; co < Cout; co++)
+        for (int r = 0; r < nr; r++) {
+            const float *d = j->dy + ((n * Cout + co) * Ho + oy[r]) * Wo + m0, *wk = wq + (co * 9 + ky[r] * 3) * S2D_CB;
+            const __m512 w0 = _mm512_loadu_ps(wk), w1 = _mm512_loadu_ps(wk + S2D_CB), w2 = _mm512_loadu_ps(wk + 2 * S2D_CB);
+#pragma unroll
+            for (int p = 0; p < P; p++) {
+                if (p % 2 == 0) {   // kx = 1, ox = m0 + p/2
+                    acc[p] = _mm512_fmadd_ps(w1, _mm512_set1_ps(d[p / 2]), acc[p]);
+                    continue;
+                }
+                if (!(p == P - 1 && skip_last)) acc[p] = _mm512_fmadd_ps(w0, _mm512_set1_ps(d[(p + 1) / 2]), acc[p]);   // kx = 0
+                acc[p] = _mm512_fmadd_ps(w2, _mm512_set1_ps(d[p / 2]), acc[p]);   // kx = 2, ox = m0 + (p-1)/2
+            }
+        }
+    float buf[S2D_RUN * S2D_CB] __attribute__((aligned(64)));
+#pragma unroll
+    for (int p = 0; p < P; p++) _mm512_store_ps(buf + p * S2D_CB, acc[p]);
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(S2D_CB));
+    for (int64_t c = 0; c < ck_min64(S2D_CB, j->Cin - cb * S2D_CB); c++) {
+        float *e = j->dx + ((n * j->Cin + cb * S2D_CB + c) * j->H + iy) * j->W + ix0;
+        for (int p0 = 0; p0 < P; p0 += 16) {   // pixels p0.., gathered by channel
+            const __mmask16 m = lanes(P - p0);
+            __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, buf + p0 * S2D_CB + c, 4);
+            if (!j->set) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, e + p0), v);
+            _mm512_mask_storeu_ps(e + p0, m, v);
+        }
+    }
+}
+#define S2D_TILE(P)                                                                                                        \
+    CK_AVX512 static void s2d_tile##P(const s2d_job *j, int64_t n, int64_t iy, int64_t ix0, int64_t cb) {                  \
+        s2d_tile512(j, n, iy, ix0, cb, P);                                                                                 \
+    }
+S2D_TILE(1) S2D_TILE(2) S2D_TILE(3) S2D_TILE(4) S2D_TILE(5) S2D_TILE(6) S2D_TILE(7)
+S2D_TILE(8) S2D_TILE(9) S2D_TILE(10) S2D_TILE(11) S2D_TILE(12) S2D_TILE(13) S2D_TILE(14)
+S2D_TILE(15) S2D_TILE(16) S2D_TILE(17) S2D_TILE(18) S2D_TILE(19) S2D_TILE(20) S2D_TILE(21)
+S2D_TILE(22) S2D_TILE(23) S2D_TILE(24) S2D_TILE(25) S2D_TILE(26) S2D_TILE(27) S2D_TILE(28)
+static void (*const s2d_tiles[S2D_RUN])(const s2d_job *, int64_t, int64_t, int64_t, int64_t) = {
+    s2d_tile1,  s2d_tile2,  s2d_tile3,  s2d_tile4,  s2d_tile5,  s2d_tile6,  s2d_tile7,
+    s2d_tile8,  s2d_tile9,  s2d_tile10, s2d_tile11, s2d_tile12, s2d_tile13, s2d_tile14,
+    s2d_tile15, s2d_tile16, s2d_tile17, s2d_tile18, s2d_tile19, s2d_tile20, s2d_tile21,
+    s2d_tile22, s2d_tile23, s2d_tile24, s2d_tile25, s2d_tile26, s2d_tile27, s2d_tile28,
+};
+
+// The same chains, one element at a time (the SIMD paths switched off).
+static void s2d_tile_scalar(const s2d_job *j, int64_t n, int64_t iy, int64_t ix0, int64_t cb, int P) {
+    const int64_t Cout = j->Cout, Ho = j->Ho, Wo = j->Wo;
+    int nr, ky[2];
+    int64_t oy[2];
+    s2d_rows(iy, Ho, &nr, ky, oy);
+    for (int64_t c = 0; c < ck_min64(S2D_CB, j->Cin - cb * S2D_CB); c++)
+        for (int64_t ix = ix0; ix < ix0 + P; ix++) {
+            float acc = 0.0f;
+            for (int64_t co = 0; co < Cout; co++)
+                for (int r = 0; r < nr; r++)
+                    for (int kx = 0; kx < 3; kx++) {
+                        const int64_t t = ix + 1 - kx;
+                        if (t % 2 != 0 || t < 0 || t / 2 >= Wo) continue;
+                        acc = fmaf(j->wq[((cb * Cout + co) * 9 + ky[r] * 3 + kx) * S2D_CB + c],
+                                   j->dy[((n * Cout + co) * Ho + oy[r]) * Wo + t / 2], acc);
+                    }
+            float *e = j->dx + ((n * j->Cin + cb * S2D_CB + c) * j->H + iy) * j->W + ix;
+            *e = j->set ? acc : *e + acc;
+        }
+}
+
+// Task (image, input-channel block): every row, in runs of equal even length.
+static void s2d_task(void *ctx, int64_t t, int64_t nt) {
+    (void)nt;
+    const s2d_job *j = ctx;
+    const int64_t cb = t % j->ncb, n = t / j->ncb, runs = ck_ceil_div(j->W, S2D_RUN);
+    const int64_t len = ck_min64(S2D_RUN, ck_ceil_div(ck_ceil_div(j->W, runs), 2) * 2);
+    for (int64_t iy = 0; iy < j->H; iy++)
+        for (int64_t ix0 = 0; ix0 < j->W; ix0 += len) {
+            const int P = (int)ck_min64(len, j->W - ix0);
+            if (ck_cpu_use_avx2()) s2d_tiles[P - 1](j, n, iy, ix0, cb);
+            else s2d_tile_scalar(j, n, iy, ix0, cb, P);
+        }
+}
+
 // ---- direct 3x3 stride-1 pad-1 weight gradient: sizes (the kernel is below the slots) ----
 
 #define DW_SEGMENT_PIXELS 128
@@ -748,11 +770,7 @@ int64_t ck_conv2d_backward_workspace_floats(int64_t N, int64_t Cin, int64_t H, i
     // The dw/db pass (slots, then the partial sums) runs before the dx pass, which may reuse
     // the whole workspace.
     if (direct_ok(K, stride, pad)) return ck_max64(dwd_floats(N, Cin, H * W, Cout, H * W), dc_floats(Cout, Cin, H * W));
-    if (direct2_ok(K, stride, pad)) {   // the dw pass; then dx's phase planes and passes
-        const int64_t HWo = p.Ho * p.Wo;
-        return ck_max64(dwd_floats(N, Cin, H * W, Cout, HWo),
-                        s2_planes(N, Cin, HWo) + (N >= S2_FUSED ? 4 : 1) * dc_floats(Cout, Cin, HWo));
-    }
+    if (direct2_ok(K, stride, pad)) return ck_max64(dwd_floats(N, Cin, H * W, Cout, p.Ho * p.Wo), s2d_floats(Cin, Cout));
     return ck_max64(p.nch_a * p.nks * p.slot_a + parts, dx_pass_floats(&p));
 }
 
@@ -1172,13 +1190,13 @@ void ck_conv2d_forward(float *y, const float *x, const float *w, const float *b,
     }
     if (direct_ok(K, stride, pad)) {
         const dc_taps tp = dc_taps_s1(W, 0);
-        dc_run(y, Cout * H * W, x, Cin * H * W, w, b, workspace, N, Cin, H, W, Cout, 0, &tp, 0);
+        dc_run(y, x, w, b, workspace, N, Cin, H, W, Cout, 0, &tp, 0);
         return;
     }
     if (direct2_ok(K, stride, pad)) {
         s2f_job sj = {.y = y, .x = x, .wq = workspace, .b = b, .Cin = Cin, .Cout = Cout, .H = H, .W = W, .Ho = j.p.Ho,
                       .Wo = j.p.Wo, .ncb = ck_ceil_div(Cout, S2F_COB)};
-        s2f_pack(workspace, w, Cin, Cout);
+        s2_pack(workspace, w, Cin, Cout, S2F_COB, 0);
         ck_parallel_for(s2f_task, &sj, N * sj.Ho * sj.ncb);
         return;
     }
@@ -1579,26 +1597,13 @@ void ck_conv2d_backward(float *dx, float *dw, float *db, float *workspace, int f
         return;
     }
     if (direct2_ok(K, stride, pad)) {
-        const int64_t Ho = p->Ho, Wo = p->Wo, HWo = Ho * Wo;
+        const int64_t Ho = p->Ho, Wo = p->Wo;
         if (dw || db) dwd_run(dw, db, j.set_dw, j.set_db, dy, x, workspace, N, Cin, H, W, 2, Ho, Wo, Cout);
-        if (dx) {   // the phases of dx (images 4*Cin*HWo apart), then interleaved into dx
-            phase_job pj = {.ph = workspace, .x = dx, .C = Cin, .H = H, .W = W, .Ho = Ho, .Wo = Wo, .set = j.set_dx};
-            float *dcw = workspace + s2_planes(N, Cin, HWo);
-            if (N >= S2_FUSED) {   // per chunk of images, through the chunk's scratch planes
-                s2_dx_job xj = {.pj = pj, .scratch = workspace};
-                for (int ph = 0; ph < 4; ph++) {
-                    const dc_taps tp = dc_taps_s2_dx(ph, Wo);
-                    xj.dc[ph] = dc_setup(NULL, 4 * Cin * HWo, dy, Cout * HWo, w, NULL, dcw + ph * dc_floats(Cout, Cin, HWo), N,
-                                         Cin, Ho, Wo, Cout, 1, &tp, 0, s2_group(N, HWo));
-                }
-                ck_parallel_for(s2_dx_task, &xj, image_chunks(N));
-                return;
-            }
-            for (int ph = 0; ph < 4; ph++) {
-                const dc_taps tp = dc_taps_s2_dx(ph, Wo);
-                dc_run(workspace + ph * Cin * HWo, 4 * Cin * HWo, dy, Cout * HWo, w, NULL, dcw, N, Cin, Ho, Wo, Cout, 1, &tp, 0);
-            }
-            ck_parallel_for(phase_put_task, &pj, N);
+        if (dx) {   // after the dw pass: the workspace holds dx's packed weights now
+            s2d_job dj = {.dx = dx, .dy = dy, .wq = workspace, .Cin = Cin, .Cout = Cout, .H = H, .W = W, .Ho = Ho, .Wo = Wo,
+                          .ncb = ck_ceil_div(Cin, S2D_CB), .set = j.set_dx};
+            s2_pack(workspace, w, Cin, Cout, S2D_CB, 1);
+            ck_parallel_for(s2d_task, &dj, N * dj.ncb);
         }
         return;
     }
@@ -1620,7 +1625,7 @@ void ck_conv2d_backward(float *dx, float *dw, float *db, float *workspace, int f
     if (!dx) return;
     if (direct_ok(K, stride, pad)) {
         const dc_taps tp = dc_taps_s1(W, 1);
-        dc_run(dx, Cin * H * W, dy, Cout * H * W, w, NULL, workspace, N, Cin, H, W, Cout, 1, &tp, !j.set_dx);
+        dc_run(dx, dy, w, NULL, workspace, N, Cin, H, W, Cout, 1, &tp, !j.set_dx);
         return;
     }
     if (!dx_gather(p)) {
