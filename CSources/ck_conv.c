@@ -453,7 +453,6 @@ static int direct2_ok(int64_t K, int64_t s, int64_t pad) { return direct_ok(K, 1
 static int64_t chunk_images(int64_t N) { return ck_ceil_div(N, ck_min64(N, MAX_CHUNKS)); }
 static int64_t image_chunks(int64_t N) { return ck_ceil_div(N, chunk_images(N)); }
 
-
 // ---- direct 3x3 stride-2 pad-1 forward: output channels in the lanes ----
 //
 // A tile is a run of up to S2F_RUN output pixels of one output row and a block of 32 output
@@ -487,6 +486,23 @@ static void s2_pack(float *wq, const float *w, int64_t Cin, int64_t Cout, int64_
                     const int64_t l = cb * L + j, co = for_dx ? i : l, ci = for_dx ? l : i;
                     wq[((cb * ni + i) * 9 + k) * L + j] = l < nl ? w[(co * Cin + ci) * 9 + k] : 0.0f;
                 }
+}
+
+// A tile's accumulators buf[p*L + c] (pixels p < P, channels c < nc) into channel planes `plane`
+// floats apart, pixel p of channel c at out + c*plane + p: gathered by channel 16 pixels at a
+// time, plus bias[c] when there is one, written (set) or added to what is there.
+CK_AVX512 static void s2_store(float *out, int64_t plane, const float *buf, int L, int64_t nc, int P, const float *bias, int set) {
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(L));
+    for (int64_t c = 0; c < nc; c++)
+        for (int p0 = 0; p0 < P; p0 += 16) {
+            const __mmask16 m = lanes(P - p0);
+            float *e = out + c * plane + p0;
+            __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, buf + p0 * L + c, 4);
+            if (bias) v = _mm512_add_ps(v, _mm512_set1_ps(bias[c]));
+            if (!set) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, e), v);
+            _mm512_mask_storeu_ps(e, m, v);
+        }
 }
 
 // Whether pixel ox of a row reads a padding column at tap column kx.
@@ -524,13 +540,8 @@ CK_AVX512 static inline __attribute__((always_inline)) void s2f_tile512(const s2
         _mm512_store_ps(buf + p * S2F_COB, acc[p][0]);
         _mm512_store_ps(buf + p * S2F_COB + 16, acc[p][1]);
     }
-    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                            _mm512_set1_epi32(S2F_COB));
-    for (int64_t c = 0; c < ck_min64(S2F_COB, j->Cout - cb * S2F_COB); c++) {
-        __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes(P), rows, buf + c, 4);
-        if (j->b) v = _mm512_add_ps(v, _mm512_set1_ps(j->b[cb * S2F_COB + c]));
-        _mm512_mask_storeu_ps(j->y + (n * j->Cout + cb * S2F_COB + c) * HWo + oy * j->Wo + ox0, lanes(P), v);
-    }
+    s2_store(j->y + (n * j->Cout + cb * S2F_COB) * HWo + oy * j->Wo + ox0, HWo, buf, S2F_COB,
+             ck_min64(S2F_COB, j->Cout - cb * S2F_COB), P, j->b ? j->b + cb * S2F_COB : NULL, 1);
 }
 #define S2F_TILE(P)                                                                                                        \
     CK_AVX512 static void s2f_tile##P(const s2f_job *j, int64_t n, int64_t oy, int64_t ox0, int64_t cb) {                  \
@@ -638,17 +649,8 @@ CK_AVX512 static inline __attribute__((always_inline)) void s2d_tile512(const s2
     float buf[S2D_RUN * S2D_CB] __attribute__((aligned(64)));
 #pragma unroll
     for (int p = 0; p < P; p++) _mm512_store_ps(buf + p * S2D_CB, acc[p]);
-    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                           _mm512_set1_epi32(S2D_CB));
-    for (int64_t c = 0; c < ck_min64(S2D_CB, j->Cin - cb * S2D_CB); c++) {
-        float *e = j->dx + ((n * j->Cin + cb * S2D_CB + c) * j->H + iy) * j->W + ix0;
-        for (int p0 = 0; p0 < P; p0 += 16) {   // pixels p0.., gathered by channel
-            const __mmask16 m = lanes(P - p0);
-            __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, buf + p0 * S2D_CB + c, 4);
-            if (!j->set) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, e + p0), v);
-            _mm512_mask_storeu_ps(e + p0, m, v);
-        }
-    }
+    s2_store(j->dx + ((n * j->Cin + cb * S2D_CB) * j->H + iy) * j->W + ix0, j->H * j->W, buf, S2D_CB,
+             ck_min64(S2D_CB, j->Cin - cb * S2D_CB), P, NULL, j->set);
 }
 #define S2D_TILE(P)                                                                                                        \
     CK_AVX512 static void s2d_tile##P(const s2d_job *j, int64_t n, int64_t iy, int64_t ix0, int64_t cb) {                  \
@@ -701,7 +703,7 @@ static void s2d_task(void *ctx, int64_t t, int64_t nt) {
         }
 }
 
-// ---- direct 3x3 stride-1 pad-1 weight gradient: sizes (the kernel is below the slots) ----
+// ---- direct 3x3 pad-1 weight gradient (stride 1 and 2): sizes (the kernel is below the slots) ----
 
 #define DW_SEGMENT_PIXELS 128
 
@@ -1325,16 +1327,16 @@ static void psum_task(void *ctx, int64_t t, int64_t nt) {
     }
 }
 
-// ---- direct 3x3 stride-1 pad-1 weight gradient ----
+// ---- direct 3x3 pad-1 weight gradient (stride 1 and 2) ----
 //
-// dw[co, ci, ky, kx] = sum over n, pixels (y, x) of dy[n, co, y, x] * x[n, ci, sy + ky - 1, sx + kx - 1]
-// (stride s = 1 or 2) over the output pixels whose neighbour is inside the image. The images are cut into fixed chunks
-// (up to MAX_CHUNKS, by the batch size only); one task per chunk copies its x and dy into a
-// scratch slot channels-last (input channels padded to 16 with zeros, output channels to 16),
-// so that for a tap the sum is a run of outer products: for each pixel, acc[co][ci..ci+15] +=
-// dy[p, co] * x[neighbour of p, ci..ci+15], with the pixels walked image by image, row by row,
-// over the rows and columns whose neighbour exists (no masks, no lane sums; stride 2 reads every
-// other pixel of x, so it needs no phase planes). Each dw element is one
+// dw[co, ci, ky, kx] = sum over n, pixels (y, x) of dy[n, co, y, x] * x[n, ci, sy + ky - 1,
+// sx + kx - 1] (stride s = 1 or 2) over the output pixels whose neighbour is inside the image.
+// The images are cut into fixed chunks (up to MAX_CHUNKS, by the batch size only); one task per
+// chunk copies its x and dy into a scratch slot channels-last (input channels padded to 16 with
+// zeros, output channels to 16), so that for a tap the sum is a run of outer products: for each
+// pixel, acc[co][ci..ci+15] += dy[p, co] * x[neighbour of p, ci..ci+15], with the pixels walked
+// image by image, row by row, over the rows and columns whose neighbour exists (no masks, no
+// lane sums; stride 2 reads every other pixel of x's copy). Each dw element is one
 // chain of fmas in that order, so the scalar fallback gives the same bits; the chunks' partial
 // sums (and db's, plain sums in pixel order) are added in chunk order, so the thread count never
 // matters. Every sum runs in segments of about DW_SEGMENT_PIXELS pixels added in order, so
@@ -1481,7 +1483,8 @@ CK_AVX512 static void dwd_db_avx512(const dwd_job *j, const float *ds, float *ou
     for (int64_t co = 0; co < D; co += 16) {
         __m512 acc = _mm512_setzero_ps();
         for (int64_t n = s->n0; n < s->n1; n++)
-            for (int64_t p = n * HW + s->ys * W; p < n * HW + s->ye * W; p++) acc = _mm512_add_ps(acc, _mm512_loadu_ps(ds + p * D + co));
+            for (int64_t p = n * HW + s->ys * W; p < n * HW + s->ye * W; p++)
+                acc = _mm512_add_ps(acc, _mm512_loadu_ps(ds + p * D + co));
         _mm512_storeu_ps(out + co, s->first ? acc : _mm512_add_ps(_mm512_loadu_ps(out + co), acc));
     }
 }
