@@ -713,19 +713,25 @@ static void s2d_task(void *ctx, int64_t t, int64_t nt) {
 static int64_t dwd_segment_images(int64_t H, int64_t W) { return ck_max64(1, DW_SEGMENT_PIXELS / (H * W)); }
 static int64_t dwd_segment_rows(int64_t H, int64_t W) { return H * W >= DW_SEGMENT_PIXELS ? ck_max64(1, DW_SEGMENT_PIXELS / W) : H; }
 static int64_t dwd_ci16(int64_t Cin) { return ck_ceil_div(Cin, 16) * 16; }
-// Output channels per register block, by 16-channel input vectors per block (2 x 8 or 1 x 16
-// accumulators: each x vector loaded serves 8 or 16 fmas, which keeps the L2 traffic low).
+// Rows (broadcast channels) per register block, by 16-lane vectors per block (2 x 8 or 1 x 16
+// accumulators: each vector loaded serves 8 or 16 fmas, which keeps the L2 traffic low).
 static int64_t dwd_rows(int64_t vecs) { return vecs == 2 ? 8 : 16; }
 static int64_t dwd_copad(int64_t Cout) { return ck_ceil_div(Cout, 16) * 16; }
-// Floats of one slot: the chunk's x (HWi pixels per image) and dy (HW pixels), channels last.
-static int64_t dwd_slot(int64_t N, int64_t Cin, int64_t HWi, int64_t Cout, int64_t HW) {
-    return chunk_images(N) * (HWi * dwd_ci16(Cin) + HW * dwd_copad(Cout));
+// Stride 2 with at least 16 input channels and output rows of at least 7 pixels: x is read
+// where it lies and broadcast, and dy's copy is the vector operand (x has four times dy's
+// pixels, and its channels-last copy read at every other pixel leaves most of each line unused
+// in L1; A/B: 28->14 +13-20%, 14->7 +9-13%). Otherwise (stride 1, and the 4-pixel rows, where
+// the copy was 4-5% faster) x's channels-last copy is the vector operand and dy is broadcast.
+static int dwd_x_in_place(int64_t s, int64_t Cin, int64_t W) { return s == 2 && Cin >= 16 && W >= 7; }
+// Floats of one slot: the chunk's dy (H x W output pixels per image) channels last, and its x
+// (HWi pixels) when x is copied.
+static int64_t dwd_slot(int64_t N, int64_t Cin, int64_t HWi, int64_t Cout, int64_t H, int64_t W, int64_t s) {
+    return chunk_images(N) * ((dwd_x_in_place(s, Cin, W) ? 0 : HWi * dwd_ci16(Cin)) + H * W * dwd_copad(Cout));
 }
-// Floats of the pass: dw partials per chunk (9 x Cout' x Cin16), db partials, then the slots
-// (HWi: pixels of an input image; HW: of the output grid).
-static int64_t dwd_floats(int64_t N, int64_t Cin, int64_t HWi, int64_t Cout, int64_t HW) {
+// Floats of the pass: dw partials per chunk (9 x Cout' x Cin16), db partials, then the slots.
+static int64_t dwd_floats(int64_t N, int64_t Cin, int64_t HWi, int64_t Cout, int64_t H, int64_t W, int64_t s) {
     const int64_t nch = image_chunks(N), co = dwd_copad(Cout);
-    return nch * (9 * co * dwd_ci16(Cin) + co) + nch * dwd_slot(N, Cin, HWi, Cout, HW);
+    return nch * (9 * co * dwd_ci16(Cin) + co) + nch * dwd_slot(N, Cin, HWi, Cout, H, W, s);
 }
 
 #ifndef CONV_DX_GATHER
@@ -771,8 +777,8 @@ int64_t ck_conv2d_backward_workspace_floats(int64_t N, int64_t Cin, int64_t H, i
     int64_t parts = p.nch_a * Cout * p.KK + p.nch_a * Cout;   // dw^T and db partial sums
     // The dw/db pass (slots, then the partial sums) runs before the dx pass, which may reuse
     // the whole workspace.
-    if (direct_ok(K, stride, pad)) return ck_max64(dwd_floats(N, Cin, H * W, Cout, H * W), dc_floats(Cout, Cin, H * W));
-    if (direct2_ok(K, stride, pad)) return ck_max64(dwd_floats(N, Cin, H * W, Cout, p.Ho * p.Wo), s2d_floats(Cin, Cout));
+    if (direct_ok(K, stride, pad)) return ck_max64(dwd_floats(N, Cin, H * W, Cout, H, W, 1), dc_floats(Cout, Cin, H * W));
+    if (direct2_ok(K, stride, pad)) return ck_max64(dwd_floats(N, Cin, H * W, Cout, p.Ho, p.Wo, 2), s2d_floats(Cin, Cout));
     return ck_max64(p.nch_a * p.nks * p.slot_a + parts, dx_pass_floats(&p));
 }
 
@@ -1332,23 +1338,34 @@ static void psum_task(void *ctx, int64_t t, int64_t nt) {
 // dw[co, ci, ky, kx] = sum over n, pixels (y, x) of dy[n, co, y, x] * x[n, ci, sy + ky - 1,
 // sx + kx - 1] (stride s = 1 or 2) over the output pixels whose neighbour is inside the image.
 // The images are cut into fixed chunks (up to MAX_CHUNKS, by the batch size only); one task per
-// chunk copies its x and dy into a scratch slot channels-last (input channels padded to 16 with
-// zeros, output channels to 16), so that for a tap the sum is a run of outer products: for each
-// pixel, acc[co][ci..ci+15] += dy[p, co] * x[neighbour of p, ci..ci+15], with the pixels walked
-// image by image, row by row, over the rows and columns whose neighbour exists (no masks, no
-// lane sums; stride 2 reads every other pixel of x's copy). Each dw element is one
-// chain of fmas in that order, so the scalar fallback gives the same bits; the chunks' partial
-// sums (and db's, plain sums in pixel order) are added in chunk order, so the thread count never
-// matters. Every sum runs in segments of about DW_SEGMENT_PIXELS pixels added in order, so
-// rounding does not grow with the image size. A chunk's copies stay in L2; the segments are the
-// outer loop, so one segment's rows of x and dy stay in L1 while every tap and block of channels
-// sweeps them. A running task checks out the lowest free scratch slot, as the other passes do.
+// chunk copies its dy, and at stride 1 its x, into a scratch slot channels last (padded with
+// zero channels to 16). For a tap the sum is then a run of outer products, pixel by pixel: one
+// operand's 16 channels in a vector (the copied x, or at stride 2 the copied dy), the other's
+// channels broadcast one by one (dy's copy, or at stride 2 x where it lies, read at every other
+// pixel): acc[b][a..a+15] += B[b] * A[a..a+15]. The pixels are walked image by image, row by
+// row, over the rows and columns whose neighbour exists (no masks, no lane sums). Each dw
+// element is one chain of fmas in that order, so the scalar fallback gives the same bits; the
+// chunks' partial sums (and db's, plain sums in pixel order) are added in chunk order, so the
+// thread count never matters. Every sum runs in segments of about DW_SEGMENT_PIXELS pixels added
+// in order, so rounding does not grow with the image size. The segments are the outer loop, so
+// one segment's rows of x and dy stay in L1 while every tap and block of channels sweeps them. A
+// running task checks out the lowest free scratch slot, as the other passes do.
+
+// One operand of the outer products: where the value of channel c at (image n, row y, column x)
+// lies, p[n*img + y*row + x*px + c*ch], and whether a tap reads it at an output pixel or at the
+// pixel's neighbour in x (s*y + ky - 1, s*x + kx - 1).
+typedef struct {
+    const float *p;
+    int64_t img, row, px, ch;
+    int at_neighbour;
+} dwd_operand;
 
 typedef struct {
     const float *dy, *x;
-    float *part, *dbpart, *slots;   // part[((chunk*9 + k)*CoP + co)*Ci16 + ci], dbpart[chunk*CoP + co]
+    float *part, *dbpart, *slots;   // part[((chunk*9 + k)*rows + b)*lanes + a], dbpart[chunk*CoP + co]
     int64_t N, Cin, Cout, H, W, nch, nimg, Ci16, CoP, slot;   // H x W: the output grid
     int64_t Hi, Wi, s;              // x's image size and the stride
+    int x_in_place;                 // dwd_x_in_place: lanes are output channels, rows input channels
     int want_dw, want_db;           // x is only read when dw is wanted
     _Atomic uint32_t free_slots;
 } dwd_job;
@@ -1372,59 +1389,80 @@ static void dwd_span(const dwd_job *j, const dwd_seg *s, int ky, int kx, int64_t
     *y0 = ck_max64(*y0, s->ys);
     *y1 = ck_min64(*y1, s->ye);
 }
+// Operand o's channel 0 for output pixel (n, y, x) and tap (ky, kx), and its step to the next x.
+static inline const float *dwd_at(const dwd_operand *o, int64_t s, int64_t n, int64_t y, int64_t x, int ky, int kx) {
+    return o->at_neighbour ? o->p + n * o->img + (s * y + ky - 1) * o->row + (s * x + kx - 1) * o->px
+                           : o->p + n * o->img + y * o->row + x * o->px;
+}
+static inline int64_t dwd_step(const dwd_operand *o, int64_t s) { return o->at_neighbour ? s * o->px : o->px; }
 
-// One segment (images [n0, n1) of the slot, rows [ys, ye) of each) for tap (ky, kx) of x's
-// channels-last copy xs: output channels [co0, co0 + R) x input channels [ci0, ci0 + 16V);
-// writes (first segment) or adds the segment's sums to out (rows of Ci16).
-CK_AVX512 static inline __attribute__((always_inline)) void dwd_sweep512(const dwd_job *j, const float *xs, const float *ds,
-                                                                         float *out, const dwd_seg *s, int ky, int kx,
-                                                                         int64_t co0, int64_t ci0, const int V, const int R) {
-    const int64_t W = j->W, HW = j->H * W, C = j->Ci16, D = j->CoP, st = j->s;
+// One segment for tap (ky, kx): rows (broadcast channels) [b0, b0 + R) x lanes (vector channels)
+// [a0, a0 + 16V); writes (first segment) or adds the sums of rows b0 + skip.. to out (rows of ld
+// floats). bch: the broadcast operand's channel stride (a constant 1 when it is a copy).
+CK_AVX512 static inline __attribute__((always_inline)) void
+dwd_sweep512(const dwd_job *j, const dwd_operand *va, const dwd_operand *vb, int64_t bch, float *out, int64_t ld,
+             const dwd_seg *s, int ky, int kx, int64_t a0, int64_t b0, int skip, const int V, const int R) {
+    const int64_t st = j->s, sa = dwd_step(va, st), sb = dwd_step(vb, st);
     int64_t y0, y1, x0, x1;
     dwd_span(j, s, ky, kx, &y0, &y1, &x0, &x1);
-    __m512 acc[16][2];
+    __m512 acc[16][2];   // every loop over it fully unrolled: registers, no stack copy
+#pragma unroll
     for (int r = 0; r < R; r++)
+#pragma unroll
         for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_ps();
-    for (int64_t n = s->n0; n < s->n1; n++)
-        for (int64_t y = y0; y < y1; y++) {
-            const float *d = ds + (n * HW + y * W + x0) * D + co0;
-            const float *xp = xs + ((n * j->Hi + st * y + ky - 1) * j->Wi + st * x0 + kx - 1) * C + ci0;
-            for (int64_t x = x0; x < x1; x++, d += D, xp += st * C) {
-                __m512 xv[2];
-                for (int v = 0; v < V; v++) xv[v] = _mm512_loadu_ps(xp + 16 * v);
+    // a row's first pixels, and the steps to the next row and image (kept out of the struct)
+    const float *qa = dwd_at(va, st, s->n0, y0, x0, ky, kx) + a0, *qb = dwd_at(vb, st, s->n0, y0, x0, ky, kx) + b0 * bch;
+    const int64_t ra = va->at_neighbour ? st * va->row : va->row, rb = vb->at_neighbour ? st * vb->row : vb->row;
+    const int64_t ia = va->img - (y1 - y0) * ra, ib = vb->img - (y1 - y0) * rb;
+    for (int64_t n = s->n0; n < s->n1; n++, qa += ia, qb += ib)
+        for (int64_t y = y0; y < y1; y++, qa += ra, qb += rb) {
+            const float *pa = qa, *pb = qb;
+            for (int64_t x = x0; x < x1; x++, pa += sa, pb += sb) {
+                __m512 av[2];
+#pragma unroll
+                for (int v = 0; v < V; v++) av[v] = _mm512_loadu_ps(pa + 16 * v);
+#pragma unroll
                 for (int r = 0; r < R; r++) {
-                    const __m512 dv = _mm512_set1_ps(d[r]);
-                    for (int v = 0; v < V; v++) acc[r][v] = _mm512_fmadd_ps(dv, xv[v], acc[r][v]);
+                    const __m512 bv = _mm512_set1_ps(pb[r * bch]);
+#pragma unroll
+                    for (int v = 0; v < V; v++) acc[r][v] = _mm512_fmadd_ps(bv, av[v], acc[r][v]);
                 }
             }
         }
+#pragma unroll
     for (int r = 0; r < R; r++)
+#pragma unroll
         for (int v = 0; v < V; v++) {
-            float *o = out + (co0 + r) * C + ci0 + 16 * v;
+            if (r < skip) continue;
+            float *o = out + (b0 + r) * ld + a0 + 16 * v;
             _mm512_storeu_ps(o, s->first ? acc[r][v] : _mm512_add_ps(_mm512_loadu_ps(o), acc[r][v]));
         }
 }
-CK_AVX512 static void dwd_sweep_v2(const dwd_job *j, const float *xs, const float *ds, float *out, const dwd_seg *s, int ky,
-                                   int kx, int64_t co0, int64_t ci0) { dwd_sweep512(j, xs, ds, out, s, ky, kx, co0, ci0, 2, 8); }
-CK_AVX512 static void dwd_sweep_v1(const dwd_job *j, const float *xs, const float *ds, float *out, const dwd_seg *s, int ky,
-                                   int kx, int64_t co0, int64_t ci0) { dwd_sweep512(j, xs, ds, out, s, ky, kx, co0, ci0, 1, 16); }
+#define DWD_SWEEP(NAME, V, BCH)                                                                                            \
+    CK_AVX512 static void NAME(const dwd_job *j, const dwd_operand *va, const dwd_operand *vb, float *out, int64_t ld,     \
+                               const dwd_seg *s, int ky, int kx, int64_t a0, int64_t b0, int skip) {                       \
+        dwd_sweep512(j, va, vb, BCH, out, ld, s, ky, kx, a0, b0, skip, V, (int)dwd_rows(V));                               \
+    }
+DWD_SWEEP(dwd_sweep_v2, 2, 1)
+DWD_SWEEP(dwd_sweep_v1, 1, 1)
+DWD_SWEEP(dwd_sweep_v2_strided, 2, vb->ch)
+DWD_SWEEP(dwd_sweep_v1_strided, 1, vb->ch)
 
-// The same chains of fmas, one element at a time (the SIMD paths switched off).
-static void dwd_sweep_scalar(const dwd_job *j, const float *xs, const float *ds, float *out, const dwd_seg *s, int ky, int kx,
-                             int64_t co0, int64_t ci0, int64_t V, int64_t R) {
-    const int64_t W = j->W, HW = j->H * W, C = j->Ci16, D = j->CoP, st = j->s;
+// The same chains of fmas, one element at a time (the SIMD paths switched off): rows [b0, b0 +
+// R) x lanes [a0, a0 + 16V).
+static void dwd_sweep_scalar(const dwd_job *j, const dwd_operand *va, const dwd_operand *vb, float *out, int64_t ld,
+                             const dwd_seg *s, int ky, int kx, int64_t a0, int64_t b0, int64_t V, int64_t R) {
+    const int64_t st = j->s;
     int64_t y0, y1, x0, x1;
     dwd_span(j, s, ky, kx, &y0, &y1, &x0, &x1);
-    for (int64_t r = 0; r < R; r++)
-        for (int64_t c = 0; c < 16 * V; c++) {
+    for (int64_t r = b0; r < b0 + R; r++)
+        for (int64_t c = a0; c < a0 + 16 * V; c++) {
             float acc = 0.0f;
             for (int64_t n = s->n0; n < s->n1; n++)
                 for (int64_t y = y0; y < y1; y++)
-                    for (int64_t x = x0; x < x1; x++) {
-                        const int64_t xi = (n * j->Hi + st * y + ky - 1) * j->Wi + st * x + kx - 1;
-                        acc = fmaf(ds[(n * HW + y * W + x) * D + co0 + r], xs[xi * C + ci0 + c], acc);
-                    }
-            float *o = out + (co0 + r) * C + ci0 + c;
+                    for (int64_t x = x0; x < x1; x++)
+                        acc = fmaf(dwd_at(vb, st, n, y, x, ky, kx)[r * vb->ch], dwd_at(va, st, n, y, x, ky, kx)[c], acc);
+            float *o = out + r * ld + c;
             *o = s->first ? acc : *o + acc;
         }
 }
@@ -1501,16 +1539,22 @@ static void dwd_db_scalar(const dwd_job *j, const float *ds, float *out, const d
 static void dwd_task(void *ctx, int64_t chunk, int64_t nt) {
     (void)nt;
     dwd_job *j = ctx;
-    const int64_t HW = j->H * j->W, HWi = j->Hi * j->Wi, C = j->Ci16, D = j->CoP;
+    const int64_t HW = j->H * j->W, HWi = j->Hi * j->Wi, C = j->Ci16, D = j->CoP, inplace = j->x_in_place;
     const int64_t n0 = chunk * j->nimg, ni = ck_min64(j->N, n0 + j->nimg) - n0;
     const int slot = slot_take(&j->free_slots);
-    float *xs = j->slots + slot * j->slot, *ds = xs + j->nimg * HWi * C;   // the chunk's x, then its dy
+    float *ds = j->slots + slot * j->slot, *xs = ds + j->nimg * HW * D;   // the chunk's dy, then its x
     const int simd = ck_cpu_use_avx2();
     for (int64_t n = 0; n < ni; n++) {   // channels last, zero padding
-        if (j->want_dw) to_channels_last(xs + n * HWi * C, C, j->x + (n0 + n) * j->Cin * HWi, j->Cin, HWi, simd);
         to_channels_last(ds + n * HW * D, D, j->dy + (n0 + n) * j->Cout * HW, j->Cout, HW, simd);
+        if (j->want_dw && !inplace) to_channels_last(xs + n * HWi * C, C, j->x + (n0 + n) * j->Cin * HWi, j->Cin, HWi, simd);
     }
-    const int64_t nvec = j->want_dw ? C / 16 : 0, G = dwd_segment_images(j->H, j->W), RS = dwd_segment_rows(j->H, j->W);
+    const dwd_operand dyc = {.p = ds, .img = HW * D, .row = j->W * D, .px = D, .ch = 1, .at_neighbour = 0};
+    const dwd_operand xo = inplace ? (dwd_operand){.p = j->x + n0 * j->Cin * HWi, .img = j->Cin * HWi, .row = j->Wi, .px = 1,
+                                                   .ch = HWi, .at_neighbour = 1}
+                                   : (dwd_operand){.p = xs, .img = HWi * C, .row = j->Wi * C, .px = C, .ch = 1, .at_neighbour = 1};
+    const dwd_operand *va = inplace ? &dyc : &xo, *vb = inplace ? &xo : &dyc;
+    const int64_t lanes = inplace ? D : C, rows = inplace ? C : D, nrows = inplace ? j->Cin : D;
+    const int64_t nvec = j->want_dw ? lanes / 16 : 0, G = dwd_segment_images(j->H, j->W), RS = dwd_segment_rows(j->H, j->W);
     float *dbout = j->dbpart + chunk * D;
     // segments outermost: one segment's x and dy stay in L1 while every tap and block sweeps them
     for (int64_t g = 0; g < ni; g += G)
@@ -1523,11 +1567,17 @@ static void dwd_task(void *ctx, int64_t chunk, int64_t nt) {
             for (int64_t v0 = 0; v0 < nvec; v0 += 2) {
                 const int64_t V = ck_min64(2, nvec - v0), R = dwd_rows(V);
                 for (int k = 0; k < 9; k++) {
-                    float *out = j->part + (chunk * 9 + k) * D * C;
-                    for (int64_t co0 = 0; co0 < D; co0 += R) {
-                        if (!simd) dwd_sweep_scalar(j, xs, ds, out, &sg, k / 3, k % 3, co0, 16 * v0, V, R);
-                        else if (V == 2) dwd_sweep_v2(j, xs, ds, out, &sg, k / 3, k % 3, co0, 16 * v0);
-                        else dwd_sweep_v1(j, xs, ds, out, &sg, k / 3, k % 3, co0, 16 * v0);
+                    float *out = j->part + (chunk * 9 + k) * rows * lanes;
+                    // a last block short of R rows (only when x is in place: nrows = Cin >= 16 >= R)
+                    // is moved back to end at nrows and stores only its new rows
+                    for (int64_t b0 = 0; b0 < nrows; b0 += R) {
+                        const int64_t bb = ck_min64(b0, nrows - R);
+                        const int skip = (int)(b0 - bb);
+                        if (!simd) dwd_sweep_scalar(j, va, vb, out, lanes, &sg, k / 3, k % 3, 16 * v0, b0, V, R - skip);
+                        else if (V == 2 && inplace) dwd_sweep_v2_strided(j, va, vb, out, lanes, &sg, k / 3, k % 3, 16 * v0, bb, skip);
+                        else if (inplace) dwd_sweep_v1_strided(j, va, vb, out, lanes, &sg, k / 3, k % 3, 16 * v0, bb, skip);
+                        else if (V == 2) dwd_sweep_v2(j, va, vb, out, lanes, &sg, k / 3, k % 3, 16 * v0, bb, skip);
+                        else dwd_sweep_v1(j, va, vb, out, lanes, &sg, k / 3, k % 3, 16 * v0, bb, skip);
                     }
                 }
             }
@@ -1537,44 +1587,48 @@ static void dwd_task(void *ctx, int64_t chunk, int64_t nt) {
 
 typedef struct {
     float *dw, *part;
-    int64_t Cin, Cout, C, D, nch;
-    int set_dw;
+    int64_t Cin, Cout, lanes, rows, nlanes, nch;   // nlanes: the lanes that are channels
+    int x_in_place, set_dw;
 } dwd_sum_job;
 #define DWD_SUM_ROWS 4
 
-// Output channels [DWD_SUM_ROWS t, ...): each row of partials summed over the chunks in chunk
-// order (psum: the same bits with or without SIMD), then moved (or added) into dw's layout.
+// Rows [DWD_SUM_ROWS t, ...) of the partials (output channels, or input channels when x is in
+// place): each summed over the chunks in chunk order (psum: the same bits with or without SIMD),
+// then moved (or added) into dw's layout.
 static void dwd_sum_task(void *ctx, int64_t t, int64_t nt) {
     (void)nt;
     const dwd_sum_job *j = ctx;
-    const int64_t np = 9 * j->D * j->C;
-    for (int64_t co = t * DWD_SUM_ROWS; co < ck_min64(j->Cout, (t + 1) * DWD_SUM_ROWS); co++)
+    const int64_t np = 9 * j->rows * j->lanes, nb = j->x_in_place ? j->Cin : j->Cout;
+    for (int64_t b = t * DWD_SUM_ROWS; b < ck_min64(nb, (t + 1) * DWD_SUM_ROWS); b++)
         for (int k = 0; k < 9; k++) {
-            float *row = j->part + (k * j->D + co) * j->C;
-            if (ck_cpu_use_avx2()) psum_avx2(row, row, np, j->nch, j->Cin);
-            else psum_scalar(row, row, np, j->nch, j->Cin);
-            for (int64_t ci = 0; ci < j->Cin; ci++) {
-                float *e = j->dw + (co * j->Cin + ci) * 9 + k;
-                *e = (j->set_dw ? 0.0f : *e) + row[ci];
+            float *row = j->part + (k * j->rows + b) * j->lanes;
+            if (ck_cpu_use_avx2()) psum_avx2(row, row, np, j->nch, j->nlanes);
+            else psum_scalar(row, row, np, j->nch, j->nlanes);
+            for (int64_t a = 0; a < j->nlanes; a++) {
+                float *e = j->dw + (j->x_in_place ? a * j->Cin + b : b * j->Cin + a) * 9 + k;
+                *e = (j->set_dw ? 0.0f : *e) + row[a];
             }
         }
 }
 
 // dw (= | +=) and db (= | +=) of a 3x3 pad-1 convolution of x (Hi x Wi images) with stride s
-// (1 or 2) and an H x W output; ws holds dwd_floats(N, Cin, Hi*Wi, Cout, H*W).
+// (1 or 2) and an H x W output; ws holds dwd_floats(N, Cin, Hi*Wi, Cout, H, W, s).
 static void dwd_run(float *dw, float *db, int set_dw, int set_db, const float *dy, const float *x, float *ws, int64_t N,
                     int64_t Cin, int64_t Hi, int64_t Wi, int64_t s, int64_t H, int64_t W, int64_t Cout) {
     const int64_t nch = image_chunks(N), C = dwd_ci16(Cin), D = dwd_copad(Cout);
+    const int inplace = dwd_x_in_place(s, Cin, W);
     dwd_job j = {.dy = dy, .x = x, .part = ws, .dbpart = ws + nch * 9 * D * C, .N = N, .Cin = Cin, .Cout = Cout, .H = H,
                  .W = W, .nch = nch, .nimg = chunk_images(N), .Ci16 = C, .CoP = D,
-                 .slot = dwd_slot(N, Cin, Hi * Wi, Cout, H * W), .Hi = Hi, .Wi = Wi, .s = s, .want_dw = dw != NULL,
-                 .want_db = db != NULL};
+                 .slot = dwd_slot(N, Cin, Hi * Wi, Cout, H, W, s), .Hi = Hi, .Wi = Wi, .s = s, .x_in_place = inplace,
+                 .want_dw = dw != NULL, .want_db = db != NULL};
     j.slots = j.dbpart + nch * D;
     slots_reset(&j.free_slots);
     ck_parallel_for(dwd_task, &j, nch);
-    if (dw) {   // the chunks' partials added in chunk order, then onto dw, a few output channels per task
-        dwd_sum_job sj = {.dw = dw, .part = j.part, .Cin = Cin, .Cout = Cout, .C = C, .D = D, .nch = nch, .set_dw = set_dw};
-        ck_parallel_for(dwd_sum_task, &sj, ck_ceil_div(Cout, DWD_SUM_ROWS));
+    if (dw) {   // the chunks' partials added in chunk order, then onto dw, a few rows per task
+        dwd_sum_job sj = {.dw = dw, .part = j.part, .Cin = Cin, .Cout = Cout, .lanes = inplace ? D : C,
+                          .rows = inplace ? C : D, .nlanes = inplace ? Cout : Cin, .nch = nch, .x_in_place = inplace,
+                          .set_dw = set_dw};
+        ck_parallel_for(dwd_sum_task, &sj, ck_ceil_div(inplace ? Cin : Cout, DWD_SUM_ROWS));
     }
     if (db)
         for (int64_t co = 0; co < Cout; co++) {

@@ -58,7 +58,9 @@ private func scaledError(_ a: [Float], _ b: [Float], floor: Double = 1e-30) -> D
         .init(n: 5, cin: 33, h: 28, w: 28, cout: 32, k: 3, s: 2, p: 1),  // the MNIST U-Net's downsampling
         .init(n: 2, cin: 4, h: 1, w: 6, cout: 3, k: 3, s: 2, p: 1),      // one row, stride 2
         .init(n: 2, cin: 3, h: 9, w: 69, cout: 4, k: 3, s: 2, p: 1),     // stride-2 rows of three 32-column blocks, odd
-        .init(n: 17, cin: 5, h: 9, w: 11, cout: 10, k: 3, s: 2, p: 1),   // stride 2 at >= 16 images: per-chunk phase planes
+        .init(n: 17, cin: 5, h: 9, w: 11, cout: 10, k: 3, s: 2, p: 1),   // stride 2, >= 16 images: dw chunks of 2, x copied
+        .init(n: 3, cin: 20, h: 15, w: 13, cout: 9, k: 3, s: 2, p: 1),   // dw with x in place: 16-row block moved back
+        .init(n: 20, cin: 16, h: 14, w: 14, cout: 24, k: 3, s: 2, p: 1), // ... segments of 2 images, padded lanes
     ]
 
     @Test(arguments: convCases)
