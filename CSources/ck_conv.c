@@ -1352,8 +1352,8 @@ static void psum_task(void *ctx, int64_t t, int64_t nt) {
 // running task checks out the lowest free scratch slot, as the other passes do.
 
 // One operand of the outer products: where the value of channel c at (image n, row y, column x)
-// lies, p[n*img + y*row + x*px + c*ch], and whether a tap reads it at an output pixel or at the
-// pixel's neighbour in x (s*y + ky - 1, s*x + kx - 1).
+// lies, p[n*img + y*row + x*px + c*ch], and whether a tap reads it at an output pixel (dy) or at
+// that pixel's neighbour in the input (x: s*y + ky - 1, s*x + kx - 1).
 typedef struct {
     const float *p;
     int64_t img, row, px, ch;
@@ -1410,7 +1410,7 @@ dwd_sweep512(const dwd_job *j, const dwd_operand *va, const dwd_operand *vb, int
     for (int r = 0; r < R; r++)
 #pragma unroll
         for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_ps();
-    // a row's first pixels, and the steps to the next row and image (kept out of the struct)
+    // the first row's first pixels, and the steps to the next row and image: no struct reads per row
     const float *qa = dwd_at(va, st, s->n0, y0, x0, ky, kx) + a0, *qb = dwd_at(vb, st, s->n0, y0, x0, ky, kx) + b0 * bch;
     const int64_t ra = va->at_neighbour ? st * va->row : va->row, rb = vb->at_neighbour ? st * vb->row : vb->row;
     const int64_t ia = va->img - (y1 - y0) * ra, ib = vb->img - (y1 - y0) * rb;
