@@ -442,16 +442,10 @@ static void dc_run(float *y, const float *x, const float *w, const float *b, flo
 // Output (oy, ox) reads input rows 2oy - 1, 2oy, 2oy + 1 and the same columns. The forward and
 // dx passes put channels in the vector lanes and read their input straight from memory, x at
 // stride 2 (s2f_ below) and dy for the taps of each dx pixel (s2d_), so nothing is copied or
-// split; the weight-gradient pass reads every other pixel of x's channels-last copy. Same CPU
-// condition as the stride-1 path.
+// split; the weight-gradient pass broadcasts x from where it lies too (dwd_x_in_place). Same
+// CPU condition as the stride-1 path.
 
 static int direct2_ok(int64_t K, int64_t s, int64_t pad) { return direct_ok(K, 1, 1) && s == 2 && pad == 1; }
-
-// Chunks of whole images (the direct weight gradient below): as many as MAX_CHUNKS allows (small
-// chunks balance the threads and keep a chunk's data in L2), each of the same number of images
-// but the last.
-static int64_t chunk_images(int64_t N) { return ck_ceil_div(N, ck_min64(N, MAX_CHUNKS)); }
-static int64_t image_chunks(int64_t N) { return ck_ceil_div(N, chunk_images(N)); }
 
 // ---- direct 3x3 stride-2 pad-1 forward: output channels in the lanes ----
 //
@@ -723,6 +717,10 @@ static int64_t dwd_copad(int64_t Cout) { return ck_ceil_div(Cout, 16) * 16; }
 // in L1; A/B: 28->14 +13-20%, 14->7 +9-13%). Otherwise (stride 1, and the 4-pixel rows, where
 // the copy was 4-5% faster) x's channels-last copy is the vector operand and dy is broadcast.
 static int dwd_x_in_place(int64_t s, int64_t Cin, int64_t W) { return s == 2 && Cin >= 16 && W >= 7; }
+// Chunks of whole images: as many as MAX_CHUNKS allows (small chunks balance the threads and
+// keep a chunk's data in L2), each of the same number of images but the last.
+static int64_t chunk_images(int64_t N) { return ck_ceil_div(N, ck_min64(N, MAX_CHUNKS)); }
+static int64_t image_chunks(int64_t N) { return ck_ceil_div(N, chunk_images(N)); }
 // Floats of one slot: the chunk's dy (H x W output pixels per image) channels last, and its x
 // (HWi pixels) when x is copied.
 static int64_t dwd_slot(int64_t N, int64_t Cin, int64_t HWi, int64_t Cout, int64_t H, int64_t W, int64_t s) {
@@ -1590,24 +1588,26 @@ typedef struct {
     int64_t Cin, Cout, lanes, rows, nlanes, nch;   // nlanes: the lanes that are channels
     int x_in_place, set_dw;
 } dwd_sum_job;
-#define DWD_SUM_ROWS 4
+#define DWD_SUM_ROWS 16
 
 // Rows [DWD_SUM_ROWS t, ...) of the partials (output channels, or input channels when x is in
-// place): each summed over the chunks in chunk order (psum: the same bits with or without SIMD),
-// then moved (or added) into dw's layout.
+// place): for each tap one contiguous span summed over the chunks in chunk order (psum: the same
+// bits with or without SIMD; spans, not single rows, so the reads stream), then moved (or added)
+// into dw's layout, writing dw in order.
 static void dwd_sum_task(void *ctx, int64_t t, int64_t nt) {
     (void)nt;
     const dwd_sum_job *j = ctx;
     const int64_t np = 9 * j->rows * j->lanes, nb = j->x_in_place ? j->Cin : j->Cout;
-    for (int64_t b = t * DWD_SUM_ROWS; b < ck_min64(nb, (t + 1) * DWD_SUM_ROWS); b++)
-        for (int k = 0; k < 9; k++) {
-            float *row = j->part + (k * j->rows + b) * j->lanes;
-            if (ck_cpu_use_avx2()) psum_avx2(row, row, np, j->nch, j->nlanes);
-            else psum_scalar(row, row, np, j->nch, j->nlanes);
-            for (int64_t a = 0; a < j->nlanes; a++) {
-                float *e = j->dw + (j->x_in_place ? a * j->Cin + b : b * j->Cin + a) * 9 + k;
-                *e = (j->set_dw ? 0.0f : *e) + row[a];
-            }
+    const int64_t b0 = t * DWD_SUM_ROWS, b1 = ck_min64(nb, b0 + DWD_SUM_ROWS);
+    for (int k = 0; k < 9; k++) {
+        float *span = j->part + (k * j->rows + b0) * j->lanes;
+        if (ck_cpu_use_avx2()) psum_avx2(span, span, np, j->nch, (b1 - b0) * j->lanes);
+        else psum_scalar(span, span, np, j->nch, (b1 - b0) * j->lanes);
+    }
+    for (int64_t b = b0; b < b1; b++)
+        for (int64_t a = 0; a < j->nlanes; a++) {
+            float *e = j->dw + (j->x_in_place ? a * j->Cin + b : b * j->Cin + a) * 9;
+            for (int k = 0; k < 9; k++) e[k] = (j->set_dw ? 0.0f : e[k]) + j->part[(k * j->rows + b) * j->lanes + a];
         }
 }
 
