@@ -31,10 +31,11 @@
 // and the split of tiles into tasks never matters. Small planes run as groups of consecutive
 // images, pixels end to end, so vectors are whole (dc_group). dx of such a convolution is the
 // same pass over dy with the flipped, transposed kernel. The weight gradient copies each chunk
-// of images channels-last and sums outer products per tap (see "direct 3x3 ... weight
-// gradient" below). 3x3 stride-2 pad-1 convolutions run the forward pass with output channels
-// in the vector lanes, dx with input channels in the lanes ("stride 2" below) and the weight
-// gradient on every other pixel. Selection depends only on the shape and the CPU.
+// of images channels-last (at stride 2 usually only dy) and sums outer products per tap (see
+// "direct 3x3 ... weight gradient" below). 3x3 stride-2 pad-1 convolutions run the forward
+// pass with output channels in the vector lanes, dx with input channels in the lanes ("stride
+// 2" below) and the weight gradient on every other pixel of x. Selection depends only on the
+// shape and the CPU.
 #include "ck_conv.h"
 #include "ck_internal.h"
 #include <cblas.h>
@@ -711,25 +712,25 @@ static int64_t dwd_ci16(int64_t Cin) { return ck_ceil_div(Cin, 16) * 16; }
 // accumulators: each vector loaded serves 8 or 16 fmas, which keeps the L2 traffic low).
 static int64_t dwd_rows(int64_t vecs) { return vecs == 2 ? 8 : 16; }
 static int64_t dwd_copad(int64_t Cout) { return ck_ceil_div(Cout, 16) * 16; }
-// Stride 2 with at least 16 input channels and output rows of at least 7 pixels: x is read
-// where it lies and broadcast, and dy's copy is the vector operand (x has four times dy's
-// pixels, and its channels-last copy read at every other pixel leaves most of each line unused
-// in L1; A/B: 28->14 +13-20%, 14->7 +9-13%). Otherwise (stride 1, and the 4-pixel rows, where
-// the copy was 4-5% faster) x's channels-last copy is the vector operand and dy is broadcast.
-static int dwd_x_in_place(int64_t s, int64_t Cin, int64_t W) { return s == 2 && Cin >= 16 && W >= 7; }
+// Stride 2 with at least 16 input channels (a full block of broadcast rows): x is read where it
+// lies and broadcast, and dy's copy is the vector operand (x has four times dy's pixels, and its
+// channels-last copy read at every other pixel leaves most of each line unused in L1; A/B in
+// both orders: 28->14 +19-23%, 14->7 +13-22%, 8->4 and 7->4 the same). Otherwise x's
+// channels-last copy is the vector operand and dy is broadcast.
+static int dwd_x_in_place(int64_t s, int64_t Cin) { return s == 2 && Cin >= 16; }
 // Chunks of whole images: as many as MAX_CHUNKS allows (small chunks balance the threads and
 // keep a chunk's data in L2), each of the same number of images but the last.
 static int64_t chunk_images(int64_t N) { return ck_ceil_div(N, ck_min64(N, MAX_CHUNKS)); }
 static int64_t image_chunks(int64_t N) { return ck_ceil_div(N, chunk_images(N)); }
-// Floats of one slot: the chunk's dy (H x W output pixels per image) channels last, and its x
-// (HWi pixels) when x is copied.
-static int64_t dwd_slot(int64_t N, int64_t Cin, int64_t HWi, int64_t Cout, int64_t H, int64_t W, int64_t s) {
-    return chunk_images(N) * ((dwd_x_in_place(s, Cin, W) ? 0 : HWi * dwd_ci16(Cin)) + H * W * dwd_copad(Cout));
+// Floats of one slot: the chunk's dy (HW output pixels per image) channels last, and its x (HWi
+// pixels) when x is copied.
+static int64_t dwd_slot(int64_t N, int64_t Cin, int64_t HWi, int64_t Cout, int64_t HW, int64_t s) {
+    return chunk_images(N) * ((dwd_x_in_place(s, Cin) ? 0 : HWi * dwd_ci16(Cin)) + HW * dwd_copad(Cout));
 }
 // Floats of the pass: dw partials per chunk (9 x Cout' x Cin16), db partials, then the slots.
-static int64_t dwd_floats(int64_t N, int64_t Cin, int64_t HWi, int64_t Cout, int64_t H, int64_t W, int64_t s) {
+static int64_t dwd_floats(int64_t N, int64_t Cin, int64_t HWi, int64_t Cout, int64_t HW, int64_t s) {
     const int64_t nch = image_chunks(N), co = dwd_copad(Cout);
-    return nch * (9 * co * dwd_ci16(Cin) + co) + nch * dwd_slot(N, Cin, HWi, Cout, H, W, s);
+    return nch * (9 * co * dwd_ci16(Cin) + co) + nch * dwd_slot(N, Cin, HWi, Cout, HW, s);
 }
 
 #ifndef CONV_DX_GATHER
@@ -775,8 +776,8 @@ int64_t ck_conv2d_backward_workspace_floats(int64_t N, int64_t Cin, int64_t H, i
     int64_t parts = p.nch_a * Cout * p.KK + p.nch_a * Cout;   // dw^T and db partial sums
     // The dw/db pass (slots, then the partial sums) runs before the dx pass, which may reuse
     // the whole workspace.
-    if (direct_ok(K, stride, pad)) return ck_max64(dwd_floats(N, Cin, H * W, Cout, H, W, 1), dc_floats(Cout, Cin, H * W));
-    if (direct2_ok(K, stride, pad)) return ck_max64(dwd_floats(N, Cin, H * W, Cout, p.Ho, p.Wo, 2), s2d_floats(Cin, Cout));
+    if (direct_ok(K, stride, pad)) return ck_max64(dwd_floats(N, Cin, H * W, Cout, H * W, 1), dc_floats(Cout, Cin, H * W));
+    if (direct2_ok(K, stride, pad)) return ck_max64(dwd_floats(N, Cin, H * W, Cout, p.Ho * p.Wo, 2), s2d_floats(Cin, Cout));
     return ck_max64(p.nch_a * p.nks * p.slot_a + parts, dx_pass_floats(&p));
 }
 
@@ -1336,11 +1337,11 @@ static void psum_task(void *ctx, int64_t t, int64_t nt) {
 // dw[co, ci, ky, kx] = sum over n, pixels (y, x) of dy[n, co, y, x] * x[n, ci, sy + ky - 1,
 // sx + kx - 1] (stride s = 1 or 2) over the output pixels whose neighbour is inside the image.
 // The images are cut into fixed chunks (up to MAX_CHUNKS, by the batch size only); one task per
-// chunk copies its dy, and at stride 1 its x, into a scratch slot channels last (padded with
-// zero channels to 16). For a tap the sum is then a run of outer products, pixel by pixel: one
-// operand's 16 channels in a vector (the copied x, or at stride 2 the copied dy), the other's
-// channels broadcast one by one (dy's copy, or at stride 2 x where it lies, read at every other
-// pixel): acc[b][a..a+15] += B[b] * A[a..a+15]. The pixels are walked image by image, row by
+// chunk copies its dy, and its x unless x is read in place (dwd_x_in_place), into a scratch
+// slot channels last (padded with zero channels to 16). For a tap the sum is then a run of
+// outer products, pixel by pixel: one operand's 16 channels in a vector (the copied x, or with
+// x in place the copied dy), the other's channels broadcast one by one (dy's copy, or x where it
+// lies, read at every other pixel): acc[b][a..a+15] += B[b] * A[a..a+15]. The pixels are walked image by image, row by
 // row, over the rows and columns whose neighbour exists (no masks, no lane sums). Each dw
 // element is one chain of fmas in that order, so the scalar fallback gives the same bits; the
 // chunks' partial sums (and db's, plain sums in pixel order) are added in chunk order, so the
@@ -1612,14 +1613,14 @@ static void dwd_sum_task(void *ctx, int64_t t, int64_t nt) {
 }
 
 // dw (= | +=) and db (= | +=) of a 3x3 pad-1 convolution of x (Hi x Wi images) with stride s
-// (1 or 2) and an H x W output; ws holds dwd_floats(N, Cin, Hi*Wi, Cout, H, W, s).
+// (1 or 2) and an H x W output; ws holds dwd_floats(N, Cin, Hi*Wi, Cout, H*W, s).
 static void dwd_run(float *dw, float *db, int set_dw, int set_db, const float *dy, const float *x, float *ws, int64_t N,
                     int64_t Cin, int64_t Hi, int64_t Wi, int64_t s, int64_t H, int64_t W, int64_t Cout) {
     const int64_t nch = image_chunks(N), C = dwd_ci16(Cin), D = dwd_copad(Cout);
-    const int inplace = dwd_x_in_place(s, Cin, W);
+    const int inplace = dwd_x_in_place(s, Cin);
     dwd_job j = {.dy = dy, .x = x, .part = ws, .dbpart = ws + nch * 9 * D * C, .N = N, .Cin = Cin, .Cout = Cout, .H = H,
                  .W = W, .nch = nch, .nimg = chunk_images(N), .Ci16 = C, .CoP = D,
-                 .slot = dwd_slot(N, Cin, Hi * Wi, Cout, H, W, s), .Hi = Hi, .Wi = Wi, .s = s, .x_in_place = inplace,
+                 .slot = dwd_slot(N, Cin, Hi * Wi, Cout, H * W, s), .Hi = Hi, .Wi = Wi, .s = s, .x_in_place = inplace,
                  .want_dw = dw != NULL, .want_db = db != NULL};
     j.slots = j.dbpart + nch * D;
     slots_reset(&j.free_slots);
