@@ -46,14 +46,20 @@ let package = Package(
             path: "Sources/Distill"
         ),
         .target(
+            name: "DistillSupport",
+            dependencies: ["Distill", "CZlib"],
+            path: "Sources/DistillSupport"
+        ),
+        .target(
             name: "DistillBenchmarks",
-            dependencies: ["Distill", "CKernels"],
+            dependencies: ["Distill", "DistillSupport", "CKernels"],
             path: "benchmarks/DistillBenchmarks"
         ),
         .executableTarget(
             name: "DistillCLI",
             dependencies: [
                 "Distill",
+                "DistillSupport",
                 "DistillBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distill
+import DistillSupport
 import Foundation
 
 /// The quickstart: train a teacher, sample it fast, distill it, and show the results.
@@ -29,69 +30,57 @@ struct DemoCommand: ParsableCommand {
     @Flag(help: "Tables only, no progress.") var quiet = false
 
     func run() throws {
+        reporting {
+            try check(teacherSteps, in: 1...10_000_000, "--teacher-steps")
+            try check(distillSteps, in: 10...10_000_000, "--distill-steps")
+            try check(generatorSteps, in: 10...10_000_000, "--generator-steps")
+        }
         let start = Date()
         makeFolder(output)
         Interrupt.install()
         let mixture = GaussianMixture.ring8()
-        let say = { (s: String) in
-            if !quiet { print(s); flushStandardOutput() }
-        }
+        let say = { (s: String) in if !quiet { status(s) } }
         say("distill demo: the 8-Gaussian ring, \(Runtime.threadCount) threads; everything is scored against the exact distribution")
 
-        // 1. The teacher.
+        // 1. The teacher (sampled with its EMA weights).
         say("\n[1/4] training the teacher (MLP 2 → 128×3 → 2, VP-linear, ε-prediction, \(teacherSteps) steps)")
         var recipe = DiffusionRecipe()
         recipe.hidden = [128, 128, 128]
         recipe.steps = teacherSteps
         recipe.seed = seed
-        let (data, _) = reporting { try mixture.sample(65_536, seed: seed) }
+        let data = reporting { try Dataset.load("ring8", count: 65_536, seed: seed) }
         let bar = ProgressLine(total: teacherSteps, quiet: quiet, plainEvery: max(teacherSteps / 5, 1))
-        let (_, _, summary) = reporting {
-            try recipe.train(rows: data, labels: nil, itemShape: [2], classCount: nil, dataSource: "ring8",
-                             checkpoint: output + "/teacher.safetensors", log: output + "/teacher.jsonl") { p, t in
-                if Interrupt.isRequested { t.requestStop() }
-                bar.update(p.step, String(format: "loss %.4f", p.smoothedLoss))
-            }
+        let (teacher, summary) = reporting {
+            try recipe.train(on: data, checkpoint: output + "/teacher.safetensors", log: output + "/teacher.jsonl",
+                             shouldStop: { Interrupt.isRequested }) { p in bar.update(p.step, String(format: "loss %.4f", p.smoothedLoss)) }
         }
-        if summary.interrupted { fail("interrupted; the teacher's checkpoint is saved in \(output)") }
+        if summary.interrupted {
+            status("interrupted; the teacher's checkpoint is saved in \(output)")
+            throw ExitCode(130)
+        }
         reporting { try writeLossCurve(log: output + "/teacher.jsonl", to: output + "/loss.svg", title: "Teacher training loss") }
-        // Sample with the EMA weights, as saved in the final checkpoint.
-        let teacher = reporting { try SavedModel.load(output + "/teacher.safetensors") }.denoiser
 
-        // 2. Samplers.
+        // 2. Samplers, each at the plan for a budget of NFE.
         say("\n[2/4] sampling the teacher: sliced-W2 to exact samples (floor ≈ 0.15 at 2000 samples)")
-        let process = VPLinearProcess()
-        var rng = Philox(seed: seed &+ 1)
         let n = 2000
+        var rng = Philox(seed: seed &+ 1)
         let noise = reporting { try rng.normal([n, 2]) }
         let (exact, _) = reporting { try mixture.sample(n, seed: seed &+ 2) }
         let kinds: [SamplerKind] = [.euler, .heun, .ddim, .dpmSolver3, .dpmpp2M, .dpmpp3M, .unipc3, .deis3, .lms]
         let nfes = [5, 10, 20]
         var series: [LineChart.Series] = []
         var panels: [RGBImage] = []
-        say("sampler".padding(toLength: 16, withPad: " ", startingAt: 0) + nfes.map { "NFE≈\($0)".padding(toLength: 14, withPad: " ", startingAt: 0) }.joined())
+        say("sampler".padding(toLength: 16, withPad: " ", startingAt: 0) + nfes.map { "NFE≤\($0)".padding(toLength: 14, withPad: " ", startingAt: 0) }.joined())
         for kind in kinds {
             var points: [(x: Double, y: Double)] = []
             var line = kind.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)
             for target in nfes {
-                let (sample, used) = reporting { () throws -> (Tensor, Int) in
-                    let sigmaMin = process.sigma(1e-3) / process.alpha(1e-3)
-                    if kind == .dpmSolver3 {
-                        let orders = try dpmSolverSinglestepOrders(nfe: target - 1, order: 3)
-                        let grid = try NoiseGrid.karras(process, steps: orders.count + 1, sigmaMin: sigmaMin)
-                        let r = try sampleDPMSolver(teacher, from: noise * Float(grid.levels[0].sigma), grid: grid, orders: orders + [1])
-                        return (r.sample, r.evaluations)
-                    }
-                    let steps = kind == .heun ? (target + 1) / 2 : (kind.rawValue.hasPrefix("dpmpp") || kind.rawValue.hasPrefix("unipc") || kind.rawValue.hasPrefix("deis") ? target + 1 : target)
-                    let grid = try NoiseGrid.karras(process, steps: steps, sigmaMin: sigmaMin)
-                    let r = try kind.sample(teacher, from: noise * Float(grid.levels[0].sigma), grid: grid)
-                    return (r.sample, r.evaluations)
-                }
-                let sw2 = reporting { try slicedWasserstein2(sample, exact, seed: 3) }
-                points.append((Double(used), sw2))
-                line += String(format: "%.3f (%2d)    ", sw2, used)
+                let r = reporting { try teacher.sample(fromUnitNoise: noise, plan: SamplingPlan(sampler: kind, nfe: target)) }
+                let sw2 = reporting { try slicedWasserstein2(r.sample, exact, seed: 3) }
+                points.append((Double(r.evaluations), sw2))
+                line += String(format: "%.3f (%2d)    ", sw2, r.evaluations)
                 if target == 10 && [SamplerKind.ddim, .dpmpp2M, .unipc3].contains(kind) {
-                    panels.append(reporting { try Pictures.scatter(sample, range: -3.5...3.5, size: 260) })
+                    panels.append(reporting { try Pictures.scatter(r.sample, range: -3.5...3.5, size: 260) })
                 }
             }
             say(line)
@@ -104,8 +93,8 @@ struct DemoCommand: ParsableCommand {
 
         // 3. Distillation.
         say("\n[3/4] distilling the teacher (\(distillSteps) steps per stage; students are MLPs 2 → 128×3 → 2)")
-        var experiment = DistillationExperiment(mixture: mixture, teacher: teacher, budget: .init(steps: distillSteps, batch: 512, hidden: [128, 128, 128]),
-                                                samples: n, log: quiet ? nil : { say("  " + $0) })
+        var experiment = DistillationExperiment(mixture: mixture, teacher: teacher, steps: distillSteps, hidden: [128, 128, 128], samples: n,
+                                                log: quiet ? nil : { say("  " + $0) })
         var pictures: [(String, RGBImage)] = []
         experiment.onSamples = { method, nfe, x in
             let keep = [("teacher dpmpp-2m", 21), ("teacher ddim", 2), ("kd", 1), ("pd", 1), ("cd", 1), ("reflow + one-step distillation", 1)]
@@ -117,19 +106,23 @@ struct DemoCommand: ParsableCommand {
 
         // 4. One-step generators from the teacher's scores alone.
         say("\n[4/4] one-step generators from the teacher's scores (\(generatorSteps) steps each; MLP generators 2 → 128×2 → 2)")
-        for method in GeneratorMethod.allCases {
-            var settings = GeneratorDistiller.Settings()
-            settings.steps = generatorSteps
-            settings.seed = seed &+ 3
-            var distiller = GeneratorDistiller(teacher: teacher, process: process, dimension: 2, settings: settings)
+        var settings = Distiller.Settings()
+        settings.steps = generatorSteps
+        settings.batch = 256
+        settings.hidden = [128, 128]
+        settings.seed = seed &+ 3
+        settings.generator.generatorLearningRate = 1e-3
+        var distiller = reporting { try Distiller(teacher: teacher, settings: settings) }
+        distiller.shouldStop = { Interrupt.isRequested }
+        for method in [DistillationMethod.diffInstruct, .sds, .vsd] {
             let bar = ProgressLine(total: generatorSteps, quiet: quiet, plainEvery: max(generatorSteps / 2, 1))
-            distiller.progress = { step, total, loss in
-                if Interrupt.isRequested { fail("interrupted during \(method.rawValue)") }
-                bar.update(step, String(format: "\(method.rawValue)  loss %.4f", loss))
-            }
-            let (generator, _) = reporting { try distiller.run(method) }
-            var grng = Philox(seed: seed &+ 6)
-            let x = reporting { try withoutGradient { try generator.sample(n, rng: &grng) } }
+            distiller.progress = { _, p in bar.update(p.step, String(format: "\(method.rawValue)  loss %.4f", p.loss)) }
+            let stage: DistilledStage
+            do { stage = try distiller.run(method)[0] } catch TrainingError.interrupted {
+                status("interrupted during \(method.rawValue)")
+                throw ExitCode(130)
+            } catch { fail("\(error)") }
+            let x = reporting { try stage.model.sample(count: n, seed: seed &+ 6) }
             let sw2 = reporting { try slicedWasserstein2(x, exact, seed: 5) }
             let coverage = reporting { try mixture.modeCoverage(x) }
             let name = "\(method.rawValue) (\(method.paper))"

@@ -1,18 +1,24 @@
 import ArgumentParser
 import Distill
+import DistillSupport
 import Foundation
 
 struct DistillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "distill",
-        abstract: "Distill a teacher into few-step students (\(DistillationMethod.allCases.map(\.rawValue).joined(separator: ", "))) or one-step generators (\(GeneratorMethod.allCases.map(\.rawValue).joined(separator: ", "))).",
+        abstract: "Distill a teacher into few-step students or one-step generators (\(DistillationMethod.allCases.map(\.rawValue).joined(separator: ", "))).",
         discussion: """
-        Methods: \(DistillationMethod.allCases.map { "\($0.rawValue) (\($0.paper))" }.joined(separator: ", ")); generators (no data used):
-        \(GeneratorMethod.allCases.map { "\($0.rawValue) (\($0.paper))" }.joined(separator: ", ")), saved as OUTPUT/METHOD-generator.safetensors
-        and sampled with `distill sample --model FILE --sampler generator`.
-        --teacher is a checkpoint from `distill train` or a mixture (\(GaussianMixture.builtInNames.joined(separator: ", ")), gmm:FILE.json; exact).
-        Each stage is saved as OUTPUT/METHOD-nfeK.safetensors (a checkpoint `distill sample` reads) and scored by
-        sliced-W2 against the data.
+        Methods: \(DistillationMethod.allCases.map { "\($0.rawValue) (\($0.paper))" }.joined(separator: ", ")). \
+        The generators (diff-instruct, sds, vsd) use no data.
+        --teacher is a checkpoint from `distill train` or an exact mixture (\(GaussianMixture.builtInNames.joined(separator: ", ")), gmm:FILE.json).
+        --data defaults to the teacher's own training data when that is a built-in set; a file the checkpoint \
+        names is never opened.
+
+        Every student is written as OUTPUT/NAME.safetensors (pd-nfe4, cd-nfe2, guided-w1-nfe8, diff-instruct-nfe1, \
+        …), a checkpoint `distill sample` reads and samples the way it was trained, and is scored by sliced-W2 \
+        against the data. The running stage is checkpointed in OUTPUT; Ctrl-C or SIGTERM saves it and exits \
+        with 130, and --resume continues it with the same bits. Files of an earlier run are never replaced \
+        without --force.
 
         Examples:
           distill distill --method cd --teacher ring8
@@ -25,13 +31,13 @@ struct DistillCommand: ParsableCommand {
 
     @Option(help: "Method.") var method: String
     @Option(help: "Teacher checkpoint or mixture.") var teacher: String
-    @Option(help: "Training data (default: the teacher's).") var data: String?
+    @Option(help: "Training data (default: the teacher's, when built in).") var data: String?
     @Option(help: "Training steps per stage.") var steps = 2000
     @Option(help: "Batch size.") var batch = 512
-    @Option(help: "Student hidden widths.") var hidden = "128,128,128"
+    @Option(help: "Student (and generator) hidden widths.") var hidden = "128,128,128"
     @Option(help: "Students: mlp (fresh MLPs of --hidden), or teacher (the teacher checkpoint's architecture, e.g. its U-Net; KD, PD, guided and CD students start from its weights).") var student = "mlp"
     @Option(help: "Peak learning rate.") var lr: Float = 2e-3
-    @Option(help: "Guidance weight for the guided method's second stage, and for a generator's teacher with --class.") var guidance: Float = 1
+    @Option(help: "Guided: the guidance weights students are evaluated at (stage two distills the first); generators with --class: the teacher's guidance.") var guidance = "1"
     @Option(name: .customLong("class"), help: "Generators: ask the class-conditional teacher for this class only (guided by --guidance).") var teacherClass: Int?
     @Option(help: "Diff-Instruct / VSD: hidden widths of the fake score network.") var fakeHidden = "128,128,128"
     @Option(help: "Diff-Instruct / VSD: fake-score updates per generator update.") var fakeSteps = 1
@@ -40,131 +46,130 @@ struct DistillCommand: ParsableCommand {
     @Flag(help: "A stochastic generator: extra noise input (mlp: as many values as the latent; conv: a noise map).") var stochastic = false
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Output folder.") var output = "out/distill"
+    @Flag(help: "Continue an interrupted run in OUTPUT (same settings required).") var resume = false
+    @Flag(help: "Replace the files of an earlier run in OUTPUT.") var force = false
     @Flag(help: "No progress output.") var quiet = false
     @Flag(help: "Print a JSON summary.") var json = false
 
     func run() throws {
-        if let g = GeneratorMethod(rawValue: method) { return try runGenerator(g) }
+        // Every setting is checked, the teacher and data read, before anything is written.
         guard let m = DistillationMethod(rawValue: method) else {
-            fail("unknown method '\(method)'; valid: \((DistillationMethod.allCases.map(\.rawValue) + GeneratorMethod.allCases.map(\.rawValue)).joined(separator: ", "))")
+            let names = DistillationMethod.allCases.map(\.rawValue)
+            fail("unknown method '\(method)'\(suggestion(for: method, among: names)); valid: \(names.joined(separator: ", "))")
         }
-        guard steps >= 10, batch >= 1, lr > 0 else { fail("--steps must be >= 10, --batch >= 1, --lr > 0") }
-        let source = reporting { try ModelSource.load(teacher) }
-        let set = reporting { try DataSet.load(data ?? source.dataSource, count: 65_536, seed: seed) }
-        guard set.rows.shape[1] == source.itemShape.reduce(1, *) else {
-            fail("the data have \(set.rows.shape[1]) values per item, the teacher \(source.itemShape.reduce(1, *))")
+        if resume && force { fail("--resume and --force exclude each other") }
+        let settings = reporting { try makeSettings() }
+        let source = reporting { try TrainedModel.named(teacher) }
+        if settings.students == .teacher && !m.makesGenerator && source.card == nil {
+            fail("--student teacher needs a diffusion-model checkpoint as --teacher (got '\(teacher)')")
         }
+        if let c = teacherClass, !(source.classCount.map { (0..<$0).contains(c) } ?? false) {
+            fail("--class \(c): the teacher has \(source.classCount.map { "classes 0..<\($0)" } ?? "no classes")")
+        }
+        if generator == "conv", !(source.itemShape.count == 3 && source.itemShape[1] == source.itemShape[2]) {
+            fail("--generator conv needs an image teacher ([C, S, S] items); this one has items of shape \(source.itemShape)")
+        }
+        let set = reporting { try trainingData(for: source) }
+        var distiller = reporting { try Distiller(teacher: source, data: set, settings: settings) }
+        let reference = reporting { try referenceSamples(set, source) }
         makeFolder(output)
         Interrupt.install()
-        let sampler = reporting { try BatchSampler(count: set.rows.shape[0], batchSize: min(batch, set.rows.shape[0]), seed: seed) }
-        var distiller = Distiller(teacher: source.denoiser, conditionalTeacher: source.classCount == nil ? nil : source.denoiser,
-                                  nullLabel: source.nullLabel, dimension: set.rows.shape[1], dataSource: set.name,
-                                  budget: .init(steps: steps, batch: batch, hidden: reporting { try parseInts(hidden, name: "--hidden") }, learningRate: lr)) { _, s in
-            let b = try sampler.batch(forStep: s, rows: set.rows, labels: set.labels)
-            return (b.rows, b.labels)
-        }
-        distiller.seed = seed
-        distiller.teacherProcess = source.process
-        switch student {
-        case "mlp": break
-        case "teacher":
-            guard let saved = source.saved, !source.isConsistency else {
-                fail("--student teacher needs a diffusion-model checkpoint as --teacher (got '\(teacher)')")
-            }
-            distiller.students = .teacher(network: saved.network, card: saved.card)
-        default: fail("unknown --student '\(student)'; valid: mlp, teacher")
-        }
         var bar: ProgressLine?
         var phase = ""
-        distiller.log = { if !quiet && !json { print($0) } }
-        distiller.progress = { name, s, total, loss in
-            if Interrupt.isRequested { fail("interrupted (\(name) at step \(s)); completed stages are saved") }
-            if name != phase { phase = name; bar = ProgressLine(total: total, quiet: quiet || json, plainEvery: max(total / 10, 1)) }
-            bar?.update(s, "\(name)  loss " + String(format: "%.4f", loss))
+        distiller.log = { if !quiet && !json { status($0) } }
+        distiller.shouldStop = { Interrupt.isRequested }
+        distiller.progress = { name, p in
+            if name != phase { phase = name; bar = ProgressLine(total: p.totalSteps, quiet: quiet || json, plainEvery: max(p.totalSteps / 10, 1)) }
+            bar?.update(p.step, "\(name)  loss " + String(format: "%.4f", p.loss))
         }
-        var rng = Philox(seed: seed &+ 99)
-        let n = min(2000, set.rows.shape[0])
-        let noise = reporting { try rng.normal([n, set.rows.shape[1]]) }
-        let labels = set.labels.map { Array($0.prefix(n)) }
         var summary: [[String: Any]] = []
-        // Each stage is saved and scored as soon as it is trained, so an interrupt keeps the finished ones.
-        distiller.onStage = { stage in
-            let path = output + "/\(m.rawValue)-nfe\(stage.nfe)\(stage.note.isEmpty ? "" : "-" + stage.note.replacingOccurrences(of: " ", with: "-")).safetensors"
-            try Checkpoint(model: stage.network, optimizer: nil, step: steps, config: stage.card.json).write(to: path)
-            let out = try stage.sample(noise, m == .guided ? labels : nil)
-            let sw2 = try slicedWasserstein2(out, set.rows.slice(0..<n), seed: 5)
-            summary.append(["checkpoint": path, "nfe": stage.nfe, "sliced_w2": sw2, "note": stage.note])
-            if !json { print(String(format: "NFE %d  SW2 to the data %.4f  %@", stage.nfe, sw2, path)) }
-            if set.itemShape == [2] { try Pictures.scatter(out, range: -4.5...4.5).writePNG(to: String(path.dropLast(12)) + ".png") }
+        let labels = set?.labels.map { Array($0.prefix(reference?.shape[0] ?? 0)) }
+        let stages: [DistilledStage]
+        do {
+            stages = try distiller.run(m, directory: output, resume: resume, overwrite: force) { stage in
+                // Each student is scored (and drawn, for 2-D data) as soon as it is written.
+                let path = "\(output)/\(stage.name).safetensors"
+                var row: [String: Any] = ["name": stage.name, "checkpoint": path, "nfe": stage.nfe, "note": stage.note]
+                if let reference {
+                    let x = try stage.model.sample(count: reference.shape[0], labels: m == .guided ? labels : nil, seed: seed &+ 99)
+                    let flat = try x.reshaped([x.shape[0], reference.shape[1]])
+                    row["sliced_w2"] = try slicedWasserstein2(flat, reference, seed: 5)
+                    if let mixture = source.mixture ?? set?.mixture {
+                        let coverage = try mixture.modeCoverage(flat)
+                        row["modes_covered"] = coverage.coveredModes
+                    }
+                    if let png = try pictureBytes(x, mixture: source.mixture) {
+                        try FileIO.writeAtomically("\(output)/\(stage.name).png", png)
+                    }
+                }
+                summary.append(row)
+                if !json {
+                    let sw2 = (row["sliced_w2"] as? Double).map { String(format: "SW2 to the data %.4f  ", $0) } ?? ""
+                    print("\(stage.name)  NFE \(stage.nfe)  \(sw2)\(path)")
+                    flushStandardOutput()
+                }
+            }
+        } catch TrainingError.interrupted(let state) {
+            status("distill: interrupted; the running stage is saved in \(state); continue with --resume")
+            throw ExitCode(130)
+        } catch {
+            fail("\(error)")
         }
-        _ = reporting { try distiller.run(m, guidanceWeights: [guidance]) }
-        if json { print(String(decoding: try JSONSerialization.data(withJSONObject: ["method": m.rawValue, "stages": summary], options: [.sortedKeys]), as: UTF8.self)) }
+        _ = stages
+        if json {
+            let obj: [String: Any] = ["method": m.rawValue, "stages": summary]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
+        }
     }
 
-    /// Diff-Instruct, SDS or VSD: a one-step generator from the teacher's scores alone.
-    func runGenerator(_ g: GeneratorMethod) throws {
-        guard steps >= 10, batch >= 1, lr > 0 else { fail("--steps must be >= 10, --batch >= 1, --lr > 0") }
-        let source = reporting { try ModelSource.load(teacher) }
-        let d = source.itemShape.reduce(1, *)
-        makeFolder(output)
-        Interrupt.install()
-        var settings = GeneratorDistiller.Settings()
-        settings.steps = steps
-        settings.batch = batch
-        settings.generatorLearningRate = lr
-        settings.hidden = reporting { try parseInts(hidden, name: "--hidden") }
-        settings.fakeHidden = reporting { try parseInts(fakeHidden, name: "--fake-hidden") }
-        guard fakeSteps >= 1 else { fail("--fake-steps must be >= 1") }
-        settings.fakeStepsPerGeneratorStep = fakeSteps
-        settings.seed = seed
+    /// The distiller's settings from the options (each number checked).
+    func makeSettings() throws -> Distiller.Settings {
+        var s = Distiller.Settings()
+        try check(steps, in: 10...100_000_000, "--steps")
+        try check(batch, in: 1...(1 << 20), "--batch")
+        try check(lr, in: 1e-8...10, "--lr")
+        try check(fakeSteps, in: 1...1000, "--fake-steps")
+        if let latent { try check(latent, in: 1...(1 << 20), "--latent") }
+        s.steps = steps
+        s.batch = batch
+        s.learningRate = lr
+        s.seed = seed
+        s.hidden = try parseInts(hidden, name: "--hidden")
+        s.fakeHidden = try parseInts(fakeHidden, name: "--fake-hidden")
+        s.fakeStepsPerGeneratorStep = fakeSteps
+        s.guidanceWeights = try parseFloats(guidance, name: "--guidance")
+        guard s.guidanceWeights.allSatisfy({ abs($0) <= 1000 }) else { throw CLIError.usage("--guidance weights must be at most 1000") }
         if let c = teacherClass {
-            guard let classes = source.classCount, (0..<classes).contains(c) else {
-                fail("--class \(c): the teacher has \(source.classCount.map { "classes 0..<\($0)" } ?? "no classes")")
-            }
-            settings.teacherClass = c
-            settings.guidance = guidance
-            settings.nullLabel = source.nullLabel
+            s.teacherClass = c
+            s.teacherGuidance = s.guidanceWeights[0]
+        }
+        switch student {
+        case "mlp": s.students = .mlp
+        case "teacher": s.students = .teacher
+        default: throw CLIError.usage("unknown --student '\(student)'; valid: mlp, teacher")
         }
         switch generator {
-        case "mlp":
-            settings.latentDimension = latent
-            settings.noiseDimension = stochastic ? latent ?? d : 0
-        case "conv":
-            let shape = source.itemShape
-            guard shape.count == 3, shape[1] == shape[2] else {
-                fail("--generator conv needs an image teacher ([C, S, S] items); this one has items of shape \(shape)")
-            }
-            settings.convolutional = ConvGenerator.Configuration(imageSize: shape[1], imageChannels: shape[0], latentDimension: latent ?? 64,
-                                                                 stochastic: stochastic)
-        default: fail("unknown generator '\(generator)'; valid: mlp, conv")
+        case "mlp": s.convolutionalGenerator = false
+        case "conv": s.convolutionalGenerator = true
+        default: throw CLIError.usage("unknown --generator '\(generator)'; valid: mlp, conv")
         }
-        var distiller = GeneratorDistiller(teacher: source.denoiser, process: source.process, dimension: d, settings: settings)
-        let bar = ProgressLine(total: steps, quiet: quiet || json, plainEvery: max(steps / 10, 1))
-        distiller.progress = { s, _, loss in
-            if Interrupt.isRequested { fail("interrupted at step \(s); nothing saved") }
-            bar.update(s, String(format: "generator loss %.4f", loss))
-        }
-        let (gen, card) = reporting { try distiller.run(g) }
-        let path = output + "/\(g.rawValue)-generator.safetensors"
-        reporting {
-            try Checkpoint(model: gen.stateDictionary(), step: steps, config: card.json).write(to: path)
-        }
-        var rng = Philox(seed: seed &+ 5)
-        let samples = reporting { try withoutGradient { try gen.sample(2000, rng: &rng) } }
-        var obj: [String: Any] = ["method": g.rawValue, "checkpoint": path]
-        if let m = source.mixture {
-            let (exact, _) = reporting { try m.sample(2000, seed: seed) }
-            let sw2 = reporting { try slicedWasserstein2(samples, exact, seed: 5) }
-            let cov = reporting { try m.modeCoverage(samples) }
-            obj["sliced_w2"] = sw2
-            obj["modes_covered"] = cov.coveredModes
-            if !json { print(String(format: "1 NFE  SW2 to exact samples %.4f  modes %d/%d  %@", sw2, cov.coveredModes, cov.modeCount, path)) }
-        } else if !json { print("generator saved: \(path)") }
-        let picture = output + "/\(g.rawValue)-generator.png"
-        if source.itemShape == [2] { reporting { try Pictures.scatter(samples, range: -4.5...4.5).writePNG(to: picture) } }
-        if source.itemShape.count == 3 {
-            reporting { try Pictures.imageGrid(samples.slice(0..<100).reshaped([-1] + source.itemShape), columns: 10).writePNG(to: picture) }
-        }
-        if json { print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self)) }
+        s.latentDimension = latent
+        s.stochasticGenerator = stochastic
+        return s
+    }
+
+    /// --data, or the teacher's own training data when they are an exact mixture or a built-in
+    /// set (a data file a checkpoint names is never opened); nil when there are none.
+    func trainingData(for source: TrainedModel) throws -> Dataset? {
+        if let data { return try Dataset.load(data, count: 65_536, seed: seed) }
+        if source.mixture != nil { return try Dataset.load(teacher, count: 65_536, seed: seed) }
+        guard let name = source.card?.dataSource else { return nil }
+        return try Dataset.builtIn(name, count: 65_536, seed: seed)
+    }
+
+    /// Up to 2000 items of the data to score students against.
+    func referenceSamples(_ set: Dataset?, _ source: TrainedModel) throws -> Tensor? {
+        guard let set else { return nil }
+        return try set.rows.slice(0..<min(2000, set.rows.shape[0]))
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distill
+import DistillSupport
 import Foundation
 
 struct EvalCommand: ParsableCommand {
@@ -7,7 +8,7 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Compare samples with a reference: sliced-W2, MMD, energy distance; mixture likelihood and mode coverage; FID/KID on images.",
         discussion: """
-        --reference is an .npy file, a data set (\(DataSet.help)).
+        --reference is an .npy file or a data set (\(Dataset.specificationHelp)).
         For a mixture reference, exact samples are drawn and the exact log-likelihood and mode coverage are reported; \
         for 64-value images (8x8 digits) FID and KID on the built-in digit classifier's features. For other images \
         (e.g. MNIST from IDX files) --classifier FILE gives FID and KID on that classifier's features: when FILE \
@@ -34,8 +35,9 @@ struct EvalCommand: ParsableCommand {
             let s = try NPY.read(samples)
             guard s.rank >= 2, s.shape[0] >= 2 else { throw CLIError.usage("\(samples) has shape \(s.shape); expected at least 2 samples") }
             let rows = try s.flattened(from: 1)
-            let ref: DataSet = reference.hasSuffix(".npy") && !reference.hasPrefix("npy:")
-                ? try DataSet.load("npy:" + reference, count: count, seed: seed) : try DataSet.load(reference, count: count, seed: seed)
+            try check(count, in: 1...(1 << 22), "--count")
+            let ref = reference.hasSuffix(".npy") && !reference.hasPrefix("npy:")
+                ? try Dataset.load("npy:" + reference, count: count, seed: seed) : try Dataset.load(reference, count: count, seed: seed)
             guard ref.rows.shape[1] == rows.shape[1] else {
                 throw CLIError.usage("samples have \(rows.shape[1]) values each, the reference \(ref.rows.shape[1])")
             }
@@ -56,7 +58,7 @@ struct EvalCommand: ParsableCommand {
             if let path = classifier {
                 features = (try featureClassifier(path, reference: ref, into: &out), ref.rows, "")
             } else if rows.shape[1] == 64 {
-                let realImages = ref.name == "digits" ? ref.rows : try ImageDataset.digits8x8().images.flattened(from: 1)
+                let realImages = ref.name == "digits" ? ref.rows : try Dataset.load("digits").rows
                 features = (try DigitClassifier.pretrainedDigits8x8(), realImages, "_digits")
             }
             if let (clf, realImages, suffix) = features {
@@ -79,19 +81,19 @@ struct EvalCommand: ParsableCommand {
 
     /// The classifier at `path`, or a new one trained on the labelled reference (last 10% held
     /// out; its accuracy goes into `out`) and written to `path`.
-    func featureClassifier(_ path: String, reference ref: DataSet, into out: inout [(String, Double)]) throws -> DigitClassifier {
+    func featureClassifier(_ path: String, reference ref: Dataset, into out: inout [(String, Double)]) throws -> DigitClassifier {
         if FileManager.default.fileExists(atPath: path) { return try DigitClassifier.read(from: path) }
         guard let labels = ref.labels, let classes = ref.classCount, ref.rows.shape[0] >= 20 else {
             throw CLIError.usage("\(path) does not exist, and the reference \(ref.name) has no labels (or too few items) to train a classifier on")
         }
-        guard classifierSteps >= 1 else { throw CLIError.usage("--classifier-steps must be >= 1") }
+        try check(classifierSteps, in: 1...10_000_000, "--classifier-steps")
         let n = ref.rows.shape[0]
         let shape = ref.itemShape.count == 3 ? [n] + ref.itemShape : [n, 1, 1, ref.rows.shape[1]]
         let data = try ImageDataset(images: ref.rows.reshaped(shape), labels: labels, classCount: classes, source: ref.name)
         let split = data.count - data.count / 10
         let train = try data.subset(0..<split), test = try data.subset(split..<data.count)
         let clf = try DigitClassifier(.init(inputSize: ref.rows.shape[1], classCount: classes), seed: seed)
-        if !json { print("training a classifier on \(ref.name) (\(split) images, \(classifierSteps) steps) for FID/KID: \(path)") }
+        if !json { status("training a classifier on \(ref.name) (\(split) images, \(classifierSteps) steps) for FID/KID: \(path)") }
         try clf.train(on: train, steps: classifierSteps, seed: seed &+ 1, inputNoise: 0.5)
         let accuracy = try clf.accuracy(images: test.images, labels: test.labels!)
         try clf.write(to: path, metadata: ["held_out_accuracy": String(accuracy), "reference": ref.name])

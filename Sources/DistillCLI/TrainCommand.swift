@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distill
+import DistillSupport
 import Foundation
 
 struct TrainCommand: ParsableCommand {
@@ -7,26 +8,28 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train a diffusion model (an MLP or U-Net score network) by denoising score matching.",
         discussion: """
-        Data: \(DataSet.help). The network is chosen by the data (--network auto): a U-Net for images, \
+        Data: \(Dataset.specificationHelp). The network is chosen by the data (--network auto): a U-Net for images, \
         an MLP otherwise; --network mlp flattens images for the MLP. The default U-Net has 32·[1, 2] \
         channels (32·[1, 2, 2] for images of 16 pixels and more), 2 residual blocks per level and \
         attention at the lowest resolution; sizes that cannot be halved that often are an error that \
         says which sizes work.
 
         Writes OUTPUT/model.safetensors (a checkpoint with its model card, written atomically every \
-        --checkpoint-every steps and on Ctrl-C), OUTPUT/train.jsonl (the log) and OUTPUT/loss.svg.
+        --checkpoint-every steps and on Ctrl-C or SIGTERM, which exit with 130), OUTPUT/train.jsonl (the \
+        log) and OUTPUT/loss.svg. An existing model is never replaced without --force; --resume continues \
+        it with the same bits, and refuses a checkpoint written with other settings.
 
         Examples:
           distill train --data moons --steps 4000
           distill train --data ring8 --class-conditional --process vp-cosine --parameterization v --output out/ring8
           distill train --data digits --class-conditional --steps 3000 --output out/digits
-          distill train --data idx:t10k-images-idx3-ubyte.gz --base-channels 48 --steps 20000 --resume
+          distill train --data moons --steps 8000 --resume
         """
     )
 
     @Option(help: "Training data (see above).") var data = "8gaussians"
     @Option(help: "Points drawn from procedural data.") var count = 65_536
-    @Option(help: "Process: \(ProcessKind.allCases.map(\.rawValue).joined(separator: ", ")).") var process = "vp-linear"
+    @Option(help: "Process: \(DiffusionProcess.names.joined(separator: ", ")).") var process = "vp-linear"
     @Option(help: "Output parameterization: \(Parameterization.allCases.map(\.rawValue).joined(separator: ", ")).") var parameterization = "epsilon"
     @Option(help: "Loss weighting: \(LossWeighting.allCases.map(\.rawValue).joined(separator: ", ")).") var weighting = "epsilon"
     @Flag(help: "Draw noise levels log-normally (EDM) instead of uniformly in time.") var logNormal = false
@@ -47,54 +50,46 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Label dropout probability.") var pUncond = 0.1
     @Option(help: "Checkpoint every this many steps.") var checkpointEvery = 1000
     @Option(help: "Output folder.") var output = "out/train"
-    @Flag(help: "Continue from OUTPUT/model.safetensors if it exists.") var resume = false
+    @Flag(help: "Continue from OUTPUT/model.safetensors (same settings required).") var resume = false
+    @Flag(help: "Replace an existing OUTPUT/model.safetensors with a new run.") var force = false
     @Flag(help: "No progress output.") var quiet = false
     @Flag(help: "Print the summary as one JSON object.") var json = false
 
     func run() throws {
-        var recipe = DiffusionRecipe()
-        guard let pk = ProcessKind(rawValue: process) else { fail("unknown process '\(process)'; valid: \(ProcessKind.allCases.map(\.rawValue).joined(separator: ", "))") }
-        guard let par = Parameterization(rawValue: parameterization) else { fail("unknown parameterization '\(parameterization)'; valid: \(Parameterization.allCases.map(\.rawValue).joined(separator: ", "))") }
-        guard let w = LossWeighting(rawValue: weighting) else { fail("unknown weighting '\(weighting)'; valid: \(LossWeighting.allCases.map(\.rawValue).joined(separator: ", "))") }
-        let set = reporting { try DataSet.load(data, count: count, seed: seed) }
+        // Every setting is checked, and the data read, before anything is written.
+        let recipe = reporting { try makeRecipe() }
+        let set = reporting { try Dataset.load(data, count: count, seed: seed) }
         let isImage = set.itemShape.count == 3
-        switch (network, isImage) {
-        case ("mlp", _), ("auto", false): break
-        case ("unet", _), ("auto", true):
+        var chosen = recipe
+        switch network {
+        case "mlp": break
+        case "auto" where !isImage: break
+        case "unet", "auto":
             guard isImage else { fail("--network unet needs image data ([C, H, W] items); \(set.name) has items of shape \(set.itemShape)") }
-            recipe.unet = unetConfiguration(imageSize: set.itemShape[1])
+            chosen.unet = reporting { try unetConfiguration(imageSize: set.itemShape[1]) }
         default: fail("unknown network '\(network)'; valid: auto, mlp, unet")
         }
-        let batch = batch ?? (recipe.unet == nil ? 512 : 64), lr = lr ?? (recipe.unet == nil ? 2e-3 : 1e-3)
-        guard steps >= 1, batch >= 1, lr > 0, count >= 1 else { fail("--steps, --batch, --count must be >= 1 and --lr > 0") }
-        recipe.process = pk
-        recipe.parameterization = par
-        recipe.weighting = w
-        recipe.logNormalTimes = logNormal
-        recipe.hidden = reporting { try parseInts(hidden, name: "--hidden") }
-        recipe.steps = steps
-        recipe.batch = batch
-        recipe.learningRate = lr
-        recipe.weightDecay = weightDecay
-        recipe.emaDecay = ema > 0 ? ema : nil
-        recipe.seed = seed
-        recipe.classConditional = classConditional
-        recipe.labelDropout = pUncond
-        recipe.checkpointEvery = checkpointEvery
-        makeFolder(output)
-        let ckpt = output + "/model.safetensors", log = output + "/train.jsonl"
-        if !resume { try? FileManager.default.removeItem(atPath: log) }
-        Interrupt.install()
-        let bar = ProgressLine(total: steps, quiet: quiet || json, plainEvery: max(steps / 20, 1))
-        if !quiet && !json {
-            let (net, _) = reporting { try recipe.makeNetwork(itemShape: set.itemShape, classCount: set.classCount, dataSource: set.name) }
-            print("distill train: \(set.name), \(set.rows.shape[0]) items of shape \(set.itemShape); \(recipe.unet == nil ? "MLP" : "U-Net") " +
-                  "with \(net.parameterCount) parameters; \(Runtime.threadCount) threads")
+        chosen.batch = batch ?? (chosen.unet == nil ? 512 : 64)
+        chosen.learningRate = lr ?? (chosen.unet == nil ? 2e-3 : 1e-3)
+        reporting {
+            try check(chosen.batch, in: 1...(1 << 20), "--batch")
+            try check(chosen.learningRate, in: 1e-8...10, "--lr")
         }
-        let (_, _, summary) = reporting {
-            try recipe.train(rows: set.rows, labels: set.labels, itemShape: set.itemShape, classCount: set.classCount,
-                             dataSource: set.name, checkpoint: ckpt, log: log, resume: resume) { p, trainer in
-                if Interrupt.isRequested { trainer.requestStop() }
+        let ckpt = output + "/model.safetensors", log = output + "/train.jsonl"
+        let exists = FileManager.default.fileExists(atPath: ckpt)
+        if exists && !resume && !force {
+            fail("\(ckpt) exists; pass --resume to continue it or --force to replace it")
+        }
+        if resume && force { fail("--resume and --force exclude each other") }
+        let net = reporting { try chosen.makeNetworkSummary(for: set) }
+        makeFolder(output)
+        Interrupt.install()
+        let bar = ProgressLine(total: chosen.steps, quiet: quiet || json, plainEvery: max(chosen.steps / 20, 1))
+        if !quiet && !json {
+            status("distill train: \(set.name), \(set.rows.shape[0]) items of shape \(set.itemShape); \(net); \(Runtime.threadCount) threads")
+        }
+        let (_, summary) = reporting {
+            try chosen.train(on: set, checkpoint: ckpt, log: log, resume: resume && exists, shouldStop: { Interrupt.isRequested }) { p in
                 bar.update(p.step, String(format: "loss %.4f", p.smoothedLoss))
             }
         }
@@ -103,26 +98,69 @@ struct TrainCommand: ParsableCommand {
             let obj: [String: Any] = ["checkpoint": ckpt, "steps": summary.endStep, "seconds": summary.seconds,
                                       "final_loss": Double(summary.finalSmoothedLoss), "interrupted": summary.interrupted]
             print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
+        } else if summary.interrupted {
+            status("interrupted at step \(summary.endStep); checkpoint saved: \(ckpt) (continue with --resume)")
         } else if !quiet {
-            print(summary.interrupted ? "interrupted at step \(summary.endStep); checkpoint saved: \(ckpt)"
-                                      : String(format: "trained to step %d in %.1f s (smoothed loss %.4f); checkpoint: %@", summary.endStep,
-                                               summary.seconds, summary.finalSmoothedLoss, ckpt))
+            print(String(format: "trained to step %d in %.1f s (smoothed loss %.4f); checkpoint: %@", summary.endStep,
+                         summary.seconds, summary.finalSmoothedLoss, ckpt))
         }
         if summary.interrupted { throw ExitCode(130) }
+    }
+
+    /// The recipe of the command's options (the network's kind and sizes come from the data).
+    func makeRecipe() throws -> DiffusionRecipe {
+        var recipe = DiffusionRecipe()
+        recipe.process = try DiffusionProcess(name: process)
+        guard let par = Parameterization(rawValue: parameterization) else {
+            throw CLIError.usage("unknown parameterization '\(parameterization)'; valid: \(Parameterization.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard let w = LossWeighting(rawValue: weighting) else {
+            throw CLIError.usage("unknown weighting '\(weighting)'; valid: \(LossWeighting.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        try check(steps, in: 1...100_000_000, "--steps")
+        try check(count, in: 1...(1 << 24), "--count")
+        try check(checkpointEvery, in: 1...100_000_000, "--checkpoint-every")
+        try check(weightDecay, in: 0...0.99, "--weight-decay")
+        try check(ema, in: 0...0.99999, "--ema")
+        guard pUncond.isFinite, (0...1).contains(pUncond) else { throw CLIError.usage("--p-uncond must be in 0...1; got \(pUncond)") }
+        recipe.parameterization = par
+        recipe.weighting = w
+        recipe.logNormalTimes = logNormal
+        recipe.hidden = try parseInts(hidden, name: "--hidden")
+        recipe.steps = steps
+        recipe.weightDecay = weightDecay
+        recipe.emaDecay = ema > 0 ? ema : nil
+        recipe.seed = seed
+        recipe.classConditional = classConditional
+        recipe.labelDropout = pUncond
+        recipe.checkpointEvery = checkpointEvery
+        return recipe
     }
 
     private func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
 
     /// The U-Net of the command's options for square images of side `imageSize` (channels and
     /// classes come from the data when the recipe builds it).
-    func unetConfiguration(imageSize: Int) -> UNet.Configuration {
-        let multipliers = reporting { try channelMultipliers.map { try parseInts($0, name: "--channel-multipliers") } }
+    func unetConfiguration(imageSize: Int) throws -> UNet.Configuration {
+        try check(baseChannels, in: 1...1024, "--base-channels")
+        try check(blocksPerLevel, in: 1...16, "--blocks-per-level")
+        try check(dropout, in: 0...0.99, "--dropout")
+        let multipliers = try channelMultipliers.map { try parseInts($0, name: "--channel-multipliers", maximum: 16) }
             ?? (imageSize >= 16 ? [1, 2, 2] : [1, 2])
-        let lowest = imageSize >> (multipliers.count - 1)
-        let attention = reporting { try attentionResolutions.map { try parseInts($0, name: "--attention-resolutions") } } ?? [lowest]
+        let lowest = imageSize >> min(multipliers.count - 1, 30)
+        let attention = try attentionResolutions.map { try parseInts($0, name: "--attention-resolutions", maximum: 4096) } ?? [lowest]
         return UNet.Configuration(imageSize: imageSize, baseChannels: baseChannels, channelMultipliers: multipliers,
                                   blocksPerLevel: blocksPerLevel, attentionResolutions: attention,
                                   headCount: gcd(4, baseChannels), groups: gcd(8, baseChannels), dropout: dropout)
+    }
+}
+
+extension DiffusionRecipe {
+    /// "MLP with 133122 parameters": the network the recipe builds for `data` (built to check
+    /// that it can be, before anything is written).
+    func makeNetworkSummary(for data: Dataset) throws -> String {
+        let (net, _) = try makeNetwork(for: data)
+        return "\(unet == nil ? "MLP" : "U-Net") with \(net.parameterCount) parameters"
     }
 }
 

@@ -9,7 +9,7 @@ import Testing
     @Test(arguments: Parameterization.allCases)
     func weightedLossMatchesTheEpsilonForm(_ p: Parameterization) throws {
         let net = try MLPScoreNetwork(.init(hiddenWidths: [16]), seed: 3)
-        let process: any DiffusionProcess = p == .velocity ? RectifiedFlowProcess() : VPCosineProcess()
+        let process: any NoiseProcess = p == .velocity ? RectifiedFlowProcess() : VPCosineProcess()
         let model = DiffusionModel(network: net, process: process, parameterization: p)
         let x0 = try ToyDataset.twoMoons.sample(64, seed: 1)
         for w in LossWeighting.allCases where w != .output {

@@ -3,11 +3,11 @@ import Foundation
 import Testing
 
 @Suite struct ProcessTests {
-    static let processes: [any DiffusionProcess] = [VPLinearProcess(), VPCosineProcess(), VPCosineProcess.progressiveDistillation(),
+    static let processes: [any NoiseProcess] = [VPLinearProcess(), VPCosineProcess(), VPCosineProcess.progressiveDistillation(),
                                                     DiscreteDDPMProcess(), VEProcess(), EDMProcess(), RectifiedFlowProcess()]
 
     /// Interior times of a process (away from the ends, where one-sided formulas kick in).
-    func times(_ p: any DiffusionProcess) -> [Double] {
+    func times(_ p: any NoiseProcess) -> [Double] {
         let r = p.timeRange
         return (1...9).map { r.lowerBound + (r.upperBound - r.lowerBound) * Double($0) / 10 }
     }

@@ -2,16 +2,16 @@ import Foundation
 
 /// One measured figure: a value with its unit, and where there is one, a ratio against a
 /// reference measured in the same run.
-public struct BenchmarkRecord: Codable, Sendable {
-    public var name: String
-    public var value: Double
-    public var unit: String
+package struct BenchmarkRecord: Codable, Sendable {
+    package var name: String
+    package var value: Double
+    package var unit: String
     /// value relative to `reference` (see each benchmark for the direction).
-    public var ratio: Double?
+    package var ratio: Double?
     /// What the ratio compares against.
-    public var reference: String?
+    package var reference: String?
 
-    public init(name: String, value: Double, unit: String, ratio: Double? = nil, reference: String? = nil) {
+    package init(name: String, value: Double, unit: String, ratio: Double? = nil, reference: String? = nil) {
         self.name = name
         self.value = value
         self.unit = unit
@@ -20,21 +20,21 @@ public struct BenchmarkRecord: Codable, Sendable {
     }
 
     /// One JSON object on one line.
-    public var jsonLine: String {
+    package var jsonLine: String {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         return String(decoding: (try? enc.encode(self)) ?? Data(), as: UTF8.self)
     }
 
     /// A fixed-width table row.
-    public var tableRow: String {
+    package var tableRow: String {
         let v = value >= 100 ? String(format: "%.1f", value) : String(format: "%.3f", value)
         let r = ratio.map { String(format: "%.3f", $0) } ?? "-"
         return name.padding(toLength: 34, withPad: " ", startingAt: 0) + " " + v.leftPad(12) + " " +
             unit.padding(toLength: 9, withPad: " ", startingAt: 0) + r.leftPad(8) + "  " + (reference ?? "")
     }
 
-    public static var tableHeader: String {
+    package static var tableHeader: String {
         "name".padding(toLength: 34, withPad: " ", startingAt: 0) + " " + "value".leftPad(12) + " " +
             "unit".padding(toLength: 9, withPad: " ", startingAt: 0) + "ratio".leftPad(8) + "  reference"
     }

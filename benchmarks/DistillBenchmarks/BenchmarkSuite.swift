@@ -1,24 +1,25 @@
 import Distill
+import DistillSupport
 import Foundation
 
 /// The benchmark suite behind `distill bench`: machine ceilings, GEMM, fused linear,
 /// elementwise kernels and the MLP training step against PyTorch, each reported with a ratio
 /// measured in the same run.
-public enum BenchmarkSuite {
-    public struct Options: Sendable {
+package enum BenchmarkSuite {
+    package struct Options: Sendable {
         /// Smaller sizes and fewer repetitions (a smoke run).
-        public var quick: Bool
+        package var quick: Bool
         /// Benchmark groups to run (nil: all but the long "sampler-quality" table, which runs
         /// only when asked for by name).
-        public var groups: Set<String>?
-        public var pytorchScript: String
-        public var python: String
+        package var groups: Set<String>?
+        package var pytorchScript: String
+        package var python: String
         /// The digits group's teacher checkpoint: reused when it exists, written otherwise.
-        public var digitsTeacher: String?
+        package var digitsTeacher: String?
         /// Progress lines of the long evidence groups.
-        public var log: (@Sendable (String) -> Void)?
+        package var log: (@Sendable (String) -> Void)?
 
-        public init(quick: Bool = false, groups: Set<String>? = nil,
+        package init(quick: Bool = false, groups: Set<String>? = nil,
                     pytorchScript: String = "benchmarks/pytorch/mlp_dsm.py", python: String = "python3") {
             self.quick = quick
             self.groups = groups
@@ -27,14 +28,14 @@ public enum BenchmarkSuite {
         }
     }
 
-    public static let groupNames = ["gemm", "linear", "elementwise", "mlp", "sampler-step", "sampling", "conv", "attention", "unet",
+    package static let groupNames = ["gemm", "linear", "elementwise", "mlp", "sampler-step", "sampling", "conv", "attention", "unet",
                                      "sampler-quality", "distillation", "generators", "digits"]
     /// The long evidence groups (minutes each): they run only when named.
-    public static let onRequest: Set<String> = ["sampler-quality", "distillation", "generators", "digits"]
+    package static let onRequest: Set<String> = ["sampler-quality", "distillation", "generators", "digits"]
 
     /// Runs the selected groups, calling `emit` as each figure is measured and `table` with each
     /// result table (sampler quality, distillation, generators) when its group ran.
-    public static func run(_ o: Options, table: ((BenchmarkTable) -> Void)? = nil, emit: (BenchmarkRecord) -> Void) throws {
+    package static func run(_ o: Options, table: ((BenchmarkTable) -> Void)? = nil, emit: (BenchmarkRecord) -> Void) throws {
         func wanted(_ g: String) -> Bool { o.groups?.contains(g) ?? !onRequest.contains(g) }
         let elements = o.quick ? 1 << 22 : 1 << 26
         let probes = MachineProbes.measure(elements: elements, reps: o.quick ? 2 : 10)
@@ -69,8 +70,7 @@ public enum BenchmarkSuite {
         let mixtures = [("ring8", GaussianMixture.ring8(), [128, 128, 128]), ("gmm64", GaussianMixture.highDimensional64(), [256, 256, 256])]
         if wanted("distillation") {
             for (name, gmm, hidden) in mixtures {
-                let budget = Distiller.Budget(steps: o.quick ? 300 : 3000, batch: 512, hidden: hidden)
-                let rows = try DistillationExperiment(mixture: gmm, budget: budget, samples: o.quick ? 500 : 2000).run()
+                let rows = try DistillationExperiment(mixture: gmm, steps: o.quick ? 300 : 3000, hidden: hidden, samples: o.quick ? 500 : 2000).run()
                 table?(BenchmarkTable(name: "distillation-\(name)", group: "distillation", title: "Distillation on the \(name) mixture",
                                       description: "The exact mixture is the teacher; students are MLPs trained by each method; sliced-W2 " +
                                           "to exact samples, and for students that map the same noise deterministically the teacher's way, " +
@@ -85,10 +85,8 @@ public enum BenchmarkSuite {
         }
         if wanted("generators") {
             for (name, gmm, hidden) in mixtures {
-                var settings = GeneratorDistiller.Settings()
-                settings.steps = o.quick ? 200 : 4000
-                settings.hidden = hidden
-                var experiment = GeneratorExperiment(mixture: gmm, settings: settings)
+                var experiment = GeneratorExperiment(mixture: gmm, steps: o.quick ? 200 : 4000, hidden: hidden)
+                let settings = experiment.settings
                 experiment.samples = o.quick ? 500 : 2000
                 var pictures: [(name: String, image: RGBImage)] = []
                 if gmm.dimension == 2 {
@@ -114,9 +112,9 @@ public enum BenchmarkSuite {
             var settings = DigitsExperiment.Settings()
             if o.quick {
                 settings.teacherSteps = 30
-                settings.budget.steps = 20
-                settings.budget.batch = 32
-                settings.budget.hidden = [64, 64]
+                settings.students.steps = 20
+                settings.students.batch = 32
+                settings.students.hidden = [64, 64]
                 settings.generator.steps = 20
                 settings.generator.hidden = [64, 64]
                 settings.samples = 200
@@ -138,8 +136,8 @@ public enum BenchmarkSuite {
                                       "\(settings.teacherArchitecture.map(\.rawValue).sorted().joined(separator: ", ")) are copies of the teacher's U-Net " +
                                       "started from its weights (on the teacher's process and time input; their own output parameterization); " +
                                       "the other D2F students and the D2G generators are fresh MLPs over the 64 pixels " +
-                                      "(\(settings.budget.hidden.map(String.init).joined(separator: "×"))). \(settings.budget.steps) steps per stage " +
-                                      "at batch \(settings.budget.batch); generators \(settings.generator.steps) steps. FID and KID on the in-project " +
+                                      "(\(settings.students.hidden.map(String.init).joined(separator: "×"))). \(settings.students.steps) steps per stage " +
+                                      "at batch \(settings.students.batch); generators \(settings.generator.steps) steps. FID and KID on the in-project " +
                                       "digit classifier's 64 features against all 1797 real digits, \(settings.samples) generated images per row " +
                                       "(unconditional unless a guidance weight is given; class accuracy = the classifier's agreement with the " +
                                       "requested class). Sample grids below, in table order.",

@@ -127,7 +127,7 @@ enum ImageBenchmarks {
         var data = Philox(seed: 1)
         let s = config.imageSize
         let x0 = try data.uniform([batch, config.imageChannels, s, s], low: -1, high: 1)
-        let model = DiffusionModel(network: net, process: VPLinearProcess(), parameterization: .epsilon)
+        let model = DiffusionModel(network: net, process: .vpLinear(), parameterization: .epsilon)
         var rng = Philox(seed: 2)
         let live = Runtime.liveTensorBytes
         Runtime.resetPeakMemory()

@@ -10,7 +10,7 @@ enum MLPBenchmark {
         let net = try MLPScoreNetwork(.init(), seed: 0)
         let opt = try Adam.adamW(net, learningRate: 1e-3, weightDecay: 0.01)
         let x0 = try ToyDataset.eightGaussians.sample(batch, seed: 1)
-        let model = DiffusionModel(network: net, process: VPLinearProcess(), parameterization: .epsilon)
+        let model = DiffusionModel(network: net, process: .vpLinear(), parameterization: .epsilon)
         var rng = Philox(seed: 2)
         let t = try Timing.median(reps: iterations, warmup: 10) {
             try net.valueWithGradient {

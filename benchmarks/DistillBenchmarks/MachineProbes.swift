@@ -3,17 +3,17 @@ import DistillCore
 import CKernels
 
 /// The machine's ceilings, measured in-process on the kernels' thread pool.
-public struct MachineProbes: Sendable {
+package struct MachineProbes: Sendable {
     /// Peak FP32 FLOP/s: the best of several runs of independent FMA chains, with the widest
     /// SIMD the CPU has (AVX-512 when present, else AVX2). The runs are spread over about half a
     /// second: on a shared machine a core can be away for a while, and a peak measured then
     /// would flatter every ratio against it.
-    public var peakFlops: Double
+    package var peakFlops: Double
     /// Which SIMD width gave the peak.
-    public var peakISA: String
+    package var peakISA: String
     /// STREAM-triad bandwidth in bytes/s at the size used for the elementwise benchmarks
     /// (the best of several runs).
-    public var triadBytesPerSecond: Double
+    package var triadBytesPerSecond: Double
 
     static func measure(elements: Int, reps: Int) -> MachineProbes {
         let tasks = Int64(32 * Runtime.threadCount)

@@ -1,5 +1,6 @@
 import CKernels
 import Distill
+import DistillSupport
 import Foundation
 
 /// Sampler benchmarks: the fused step kernel's bandwidth, sampling throughput against PyTorch,
@@ -25,15 +26,15 @@ enum SamplerBenchmarks {
     /// `pytorch/mlp_sample.py` in alternating rounds; ratio = ours / PyTorch's samples/s.
     static func throughput(batch: Int, rounds: Int, script: String, python: String, emit: (BenchmarkRecord) -> Void) throws {
         let net = try MLPScoreNetwork(.init(), seed: 0)
-        let process = VPLinearProcess()
+        let process = DiffusionProcess.vpLinear()
         let model = DiffusionModel(network: net, process: process, parameterization: .epsilon)
-        let grid = try NoiseGrid.logSNRUniform(process, steps: 10)
+        let plan = SamplingPlan(sampler: .dpmpp2M, nfe: 10, spacing: .logSNR, finalDenoise: false)
         var rng = Philox(seed: 1)
         let x = try rng.normal([batch, 2])
         var ours: [Double] = [], theirs: [Double] = []
         var note = ""
         for _ in 0..<rounds {
-            let t = try Timing.median(reps: 5, warmup: 1) { _ = try sampleDPMSolverPP2M(model, from: x, grid: grid) }
+            let t = try Timing.median(reps: 5, warmup: 1) { _ = try plan.run(model, process: process, from: x) }
             ours.append(Double(batch) / t)
             let (r, n) = pytorchSamplesPerSecond(script: script, python: python, batch: batch)
             note = n
@@ -52,39 +53,37 @@ enum SamplerBenchmarks {
     }
 }
 
-/// The quality-vs-NFE table of every sampler on the analytic mixtures (`METHODS.md` §5).
-public enum SamplerQuality {
-    public struct Row: Sendable {
-        public var mixture: String
-        public var sampler: String
-        public var targetNFE: Int
-        public var nfe: Int
+/// The quality-vs-NFE table of every sampler on the analytic mixtures (`docs/methods.md` §5).
+package enum SamplerQuality {
+    package struct Row: Sendable {
+        package var mixture: String
+        package var sampler: String
+        package var targetNFE: Int
+        package var nfe: Int
         /// RMS distance to the ground-truth ODE solution from the same noise (deterministic samplers).
-        public var odeError: Double?
+        package var odeError: Double?
         /// Sliced-W2 to exact samples.
-        public var slicedW2: Double
+        package var slicedW2: Double
     }
 
-    /// Runs every sampler on EDM's ρ = 7 grid (VP-linear process, t = 1 → 1e-3, then a final
-    /// denoise) with the step count that brings its NFE closest to each target, on `samples`
-    /// points of the 2-D ring of 8 Gaussians and of the 64-D mixture.
-    public static func run(nfes: [Int] = [5, 10, 20, 50], samples: Int = 2000, progress: ((Row) -> Void)? = nil) throws -> [Row] {
-        let process = VPLinearProcess()
+    /// Runs every diffusion sampler on EDM's ρ = 7 grid (VP-linear process, t = 1 → 1e-3, then
+    /// a final denoise) with the plan for each target NFE, on `samples` points of the 2-D ring
+    /// of 8 Gaussians and of the 64-D mixture. Adaptive samplers are left out (their NFE is
+    /// not a budget).
+    package static func run(nfes: [Int] = [5, 10, 20, 50], samples: Int = 2000, progress: ((Row) -> Void)? = nil) throws -> [Row] {
+        let process = DiffusionProcess.vpLinear()
         var rows: [Row] = []
         for (name, gmm) in [("ring8 (2-D)", GaussianMixture.ring8()), ("gmm64 (64-D)", GaussianMixture.highDimensional64())] {
+            let teacher = TrainedModel(exact: gmm)
             var rng = Philox(seed: 42)
             let noise = try rng.normal([samples, gmm.dimension]) * Float(process.sigma(1))
             let (truth, _) = try gmm.solveProbabilityFlow(noise, from: (process.alpha(1), process.sigma(1)), to: (1, 0))
             let (exact, _) = try gmm.sample(samples, seed: 7)
             let (data, _) = try gmm.sample(1000, seed: 8)
-            for kind in SamplerKind.allCases where kind != .rk45 && kind != .dpmSolverAdaptive {
+            for kind in SamplerKind.allCases where ![.rk45, .dpmSolverAdaptive, .consistency].contains(kind) {
                 for target in nfes {
-                    let (grid, orders) = try plan(kind, target: target, process: process, gmm: gmm)
-                    let moments = kind == .analyticDPM ? try analyticDPMMoments(gmm, grid: grid, data: data) : nil
-                    let r = kind == .dpmSolver3 || kind == .dpmSolver2
-                        ? try sampleDPMSolver(gmm, from: noise, grid: grid, orders: orders)
-                        : try kind.sample(gmm, from: noise, grid: grid, options: .init(seed: 3), analyticMoments: moments)
-                    let err = kind.isStochastic ? nil : rms(r.sample, truth)
+                    let r = try teacher.sample(from: noise, plan: SamplingPlan(sampler: kind, nfe: target), seed: 3, data: data)
+                    let err = kind.isStochastic ? nil : rmsDistance(r.sample, truth)
                     let row = Row(mixture: name, sampler: kind.rawValue, targetNFE: target, nfe: r.evaluations, odeError: err,
                                   slicedW2: try slicedWasserstein2(r.sample, exact, seed: 1))
                     rows.append(row)
@@ -95,34 +94,10 @@ public enum SamplerQuality {
         return rows
     }
 
-    /// The grid (and DPM-Solver orders) whose NFE is closest to `target`.
-    static func plan(_ kind: SamplerKind, target: Int, process: VPLinearProcess, gmm: GaussianMixture) throws -> (NoiseGrid, [Int]) {
-        let sigmaMin = process.sigma(1e-3) / process.alpha(1e-3)
-        func grid(_ steps: Int) throws -> NoiseGrid { try NoiseGrid.karras(process, steps: steps, sigmaMin: sigmaMin) }
-        if kind == .dpmSolver2 || kind == .dpmSolver3 {
-            // The official allocation for the noisy steps, plus the final denoise (1 NFE).
-            let orders = try dpmSolverSinglestepOrders(nfe: max(target - 1, 1), order: kind == .dpmSolver2 ? 2 : 3)
-            return (try grid(orders.count + 1), orders + [1])
-        }
-        var best: (Int, Int) = (1, Int.max)
-        let probe = try Tensor.zeros([1, gmm.dimension])
-        for steps in 1...max(2, target + 2) {
-            let g = try grid(steps)
-            let moments = kind == .analyticDPM ? Array(repeating: 0.5, count: g.levels.count) : nil
-            let nfe = try kind.sample(gmm, from: probe, grid: g, analyticMoments: moments).evaluations
-            if abs(nfe - target) < best.1 { best = (steps, abs(nfe - target)) }
-        }
-        return (try grid(best.0), [])
-    }
-
-    static func rms(_ a: Tensor, _ b: Tensor) -> Double {
-        (zip(a.scalars, b.scalars).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) } / Double(a.count)).squareRoot()
-    }
-
     /// The rows as a markdown table (one line per sampler and mixture, columns per target NFE).
-    public static func markdown(_ rows: [Row]) -> String {
+    package static func markdown(_ rows: [Row]) -> String {
         let nfes = Array(Set(rows.map(\.targetNFE))).sorted()
-        var out = "| mixture | sampler | " + nfes.map { "NFE≈\($0): ODE err / SW2 (NFE)" }.joined(separator: " | ") + " |\n"
+        var out = "| mixture | sampler | " + nfes.map { "NFE≤\($0): ODE err / SW2 (NFE)" }.joined(separator: " | ") + " |\n"
         out += "|---|---|" + nfes.map { _ in "---|" }.joined() + "\n"
         var seen: [String] = []
         for r in rows where !seen.contains(r.mixture + r.sampler) {

@@ -1,11 +1,11 @@
 /// A Gaussian mixture as an exact class-conditional teacher: label k (0..<K) denoises under
 /// component k alone, the null label K under the whole mixture — what classifier-free
 /// guidance and guided distillation need, with every prediction exact.
-public struct ClassConditionalMixture: Denoiser, Sendable {
-    public let mixture: GaussianMixture
+package struct ClassConditionalMixture: Denoiser, Sendable {
+    package let mixture: GaussianMixture
     let components: [GaussianMixture]
 
-    public init(_ mixture: GaussianMixture) {
+    package init(_ mixture: GaussianMixture) {
         self.mixture = mixture
         components = (0..<mixture.componentCount).map {
             try! GaussianMixture(weights: [1], means: [mixture.means[$0]], variances: [mixture.variances[$0]])
@@ -13,9 +13,9 @@ public struct ClassConditionalMixture: Denoiser, Sendable {
     }
 
     /// The label meaning "no class".
-    public var nullLabel: Int { mixture.componentCount }
+    package var nullLabel: Int { mixture.componentCount }
 
-    public func predict(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?) throws -> Prediction {
+    package func predict(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?) throws -> Prediction {
         guard let labels else { return try mixture.predict(x, at: levels, labels: nil) }
         guard labels.count == x.shape.first, labels.allSatisfy({ (0...nullLabel).contains($0) }) else {
             throw TensorError.invalidArgument(operation: "ClassConditionalMixture", message: "needs one label in 0...\(nullLabel) per row")

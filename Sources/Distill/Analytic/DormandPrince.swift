@@ -2,23 +2,23 @@ import Foundation
 
 /// The Dormand–Prince 5(4) embedded Runge–Kutta method (Dormand & Prince 1980) with adaptive
 /// steps: the accuracy reference for probability-flow ODEs and the RK45 sampler.
-public enum DormandPrince {
+package enum DormandPrince {
     /// The outcome of an integration.
-    public struct Result {
-        public var state: [Double]
+    package struct Result {
+        package var state: [Double]
         /// Right-hand-side evaluations used.
-        public var evaluations: Int
-        public var acceptedSteps: Int
-        public var rejectedSteps: Int
+        package var evaluations: Int
+        package var acceptedSteps: Int
+        package var rejectedSteps: Int
     }
 
     /// Errors of the integrator.
-    public enum IntegrationError: Error, CustomStringConvertible {
+    package enum IntegrationError: Error, CustomStringConvertible {
         case stepSizeUnderflow(at: Double)
         case tooManySteps(Int)
         case nonFinite(at: Double)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case let .stepSizeUnderflow(s): return "ODE integration: the step size vanished at s = \(s) (the problem is too stiff for the tolerance)"
             case let .tooManySteps(n): return "ODE integration: gave up after \(n) steps; loosen the tolerance"
@@ -45,7 +45,7 @@ public enum DormandPrince {
 
     /// Integrates dy/ds = f(s, y) from s0 to s1 (either direction) with the error per component
     /// kept below atol + rtol·|y| (the max over components, Hairer–Nørsett–Wanner's norm).
-    public static func integrate(_ y0: [Double], from s0: Double, to s1: Double, rtol: Double = 1e-9, atol: Double = 1e-9,
+    package static func integrate(_ y0: [Double], from s0: Double, to s1: Double, rtol: Double = 1e-9, atol: Double = 1e-9,
                                  initialStep: Double? = nil, maxSteps: Int = 100_000,
                                  _ f: (Double, [Double]) throws -> [Double]) throws -> Result {
         var y = y0, s = s0

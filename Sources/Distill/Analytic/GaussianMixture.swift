@@ -81,7 +81,7 @@ public struct GaussianMixture: Sendable, Codable, Equatable {
     // MARK: - Built-in mixtures
 
     /// The exact mixture behind a toy dataset that is one (``ToyDataset/mixtureMeans``).
-    public init?(toy: ToyDataset) {
+    package init?(toy: ToyDataset) {
         guard let means = toy.mixtureMeans, let std = toy.mixtureStandardDeviation else { return nil }
         try? self.init(weights: Array(repeating: 1, count: means.count), means: means,
                        variances: Array(repeating: Array(repeating: std * std, count: means[0].count), count: means.count))

@@ -3,18 +3,18 @@ import Foundation
 /// How well a sample set covers a mixture's modes (`METHODS.md` §8).
 public struct ModeCoverage: Sendable, Equatable {
     /// Samples assigned to each component (by the largest posterior under p0).
-    public var counts: [Int]
+    package var counts: [Int]
     /// Components holding at least `minimumFraction` of their expected share.
-    public var coveredModes: Int
-    public var modeCount: Int
+    package var coveredModes: Int
+    package var modeCount: Int
     /// Fraction of samples within the 99.9% ellipsoid of their component
     /// (Mahalanobis² ≤ χ²₀.₉₉₉(d), by the Wilson–Hilferty approximation).
-    public var highQualityFraction: Double
+    package var highQualityFraction: Double
 }
 
 extension GaussianMixture {
     /// The average exact log-likelihood log p0(x) of the samples (nats per sample).
-    public func averageLogLikelihood(_ samples: Tensor) throws -> Double {
+    package func averageLogLikelihood(_ samples: Tensor) throws -> Double {
         guard samples.rank == 2, samples.shape[1] == dimension, samples.shape[0] > 0 else {
             throw TensorError.invalidShape(operation: "averageLogLikelihood", shape: samples.shape, expected: "[n > 0, \(dimension)]")
         }

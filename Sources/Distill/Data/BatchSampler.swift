@@ -10,19 +10,19 @@ import Synchronization
 /// resumed at any step sees exactly the batches an uninterrupted run would.
 ///
 /// The last permutation used is cached, so consecutive steps cost O(batchSize).
-public struct BatchSampler: Sendable {
+package struct BatchSampler: Sendable {
     /// Number of items in the dataset.
-    public let count: Int
+    package let count: Int
     /// Items per batch.
-    public let batchSize: Int
+    package let batchSize: Int
     /// The key of the shuffles.
-    public let seed: UInt64
+    package let seed: UInt64
     private let cache = PermutationCache()
 
     /// A sampler over `count` items.
     ///
     /// - Throws: ``TensorError`` unless `count` and `batchSize` are positive.
-    public init(count: Int, batchSize: Int, seed: UInt64) throws {
+    package init(count: Int, batchSize: Int, seed: UInt64) throws {
         guard count >= 1, batchSize >= 1 else {
             throw TensorError.invalidArgument(operation: "BatchSampler",
                                               message: "count \(count) and batchSize \(batchSize) must both be at least 1")
@@ -33,12 +33,12 @@ public struct BatchSampler: Sendable {
     }
 
     /// Steps per epoch: count / batchSize (not a whole number when batches straddle epochs).
-    public var stepsPerEpoch: Double { Double(count) / Double(batchSize) }
+    package var stepsPerEpoch: Double { Double(count) / Double(batchSize) }
 
     /// The order in which epoch `epoch` visits the items: a permutation of 0..<count drawn
     /// from `Philox(seed: seed, stream: epoch)` (Fisher–Yates). Negative epochs (reached by
     /// negative steps) use the stream with the same bit pattern.
-    public func permutation(forEpoch epoch: Int) -> [Int] {
+    package func permutation(forEpoch epoch: Int) -> [Int] {
         permutation(stream: UInt64(bitPattern: Int64(epoch)))
     }
 
@@ -51,7 +51,7 @@ public struct BatchSampler: Sendable {
     }
 
     /// The epoch that holds the first item of step `step`.
-    public func epoch(forStep step: Int) -> Int {
+    package func epoch(forStep step: Int) -> Int {
         let position = Int128(step) * Int128(batchSize)
         return Int(truncatingIfNeeded: floorDivide(position, Int128(count)).quotient)
     }
@@ -60,7 +60,7 @@ public struct BatchSampler: Sendable {
     ///
     /// A pure function of (seed, step) — see the type's description. Negative steps continue
     /// the sequence backwards (step −1 ends epoch −1), so every integer is valid.
-    public func indices(forStep step: Int) -> [Int] {
+    package func indices(forStep step: Int) -> [Int] {
         var out: [Int] = []
         out.reserveCapacity(batchSize)
         var position = Int128(step) * Int128(batchSize)
@@ -79,7 +79,7 @@ public struct BatchSampler: Sendable {
     /// The images and labels of step `step`.
     ///
     /// - Throws: ``DatasetError`` when the dataset does not hold ``count`` images.
-    public func batch(forStep step: Int, from dataset: ImageDataset) throws -> (images: Tensor, labels: [Int]?) {
+    package func batch(forStep step: Int, from dataset: ImageDataset) throws -> (images: Tensor, labels: [Int]?) {
         guard dataset.count == count else {
             throw DatasetError.invalidArgument(source: "BatchSampler",
                                                message: "the dataset has \(dataset.count) images; the sampler was made for \(count)")
@@ -92,7 +92,7 @@ public struct BatchSampler: Sendable {
     ///
     /// - Throws: ``DatasetError`` when `data` does not have ``count`` rows or `labels` is
     ///   given with another length.
-    public func batch(forStep step: Int, rows data: Tensor, labels: [Int]? = nil) throws -> (rows: Tensor, labels: [Int]?) {
+    package func batch(forStep step: Int, rows data: Tensor, labels: [Int]? = nil) throws -> (rows: Tensor, labels: [Int]?) {
         guard data.rank >= 1, data.shape[0] == count else {
             throw DatasetError.invalidShape(source: "BatchSampler", shape: data.shape, expected: "\(count) rows on the first axis")
         }

@@ -29,7 +29,7 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
 }
 
 /// How the dimensions of a rank-4 image array are ordered in a file.
-public enum ImageLayout: String, Sendable, Codable, CaseIterable {
+package enum ImageLayout: String, Sendable, Codable, CaseIterable {
     /// (count, channels, height, width): the package's own layout.
     case channelsFirst
     /// (count, height, width, channels): common in NumPy arrays.
@@ -41,13 +41,13 @@ public enum ImageLayout: String, Sendable, Codable, CaseIterable {
 /// Pixels read from files are mapped by x / maxValue · 2 − 1, so 0 becomes −1 and
 /// `maxValue` becomes 1. ``digits8x8()`` needs no file: the data ships inside the package.
 /// Batches are gathered with ``batch(_:)`` or ``BatchSampler``.
-public struct ImageDataset: Sendable {
+package struct ImageDataset: Sendable {
     /// The images, (count, channels, height, width), values in [-1, 1] when read from files.
-    public let images: Tensor
+    package let images: Tensor
     /// One class index per image in 0..<``classCount``, or nil for an unlabeled set.
-    public let labels: [Int]?
+    package let labels: [Int]?
     /// The number of classes (0 for an unlabeled set).
-    public let classCount: Int
+    package let classCount: Int
 
     /// A dataset of already normalized images.
     ///
@@ -58,7 +58,7 @@ public struct ImageDataset: Sendable {
     ///   - source: names the data in error messages.
     /// - Throws: ``DatasetError`` for a shape that is not rank 4 with positive image sizes, a
     ///   label count that differs from the image count, or a label outside 0..<classCount.
-    public init(images: Tensor, labels: [Int]?, classCount: Int? = nil, source: String = "ImageDataset") throws {
+    package init(images: Tensor, labels: [Int]?, classCount: Int? = nil, source: String = "ImageDataset") throws {
         guard images.rank == 4, images.shape.dropFirst().allSatisfy({ $0 > 0 }) else {
             throw DatasetError.invalidShape(source: source, shape: images.shape,
                                             expected: "(count, channels, height, width) with positive image sizes")
@@ -85,27 +85,27 @@ public struct ImageDataset: Sendable {
     }
 
     /// Number of images.
-    public var count: Int { images.shape[0] }
+    package var count: Int { images.shape[0] }
     /// Channels per image.
-    public var channels: Int { images.shape[1] }
+    package var channels: Int { images.shape[1] }
     /// Image height in pixels.
-    public var height: Int { images.shape[2] }
+    package var height: Int { images.shape[2] }
     /// Image width in pixels.
-    public var width: Int { images.shape[3] }
+    package var width: Int { images.shape[3] }
     /// (channels, height, width).
-    public var imageShape: [Int] { Array(images.shape.dropFirst()) }
+    package var imageShape: [Int] { Array(images.shape.dropFirst()) }
     /// Values per image: channels · height · width.
-    public var featureCount: Int { channels * height * width }
+    package var featureCount: Int { channels * height * width }
 
     /// The images as rows, (count, channels · height · width) (no copy).
-    public func flattenedImages() throws -> Tensor { try images.reshaped([count, featureCount]) }
+    package func flattenedImages() throws -> Tensor { try images.reshaped([count, featureCount]) }
 
     // MARK: - Constructors
 
     /// The 1,797 handwritten 8×8 digits embedded in the package (UCI "Optical Recognition of
     /// Handwritten Digits" test set, as shipped in scikit-learn; CC BY 4.0): images
     /// (1797, 1, 8, 8) from pixel values 0…16, labels 0…9, 10 classes. Needs no file.
-    public static func digits8x8() throws -> ImageDataset {
+    package static func digits8x8() throws -> ImageDataset {
         let source = "embedded digits8x8"
         guard let imageBytes = Base64.decode(Digits8x8Data.imagesGzipBase64),
               let labelBytes = Base64.decode(Digits8x8Data.labelsGzipBase64) else {
@@ -127,7 +127,7 @@ public struct ImageDataset: Sendable {
     ///   - layout: the dimension order of a rank-4 file.
     /// - Throws: ``IOError`` for unreadable or malformed files, ``DatasetError`` for shapes,
     ///   labels or pixel values that do not fit (every pixel must lie in 0...maxValue).
-    public static func idx(images: String, labels: String?, maxValue: Float = 255,
+    package static func idx(images: String, labels: String?, maxValue: Float = 255,
                            layout: ImageLayout = .channelsFirst) throws -> ImageDataset {
         let x = try IDX.read(images)
         let y = try labels.map { try IDX.read($0) }
@@ -144,7 +144,7 @@ public struct ImageDataset: Sendable {
     ///   - maxValue: the pixel value that maps to 1.
     ///   - layout: the dimension order of a rank-4 array.
     /// - Throws: as ``idx(images:labels:maxValue:layout:)``.
-    public static func npy(images: String, labels: String?, maxValue: Float = 255,
+    package static func npy(images: String, labels: String?, maxValue: Float = 255,
                            layout: ImageLayout = .channelsFirst) throws -> ImageDataset {
         let x = try NPY.read(images)
         let y = try labels.map { try NPY.read($0) }
@@ -212,13 +212,13 @@ public struct ImageDataset: Sendable {
     /// The images and labels at `indices`, in that order (a copy).
     ///
     /// - Throws: ``TensorError`` for an index outside 0..<count.
-    public func batch(_ indices: [Int]) throws -> (images: Tensor, labels: [Int]?) {
+    package func batch(_ indices: [Int]) throws -> (images: Tensor, labels: [Int]?) {
         let rows = try flattenedImages().gatherRows(indices)
         return (try rows.reshaped([indices.count] + imageShape), labels.map { l in indices.map { l[$0] } })
     }
 
     /// The dataset restricted to `indices` (same class count).
-    public func subset(_ indices: [Int]) throws -> ImageDataset {
+    package func subset(_ indices: [Int]) throws -> ImageDataset {
         let (x, y) = try batch(indices)
         return try ImageDataset(images: x, labels: y, classCount: classCount)
     }
@@ -226,7 +226,7 @@ public struct ImageDataset: Sendable {
     /// The dataset restricted to the images in `range` (a view, same class count).
     ///
     /// - Throws: ``TensorError`` for a range outside 0..<count.
-    public func subset(_ range: Range<Int>) throws -> ImageDataset {
+    package func subset(_ range: Range<Int>) throws -> ImageDataset {
         let x = try images.slice(range)
         return try ImageDataset(images: x, labels: labels.map { Array($0[range]) }, classCount: classCount)
     }

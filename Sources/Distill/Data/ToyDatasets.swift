@@ -6,7 +6,7 @@ import Foundation
 /// sample is a pure function of (case, count, seed) whatever the thread count. All lie
 /// within about [-4, 4]² (Gaussian tails aside). The mixture-shaped cases expose their
 /// exact components through ``mixtureMeans`` and ``mixtureStandardDeviation``.
-public enum ToyDataset: String, Sendable, CaseIterable, Codable {
+package enum ToyDataset: String, Sendable, CaseIterable, Codable {
     /// Eight Gaussians (std 0.1) on a circle of radius 2, equally weighted.
     case eightGaussians = "8gaussians"
     /// Two interleaved half circles with Gaussian jitter (std 0.05), scaled to about [-2, 2].
@@ -31,7 +31,7 @@ public enum ToyDataset: String, Sendable, CaseIterable, Codable {
     static let stream: UInt64 = 0x7079
 
     /// Component means of the mixture-shaped datasets (8 and 25 Gaussians), else nil.
-    public var mixtureMeans: [[Double]]? {
+    package var mixtureMeans: [[Double]]? {
         switch self {
         case .eightGaussians:
             return (0..<8).map { k in
@@ -49,7 +49,7 @@ public enum ToyDataset: String, Sendable, CaseIterable, Codable {
     }
 
     /// The components' isotropic standard deviation for the mixture-shaped datasets, else nil.
-    public var mixtureStandardDeviation: Double? {
+    package var mixtureStandardDeviation: Double? {
         switch self {
         case .eightGaussians, .twentyFiveGaussians: return 0.1
         default: return nil
@@ -59,7 +59,7 @@ public enum ToyDataset: String, Sendable, CaseIterable, Codable {
     /// `count` points (count, 2), reproducible from `seed`.
     ///
     /// - Throws: ``TensorError`` for a negative count.
-    public func sample(_ count: Int, seed: UInt64) throws -> Tensor {
+    package func sample(_ count: Int, seed: UInt64) throws -> Tensor {
         guard count >= 0 else {
             throw TensorError.invalidArgument(operation: "ToyDataset.sample", message: "count \(count) must be non-negative")
         }

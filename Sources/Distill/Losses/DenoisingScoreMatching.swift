@@ -17,7 +17,7 @@ public enum LossWeighting: String, Sendable, Codable, CaseIterable {
     case output
 
     /// The factor on the ε-error at (α, σ); nil for ``output``.
-    public func epsilonWeight(alpha: Double, sigma: Double, sigmaData: Double = 0.5) -> Double? {
+    package func epsilonWeight(alpha: Double, sigma: Double, sigmaData: Double = 0.5) -> Double? {
         let inverseSNR = (sigma * sigma) / (alpha * alpha)
         switch self {
         case .epsilon: return 1
@@ -57,7 +57,7 @@ public enum TimeSampling: Sendable, Codable, Equatable {
     case logNormal(mean: Double, std: Double)
 
     /// Draws `count` times for `process`.
-    public func draw(_ count: Int, process: some DiffusionProcess, rng: inout Philox) throws -> [Double] {
+    package func draw(_ count: Int, process: some NoiseProcess, rng: inout Philox) throws -> [Double] {
         switch self {
         case .uniform:
             let r = process.timeRange
@@ -112,7 +112,7 @@ public func denoisingScoreMatchingLoss<N>(model: DiffusionModel<N>, x0: Tensor, 
 /// The model must use the rectified-flow process and the velocity parameterization.
 public func flowMatchingLoss<N>(model: DiffusionModel<N>, data x1: Tensor, labels: [Int]? = nil,
                                 rng: inout Philox) throws -> Tensor {
-    guard model.process is RectifiedFlowProcess, model.parameterization == .velocity else {
+    guard model.process.underlying is RectifiedFlowProcess, model.parameterization == .velocity else {
         throw TensorError.invalidArgument(operation: "flowMatchingLoss",
                                           message: "needs the rectified-flow process and the velocity parameterization")
     }
@@ -125,7 +125,7 @@ public func flowMatchingLoss<N>(model: DiffusionModel<N>, data x1: Tensor, label
 /// makes it ½||ε̂ - ε*||² with ε* = -σ∇log p_t). Only possible where the true score is known:
 /// used to validate training.
 public func explicitScoreMatchingLoss(model: some Denoiser, mixture: GaussianMixture, batch: Int,
-                                      process: some DiffusionProcess, rng: inout Philox) throws -> Tensor {
+                                      process: DiffusionProcess, rng: inout Philox) throws -> Tensor {
     let (x0, _) = try mixture.sample(batch, seed: rng.seed, stream: rng.stream ^ 0xE5A1 &+ rng.offset)
     rng.offset += UInt64(batch)
     let times = try TimeSampling.uniform.draw(batch, process: process, rng: &rng)
@@ -146,7 +146,7 @@ public func explicitScoreMatchingLoss(model: some Denoiser, mixture: GaussianMix
 /// E_v E_x [vᵀ∇_x(vᵀs_θ(x)) + ½(vᵀs_θ(x))²], v ~ N(0, I), the directional derivative taken
 /// by a central difference of step h = `relativeStep`·σ(t) along v; weighted by σ(t)² so every
 /// level contributes on the ε scale. Needs no knowledge of the noise that made x.
-public func slicedScoreMatchingLoss(model: some Denoiser, process: some DiffusionProcess, x0: Tensor,
+public func slicedScoreMatchingLoss(model: some Denoiser, process: DiffusionProcess, x0: Tensor,
                                     relativeStep: Double = 1e-2, rng: inout Philox) throws -> Tensor {
     let batch = x0.shape[0]
     let times = try TimeSampling.uniform.draw(batch, process: process, rng: &rng)
@@ -168,7 +168,7 @@ public func slicedScoreMatchingLoss(model: some Denoiser, process: some Diffusio
 
 /// Classifier-free guidance training's label dropout (Ho & Salimans 2022): each label is
 /// replaced by `nullLabel` with probability `probability` (draws from `rng`).
-public func dropLabels(_ labels: [Int], probability: Double, nullLabel: Int, rng: inout Philox) throws -> [Int] {
+package func dropLabels(_ labels: [Int], probability: Double, nullLabel: Int, rng: inout Philox) throws -> [Int] {
     let u = try rng.uniform([labels.count]).scalars
     return zip(labels, u).map { Double($1) < probability ? nullLabel : $0 }
 }

@@ -14,18 +14,18 @@ import Foundation
 /// held-out last 297 correctly (96.3%, ``pretrainedDigits8x8HeldOutAccuracy``).
 public final class DigitClassifier: Module {
     /// Everything that determines the architecture; saved with the weights.
-    public struct Configuration: Sendable, Codable, Equatable {
+    package struct Configuration: Sendable, Codable, Equatable {
         /// Values per input image (channels · height · width).
-        public var inputSize: Int
+        package var inputSize: Int
         /// Widths of the hidden layers; the last is the feature dimension.
-        public var hiddenWidths: [Int]
+        package var hiddenWidths: [Int]
         /// Number of classes (logits).
-        public var classCount: Int
+        package var classCount: Int
         /// Activation after every hidden layer.
-        public var activation: Activation
+        package var activation: Activation
 
         /// The default is the 8×8-digits classifier: 64 → 128 → 64 → 10, SiLU.
-        public init(inputSize: Int = 64, hiddenWidths: [Int] = [128, 64], classCount: Int = 10,
+        package init(inputSize: Int = 64, hiddenWidths: [Int] = [128, 64], classCount: Int = 10,
                     activation: Activation = .silu) {
             self.inputSize = inputSize
             self.hiddenWidths = hiddenWidths
@@ -35,7 +35,7 @@ public final class DigitClassifier: Module {
     }
 
     /// The architecture.
-    public let configuration: Configuration
+    package let configuration: Configuration
     let hidden: [Linear]
     let output: Linear
 
@@ -43,7 +43,7 @@ public final class DigitClassifier: Module {
     ///
     /// - Throws: ``TensorError`` unless every size is positive, there is at least one hidden
     ///   layer and at least two classes.
-    public init(_ configuration: Configuration = .init(), seed: UInt64 = 0) throws {
+    package init(_ configuration: Configuration = .init(), seed: UInt64 = 0) throws {
         let c = configuration
         guard c.inputSize >= 1, !c.hiddenWidths.isEmpty, c.hiddenWidths.allSatisfy({ $0 >= 1 }), c.classCount >= 2 else {
             throw TensorError.invalidArgument(operation: "DigitClassifier",
@@ -62,7 +62,7 @@ public final class DigitClassifier: Module {
     }
 
     /// Length of a feature vector: the last hidden width.
-    public var featureDimension: Int { configuration.hiddenWidths.last! }
+    package var featureDimension: Int { configuration.hiddenWidths.last! }
 
     /// The parameters: `hidden.0.weight`, `hidden.0.bias`, …, `output.weight`, `output.bias`.
     public func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
@@ -94,12 +94,12 @@ public final class DigitClassifier: Module {
     /// Unnormalized class scores (N, classCount).
     ///
     /// - Throws: ``TensorError`` for images that do not have inputSize values each.
-    public func logits(_ images: Tensor) throws -> Tensor {
+    package func logits(_ images: Tensor) throws -> Tensor {
         try output(features(images))
     }
 
     /// The most likely class of each image (the first on ties).
-    public func predictions(_ images: Tensor) throws -> [Int] {
+    package func predictions(_ images: Tensor) throws -> [Int] {
         let l = try withoutGradient { try logits(images) }
         let k = configuration.classCount
         return l.withUnsafeBufferPointer { b in
@@ -128,7 +128,7 @@ public final class DigitClassifier: Module {
     /// −(1/N) Σᵢ log softmax(logitsᵢ)[labelᵢ], written as a one-hot product (differentiable).
     ///
     /// - Throws: ``TensorError`` for bad shapes or a label outside 0..<classCount.
-    public func crossEntropyLoss(images: Tensor, labels: [Int]) throws -> Tensor {
+    package func crossEntropyLoss(images: Tensor, labels: [Int]) throws -> Tensor {
         let k = configuration.classCount
         guard labels.count == images.shape.first ?? -1 else {
             throw TensorError.countMismatch(operation: "DigitClassifier.crossEntropyLoss", count: labels.count,
@@ -166,7 +166,7 @@ public final class DigitClassifier: Module {
     /// - Throws: ``DatasetError`` for an unlabeled dataset or one whose images or classes do
     ///   not fit the configuration; ``TensorError`` for a non-positive step or batch count.
     @discardableResult
-    public func train(on dataset: ImageDataset, steps: Int, seed: UInt64, batchSize: Int = 128,
+    package func train(on dataset: ImageDataset, steps: Int, seed: UInt64, batchSize: Int = 128,
                       learningRate: Float = 2e-3, weightDecay: Float = 0.01, inputNoise: Float = 0,
                       onStep: ((Int, Float) -> Void)? = nil) throws -> Float {
         guard dataset.labels != nil else {
@@ -205,7 +205,7 @@ public final class DigitClassifier: Module {
     }
 
     /// Images of the 8×8 digits held out from ``trainDefault()``: the last 297 of 1797.
-    public static let digits8x8HeldOutCount = 297
+    package static let digits8x8HeldOutCount = 297
 
     /// The recipe of the embedded weights: a default classifier (seed 0) trained for 8000
     /// steps of 128 images (seed 1, peak learning rate 2e-3, weight decay 0.01, input noise
@@ -214,7 +214,7 @@ public final class DigitClassifier: Module {
     /// the held-out 297.
     ///
     /// - Returns: the classifier and its accuracy on the held-out last 297 digits.
-    public static func trainDefault() throws -> (classifier: DigitClassifier, heldOutAccuracy: Double) {
+    package static func trainDefault() throws -> (classifier: DigitClassifier, heldOutAccuracy: Double) {
         let digits = try ImageDataset.digits8x8()
         let split = digits.count - digits8x8HeldOutCount
         let train = try digits.subset(0..<split), test = try digits.subset(split..<digits.count)
@@ -226,12 +226,12 @@ public final class DigitClassifier: Module {
     // MARK: - Weights
 
     /// The `format` metadata of a saved classifier.
-    public static let fileFormat = "distill.digit-classifier"
+    package static let fileFormat = "distill.digit-classifier"
 
     /// Writes the weights and configuration as a safetensors file, atomically.
     ///
     /// - Parameter metadata: extra strings stored alongside (e.g. the held-out accuracy).
-    public func write(to path: String, metadata: [String: String] = [:]) throws {
+    package func write(to path: String, metadata: [String: String] = [:]) throws {
         let config = String(decoding: try JSONEncoder().encode(configuration), as: UTF8.self)
         var meta = metadata
         meta["format"] = DigitClassifier.fileFormat
@@ -273,7 +273,7 @@ public final class DigitClassifier: Module {
 
     /// Held-out accuracy of ``pretrainedDigits8x8()`` on the last 297 of the 8×8 digits,
     /// measured when the embedded weights were generated.
-    public static var pretrainedDigits8x8HeldOutAccuracy: Double { DigitClassifierWeights.heldOutAccuracy }
+    package static var pretrainedDigits8x8HeldOutAccuracy: Double { DigitClassifierWeights.heldOutAccuracy }
 
     // MARK: - Distances on features
 
@@ -300,6 +300,6 @@ public final class DigitClassifier: Module {
 ///   - samples: generated images (N, C, H, W) in [-1, 1].
 ///   - labels: the intended class of each sample.
 /// - Throws: ``TensorError`` for shapes that do not fit or a label count other than N.
-public func classifierAccuracy(_ classifier: DigitClassifier, samples: Tensor, labels: [Int]) throws -> Double {
+package func classifierAccuracy(_ classifier: DigitClassifier, samples: Tensor, labels: [Int]) throws -> Double {
     try classifier.accuracy(images: samples, labels: labels)
 }

@@ -1,22 +1,22 @@
 import COpenBLAS
 
 /// The mean and covariance of a feature set, in Double: what the Fréchet distance compares.
-public struct FeatureStatistics: Sendable, Equatable {
+package struct FeatureStatistics: Sendable, Equatable {
     /// Number of feature vectors summarized.
-    public let count: Int
+    package let count: Int
     /// The mean feature vector (f).
-    public let mean: [Double]
+    package let mean: [Double]
     /// The unbiased covariance (divided by count − 1), f × f row-major, exactly symmetric.
-    public let covariance: [Double]
+    package let covariance: [Double]
 
     /// Feature dimension f.
-    public var dimension: Int { mean.count }
+    package var dimension: Int { mean.count }
 
     /// The statistics of features (n, f), n ≥ 2.
     ///
     /// - Throws: ``MetricError`` for a shape that is not (n, f), fewer than 2 rows, or
     ///   non-finite values.
-    public init(features: Tensor) throws {
+    package init(features: Tensor) throws {
         let x = try SampleMatrix(features, metric: "FeatureStatistics", minimumRows: 2)
         let n = x.rows, f = x.columns
         var mean = [Double](repeating: 0, count: f)
@@ -37,7 +37,7 @@ public struct FeatureStatistics: Sendable, Equatable {
     ///
     /// - Throws: ``MetricError`` unless `covariance` is f × f for f = mean.count ≥ 1, symmetric
     ///   (to 1e-9 relative) and finite, and count ≥ 2.
-    public init(mean: [Double], covariance: [Double], count: Int) throws {
+    package init(mean: [Double], covariance: [Double], count: Int) throws {
         let f = mean.count
         let metric = "FeatureStatistics"
         guard f >= 1, covariance.count == f * f else {
@@ -81,7 +81,7 @@ public struct FeatureStatistics: Sendable, Equatable {
 /// clamped to 0.
 ///
 /// - Throws: ``MetricError`` when the dimensions differ or LAPACK fails.
-public func frechetDistance(_ a: FeatureStatistics, _ b: FeatureStatistics) throws -> Double {
+package func frechetDistance(_ a: FeatureStatistics, _ b: FeatureStatistics) throws -> Double {
     let metric = "frechetDistance"
     guard a.dimension == b.dimension else {
         throw MetricError.dimensionMismatch(metric: metric, lhs: [a.count, a.dimension], rhs: [b.count, b.dimension])
@@ -140,12 +140,12 @@ func symmetricEigen(_ matrix: [Double], _ f: Int, vectors: Bool, metric: String)
 /// The result of ``kernelInceptionDistance(_:_:subsets:subsetSize:seed:)``.
 public struct KernelInceptionDistance: Sendable, Equatable {
     /// Mean of the per-subset unbiased MMD² estimates: the KID.
-    public let mean: Double
+    package let mean: Double
     /// Standard deviation of the per-subset estimates (population form, dividing by the
     /// number of subsets, as torch-fidelity reports it).
-    public let standardDeviation: Double
+    package let standardDeviation: Double
     /// The per-subset estimates, in subset order.
-    public let subsetValues: [Double]
+    package let subsetValues: [Double]
 }
 
 /// Kernel Inception Distance (Bińkowski et al. 2018): the unbiased MMD² between two feature

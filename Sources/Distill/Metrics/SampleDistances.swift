@@ -129,7 +129,7 @@ public func maximumMeanDiscrepancy(_ x: Tensor, _ y: Tensor, bandwidths: [Double
 /// each set), times 1/4, 1/2, 1, 2 and 4. Falls back to a median of 1 when every distance is 0.
 ///
 /// - Throws: ``MetricError`` for bad shapes or non-finite values.
-public func defaultRBFBandwidths(_ x: Tensor, _ y: Tensor) throws -> [Double] {
+package func defaultRBFBandwidths(_ x: Tensor, _ y: Tensor) throws -> [Double] {
     let (a, b) = try SampleMatrix.pair(x, y, metric: "defaultRBFBandwidths")
     return medianBandwidths(a, b)
 }

@@ -1,68 +1,22 @@
 import Foundation
 
-/// A process with its parameters, as stored in model cards.
-public enum ProcessSpec: Codable, Sendable, Equatable {
-    case vpLinear(VPLinearProcess)
-    case vpCosine(VPCosineProcess)
-    case ddpm(steps: Int, betaStart: Double, betaEnd: Double)
-    case ve(VEProcess)
-    case edm(EDMProcess)
-    case rectifiedFlow(RectifiedFlowProcess)
-
-    public init(_ kind: ProcessKind) {
-        switch kind {
-        case .vpLinear: self = .vpLinear(VPLinearProcess())
-        case .vpCosine: self = .vpCosine(VPCosineProcess())
-        case .ddpm: self = .ddpm(steps: 1000, betaStart: 1e-4, betaEnd: 0.02)
-        case .ve: self = .ve(VEProcess())
-        case .edm: self = .edm(EDMProcess())
-        case .rectifiedFlow: self = .rectifiedFlow(RectifiedFlowProcess())
-        }
-    }
-
-    /// The spec of a process value (the six known processes; others fall back to VP-linear).
-    public static func from(_ p: any DiffusionProcess) -> ProcessSpec {
-        switch p {
-        case let q as VPLinearProcess: return .vpLinear(q)
-        case let q as VPCosineProcess: return .vpCosine(q)
-        case let q as DiscreteDDPMProcess: return .ddpm(steps: q.steps, betaStart: q.betaStart, betaEnd: q.betaEnd)
-        case let q as VEProcess: return .ve(q)
-        case let q as EDMProcess: return .edm(q)
-        case let q as RectifiedFlowProcess: return .rectifiedFlow(q)
-        default: return .vpLinear(VPLinearProcess())
-        }
-    }
-
-    /// The process itself.
-    public var process: any DiffusionProcess {
-        switch self {
-        case let .vpLinear(p): return p
-        case let .vpCosine(p): return p
-        case let .ddpm(n, b0, b1): return DiscreteDDPMProcess(steps: n, betaStart: b0, betaEnd: b1)
-        case let .ve(p): return p
-        case let .edm(p): return p
-        case let .rectifiedFlow(p): return p
-        }
-    }
-}
-
-/// Everything needed to rebuild a trained model from its checkpoint: stored as the
-/// checkpoint's configuration JSON.
-public struct ModelCard: Codable, Sendable, Equatable {
+/// Everything needed to rebuild a diffusion or consistency model from its checkpoint, stored
+/// as the checkpoint's configuration JSON (format "distill.model"). A card read from a file is
+/// validated as a whole (``validate(source:storedValues:)``) before any network is built.
+package struct ModelCard: Codable, Sendable, Equatable {
     /// The network and how its output is read.
-    public enum Architecture: Codable, Sendable, Equatable {
+    package enum Architecture: Codable, Sendable, Equatable {
         /// A diffusion model: MLP network, process, parameterization, conditioning.
         case mlp(MLPScoreNetwork.Configuration)
         /// A consistency model over an MLP (f = c_skip x + c_out F, σ-form).
         case consistencyMLP(MLPScoreNetwork.Configuration, sigmaMax: Double)
-        /// A diffusion model over an image U-Net (``UNet``): process, parameterization and
-        /// conditioning as for ``mlp(_:)``; `dataShape` is [C, H, W].
+        /// A diffusion model over an image U-Net; `dataShape` is [C, H, W].
         case unet(UNet.Configuration)
         /// A consistency model over a U-Net.
         case consistencyUNet(UNet.Configuration, sigmaMax: Double)
 
         /// A fresh network of this architecture, initialized from `seed`.
-        public func network(seed: UInt64 = 0) throws -> any ConditionalNetwork {
+        package func network(seed: UInt64 = 0) throws -> any ConditionalNetwork {
             switch self {
             case let .mlp(c), let .consistencyMLP(c, _): return try MLPScoreNetwork(c, seed: seed)
             case let .unet(c), let .consistencyUNet(c, _): return try UNet(c, seed: seed)
@@ -70,7 +24,7 @@ public struct ModelCard: Codable, Sendable, Equatable {
         }
 
         /// The consistency model's T, for consistency architectures.
-        public var consistencySigmaMax: Double? {
+        package var consistencySigmaMax: Double? {
             switch self {
             case let .consistencyMLP(_, t), let .consistencyUNet(_, t): return t
             case .mlp, .unet: return nil
@@ -78,15 +32,23 @@ public struct ModelCard: Codable, Sendable, Equatable {
         }
 
         /// The network's classes (the null class is `classCount`), if class-conditional.
-        public var classCount: Int? {
+        package var classCount: Int? {
             switch self {
             case let .mlp(c), let .consistencyMLP(c, _): return c.classCount
             case let .unet(c), let .consistencyUNet(c, _): return c.classCount
             }
         }
 
+        /// Whether the network takes a guidance weight as an input (a guided-distillation student).
+        package var hasGuidanceInput: Bool {
+            switch self {
+            case let .mlp(c), let .consistencyMLP(c, _): return c.guidanceEmbeddingDim > 0
+            case let .unet(c), let .consistencyUNet(c, _): return c.guidanceEmbeddingDim > 0
+            }
+        }
+
         /// The same network under consistency-model preconditioning with largest level `sigmaMax`.
-        public func consistency(sigmaMax: Double) -> Architecture {
+        package func consistency(sigmaMax: Double) -> Architecture {
             switch self {
             case let .mlp(c), let .consistencyMLP(c, _): return .consistencyMLP(c, sigmaMax: sigmaMax)
             case let .unet(c), let .consistencyUNet(c, _): return .consistencyUNet(c, sigmaMax: sigmaMax)
@@ -94,7 +56,7 @@ public struct ModelCard: Codable, Sendable, Equatable {
         }
 
         /// The same network with a guidance-weight input of `dim` sinusoidal features (0: none).
-        public func withGuidanceInput(_ dim: Int) -> Architecture {
+        package func withGuidanceInput(_ dim: Int) -> Architecture {
             switch self {
             case var .mlp(c): c.guidanceEmbeddingDim = dim; return .mlp(c)
             case var .consistencyMLP(c, t): c.guidanceEmbeddingDim = dim; return .consistencyMLP(c, sigmaMax: t)
@@ -102,29 +64,45 @@ public struct ModelCard: Codable, Sendable, Equatable {
             case var .consistencyUNet(c, t): c.guidanceEmbeddingDim = dim; return .consistencyUNet(c, sigmaMax: t)
             }
         }
+
+        /// Values per data item the network takes.
+        var itemSize: Int {
+            switch self {
+            case let .mlp(c), let .consistencyMLP(c, _): return c.dataDimension
+            case let .unet(c), let .consistencyUNet(c, _): return c.imageChannels * c.imageSize * c.imageSize
+            }
+        }
     }
 
-    public var format = "distill.model"
-    public var architecture: Architecture
-    public var process: ProcessSpec
-    public var parameterization: Parameterization
-    public var conditioning: NetworkConditioning
-    public var sigmaData: Float
+    package var format = "distill.model"
+    package var architecture: Architecture
+    package var process: DiffusionProcess
+    package var parameterization: Parameterization
+    package var conditioning: NetworkConditioning
+    package var sigmaData: Float
     /// Shape of one data item ([d] for vectors, [C, H, W] for images).
-    public var dataShape: [Int]
-    /// Where the training data came from (e.g. "8gaussians", "digits8x8", "gmm:ring8").
-    public var dataSource: String
-    public var classCount: Int?
-    /// How it was made ("trained with dsm", "distilled with pd from …").
-    public var provenance: String
+    package var dataShape: [Int]
+    /// The name of the training data (e.g. "8gaussians", "digits"); a label, never opened.
+    package var dataSource: String
+    package var classCount: Int?
+    /// How it was made ("denoising score matching …", "pd (Salimans & Ho 2022): …").
+    package var provenance: String
     /// Consistency architectures only: true when the network is read as a diffusion model
     /// under this card's process, parameterization and conditioning
     /// (``ConsistencyModel/DenoiserForm``); nil or false: Song et al.'s preconditioned form.
-    public var consistencyReadsDenoiser: Bool?
+    package var consistencyReadsDenoiser: Bool?
+    /// How the model is meant to be sampled (a distilled student's own sampler, grid and NFE);
+    /// nil: the library's default plan.
+    package var plan: SamplingPlan?
+    /// The guidance weight a guided student samples at unless told otherwise.
+    package var guidance: Float?
+    /// [lower, upper]: every value of the training data lies in this range (images in
+    /// [-1, 1]); nil when the data are unbounded. Analytic-DPM clips its variance with it.
+    package var dataRange: [Double]?
 
-    public init(architecture: Architecture, process: ProcessSpec, parameterization: Parameterization,
-                conditioning: NetworkConditioning = .time, sigmaData: Float = 0.5, dataShape: [Int], dataSource: String,
-                classCount: Int? = nil, provenance: String = "") {
+    package init(architecture: Architecture, process: DiffusionProcess, parameterization: Parameterization,
+                 conditioning: NetworkConditioning = .time, sigmaData: Float = 0.5, dataShape: [Int], dataSource: String,
+                 classCount: Int? = nil, provenance: String = "") {
         self.architecture = architecture
         self.process = process
         self.parameterization = parameterization
@@ -136,45 +114,145 @@ public struct ModelCard: Codable, Sendable, Equatable {
         self.provenance = provenance
     }
 
-    public var json: String {
+    /// The card as JSON with sorted keys (the same card always gives the same bytes).
+    package var json: String {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         return String(decoding: (try? enc.encode(self)) ?? Data(), as: UTF8.self)
     }
+
+    /// The data range as a closed range, when there is one.
+    package var dataBounds: ClosedRange<Double>? {
+        guard let r = dataRange, r.count == 2 else { return nil }
+        return r[0]...r[1]
+    }
+
+    /// Checks the whole card before anything is built from it: sizes within limits that keep
+    /// the network affordable, parameters finite and in range, shapes consistent with each
+    /// other, and a network no larger than the `storedValues` the checkpoint actually holds.
+    /// Throws ``ModelCardError`` naming `source` and the field at fault.
+    package func validate(source: String, storedValues: Int?) throws {
+        func bad(_ field: String, _ why: String) -> ModelCardError { ModelCardError(source: source, field: field, reason: why) }
+        guard format == "distill.model" else { throw bad("format", "'\(format)'; expected 'distill.model'") }
+        do { try process.validate() } catch { throw bad("process", "\(error)") }
+        guard sigmaData.isFinite, sigmaData > 0, sigmaData <= 1e4 else { throw bad("sigmaData", "\(sigmaData); expected a positive finite value") }
+        guard (1...4).contains(dataShape.count), dataShape.allSatisfy({ (1...(1 << 20)).contains($0) }) else {
+            throw bad("dataShape", "\(dataShape); expected 1 to 4 dimensions of 1...\(1 << 20)")
+        }
+        let items = dataShape.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
+        guard items <= 1 << 24 else { throw bad("dataShape", "\(dataShape) has \(items) values per item; at most \(1 << 24)") }
+        if let k = classCount, !(1...ModelCard.maxClasses).contains(k) { throw bad("classCount", "\(k); expected 1...\(ModelCard.maxClasses)") }
+        guard architecture.classCount == classCount else {
+            throw bad("classCount", "\(classCount.map(String.init) ?? "none") but the network has \(architecture.classCount.map(String.init) ?? "none")")
+        }
+        if let t = architecture.consistencySigmaMax, !(t.isFinite && t > 0.002 && t <= 1e6) {
+            throw bad("architecture.sigmaMax", "\(t); expected a finite T in (0.002, 1e6]")
+        }
+        if let r = dataRange, !(r.count == 2 && r.allSatisfy(\.isFinite) && r[0] < r[1]) {
+            throw bad("dataRange", "\(r); expected [lower, upper] with lower < upper, finite")
+        }
+        if let g = guidance, !(g.isFinite && abs(g) <= 1000) { throw bad("guidance", "\(g); expected a finite weight of at most 1000") }
+        if let plan { do { try plan.validate() } catch { throw bad("plan", "\(error)") } }
+        let minimum: Int
+        switch architecture {
+        case let .mlp(c), let .consistencyMLP(c, _):
+            try Self.validate(c, bad)
+            minimum = Self.parameterLowerBound(c)
+        case let .unet(c), let .consistencyUNet(c, _):
+            try Self.validate(c, bad)
+            guard dataShape == [c.imageChannels, c.imageSize, c.imageSize] else {
+                throw bad("dataShape", "\(dataShape) but the U-Net takes [\(c.imageChannels), \(c.imageSize), \(c.imageSize)]")
+            }
+            minimum = Self.parameterLowerBound(c)
+        }
+        guard architecture.itemSize == items else {
+            throw bad("dataShape", "\(dataShape) has \(items) values per item but the network takes \(architecture.itemSize)")
+        }
+        guard minimum <= ModelCard.maxParameters else {
+            throw bad("architecture", "a network of at least \(minimum) parameters; at most \(ModelCard.maxParameters) are supported")
+        }
+        if let storedValues, minimum > storedValues {
+            throw bad("architecture", "a network of at least \(minimum) parameters, but the checkpoint holds \(storedValues) values")
+        }
+    }
+
+    /// Limits on what a card may ask for.
+    static let maxClasses = 100_000
+    static let maxParameters = 1 << 30
+    static let maxWidth = 1 << 16
+
+    static func validate(_ c: MLPScoreNetwork.Configuration, _ bad: (String, String) -> ModelCardError) throws {
+        guard (1...(1 << 24)).contains(c.dataDimension) else { throw bad("architecture.dataDimension", "\(c.dataDimension); expected 1...\(1 << 24)") }
+        guard (1...64).contains(c.hiddenWidths.count), c.hiddenWidths.allSatisfy({ (1...maxWidth).contains($0) }) else {
+            throw bad("architecture.hiddenWidths", "\(c.hiddenWidths); expected 1 to 64 widths of 1...\(maxWidth)")
+        }
+        guard (2...maxWidth).contains(c.timeEmbedding.dim), c.timeEmbedding.dim % 2 == 0, c.timeEmbedding.scale.isFinite else {
+            throw bad("architecture.timeEmbedding", "width \(c.timeEmbedding.dim); expected an even width in 2...\(maxWidth) and a finite scale")
+        }
+        guard (0...maxWidth).contains(c.guidanceEmbeddingDim), c.guidanceEmbeddingDim % 2 == 0,
+              (1...maxWidth).contains(c.classEmbeddingDim) else {
+            throw bad("architecture", "embedding widths \(c.classEmbeddingDim) (class), \(c.guidanceEmbeddingDim) (guidance); expected 1...\(maxWidth), the guidance width even")
+        }
+        if let k = c.classCount, !(1...maxClasses).contains(k) { throw bad("architecture.classCount", "\(k); expected 1...\(maxClasses)") }
+    }
+
+    static func validate(_ c: UNet.Configuration, _ bad: (String, String) -> ModelCardError) throws {
+        guard (2...4096).contains(c.imageSize) else { throw bad("architecture.imageSize", "\(c.imageSize); expected 2...4096") }
+        guard (1...64).contains(c.imageChannels) else { throw bad("architecture.imageChannels", "\(c.imageChannels); expected 1...64") }
+        guard (1...4096).contains(c.baseChannels) else { throw bad("architecture.baseChannels", "\(c.baseChannels); expected 1...4096") }
+        guard (1...8).contains(c.channelMultipliers.count), c.channelMultipliers.allSatisfy({ (1...64).contains($0) }) else {
+            throw bad("architecture.channelMultipliers", "\(c.channelMultipliers); expected 1 to 8 multipliers of 1...64")
+        }
+        guard (1...16).contains(c.blocksPerLevel) else { throw bad("architecture.blocksPerLevel", "\(c.blocksPerLevel); expected 1...16") }
+        guard (1...256).contains(c.headCount), (1...1024).contains(c.groups) else {
+            throw bad("architecture", "\(c.headCount) heads, \(c.groups) groups; expected 1...256 heads and 1...1024 groups")
+        }
+        guard c.attentionResolutions.count <= 16, c.attentionResolutions.allSatisfy({ (1...4096).contains($0) }) else {
+            throw bad("architecture.attentionResolutions", "\(c.attentionResolutions); expected at most 16 sides of 1...4096")
+        }
+        guard (2...maxWidth).contains(c.timeEmbedding.dim), c.timeEmbedding.dim % 2 == 0, c.timeEmbedding.scale.isFinite,
+              (1...maxWidth).contains(c.embeddingDim), (0...maxWidth).contains(c.guidanceEmbeddingDim), c.guidanceEmbeddingDim % 2 == 0 else {
+            throw bad("architecture", "embedding widths time \(c.timeEmbedding.dim), block \(c.embeddingDim), guidance \(c.guidanceEmbeddingDim); expected even widths in 2...\(maxWidth)")
+        }
+        guard c.dropout.isFinite, c.dropout >= 0, c.dropout < 1 else { throw bad("architecture.dropout", "\(c.dropout); expected [0, 1)") }
+        if let k = c.classCount, !(1...maxClasses).contains(k) { throw bad("architecture.classCount", "\(k); expected 1...\(maxClasses)") }
+    }
+
+    /// Parameters an MLP of this configuration has at least (its weight matrices).
+    static func parameterLowerBound(_ c: MLPScoreNetwork.Configuration) -> Int {
+        let widths = [c.dataDimension] + c.hiddenWidths + [c.dataDimension]
+        return saturatingSum(zip(widths, widths.dropFirst()).map { saturatingProduct([$0, $1]) })
+    }
+
+    /// Parameters a U-Net of this configuration has at least: the 3×3 kernels of its two
+    /// convolutions per residual block (down and up paths and the middle).
+    static func parameterLowerBound(_ c: UNet.Configuration) -> Int {
+        let channels = c.channelMultipliers.map { saturatingProduct([c.baseChannels, $0]) }
+        var total = saturatingProduct([9, c.imageChannels, c.baseChannels])
+        for ch in channels {
+            total = saturatingSum([total, saturatingProduct([2 * c.blocksPerLevel + 1, 2, 9, ch, ch])])
+        }
+        return saturatingSum([total, saturatingProduct([4, 9, channels.last!, channels.last!])])
+    }
 }
 
-/// A model loaded from a checkpoint with its card: usable as a denoiser by every sampler.
-public struct SavedModel {
-    public let card: ModelCard
-    /// The network with its loaded weights (an ``MLPScoreNetwork`` or a ``UNet``).
-    public let network: any ConditionalNetwork
-    public let denoiser: any Denoiser
-    public let checkpoint: Checkpoint
+/// The sum and product that stop at Int.max instead of overflowing.
+func saturatingSum(_ values: [Int]) -> Int {
+    values.reduce(0) { let (s, o) = $0.addingReportingOverflow($1); return o ? Int.max : s }
+}
 
-    /// Reads a checkpoint written with a model card and rebuilds the model, with its EMA
-    /// weights when the checkpoint has them (`preferEMA`).
-    public static func load(_ path: String, preferEMA: Bool = true) throws -> SavedModel {
-        let ck = try Checkpoint.read(from: path)
-        let card: ModelCard
-        do { card = try JSONDecoder().decode(ModelCard.self, from: Data(ck.config.utf8)) } catch {
-            throw IOError.corrupt(path: path, detail: "the checkpoint has no readable model card (\(error))")
-        }
-        let weights = preferEMA ? (ck.ema ?? ck.model) : ck.model
-        let net = try card.architecture.network()
-        try net.load(weights)
-        let model = denoiser(net, card: card)
-        return SavedModel(card: card, network: net, denoiser: model, checkpoint: ck)
-    }
+func saturatingProduct(_ values: [Int]) -> Int {
+    values.reduce(1) { let (p, o) = $0.multipliedReportingOverflow(by: $1); return o ? Int.max : p }
+}
 
-    /// The card's view of a network: a consistency model or a diffusion model.
-    private static func denoiser(_ net: some ConditionalNetwork, card: ModelCard) -> any Denoiser {
-        if let sigmaMax = card.architecture.consistencySigmaMax {
-            let form = card.consistencyReadsDenoiser == true
-                ? ConsistencyModel<AnyNetwork>.DenoiserForm(process: card.process, parameterization: card.parameterization,
-                                                            conditioning: card.conditioning) : nil
-            return ConsistencyModel(network: AnyNetwork(net), sigmaData: Double(card.sigmaData), sigmaMax: sigmaMax, denoiserForm: form)
-        }
-        return DiffusionModel(network: net, process: card.process.process, parameterization: card.parameterization,
-                              conditioning: card.conditioning, sigmaData: card.sigmaData)
-    }
+/// A model card (or generator card) that cannot be used: the file, the field and why.
+public struct ModelCardError: Error, CustomStringConvertible {
+    /// The file the card came from.
+    public let source: String
+    /// The field at fault ("architecture.hiddenWidths", "process", …).
+    public let field: String
+    /// What was wrong and what was expected.
+    public let reason: String
+
+    public var description: String { "\(source): model card field '\(field)': \(reason)" }
 }

@@ -14,22 +14,22 @@ public struct NoiseLevels: Sendable, Equatable {
     }
 
     /// The same level for `batch` rows.
-    public init(alpha: Double, sigma: Double, time: Double? = nil, batch: Int) {
+    package init(alpha: Double, sigma: Double, time: Double? = nil, batch: Int) {
         self.init(alpha: Array(repeating: alpha, count: batch), sigma: Array(repeating: sigma, count: batch),
                   time: time.map { Array(repeating: $0, count: batch) })
     }
 
     /// The levels of `process` at per-row times.
-    public init(process: some DiffusionProcess, times: [Double]) {
+    package init(process: some NoiseProcess, times: [Double]) {
         self.init(alpha: times.map(process.alpha), sigma: times.map(process.sigma), time: times)
     }
 
-    public var count: Int { alpha.count }
+    package var count: Int { alpha.count }
 
     /// α as a tensor shaped to broadcast over rows of a tensor of `rank` (e.g. [B, 1, 1, 1]).
-    public func alphaTensor(rank: Int) throws -> Tensor { try Self.column(alpha, rank: rank) }
+    package func alphaTensor(rank: Int) throws -> Tensor { try Self.column(alpha, rank: rank) }
     /// σ shaped like ``alphaTensor(rank:)``.
-    public func sigmaTensor(rank: Int) throws -> Tensor { try Self.column(sigma, rank: rank) }
+    package func sigmaTensor(rank: Int) throws -> Tensor { try Self.column(sigma, rank: rank) }
 
     static func column(_ v: [Double], rank: Int) throws -> Tensor {
         try Tensor(shape: [v.count] + Array(repeating: 1, count: max(rank - 1, 0)), scalars: v.map { Float($0) })
@@ -74,21 +74,21 @@ extension MLPScoreNetwork: ConditionalNetwork {}
 /// A type-erased network, so generic models (``DiffusionModel``, ``ConsistencyModel``) can
 /// hold an `any ConditionalNetwork` chosen at run time. Its parameters are the base's, under
 /// the same names.
-public final class AnyNetwork: ConditionalNetwork {
-    public let base: any ConditionalNetwork
-    public init(_ base: any ConditionalNetwork) { self.base = base }
+package final class AnyNetwork: ConditionalNetwork {
+    package let base: any ConditionalNetwork
+    package init(_ base: any ConditionalNetwork) { self.base = base }
 
-    public func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
+    package func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
         try base.visitParameters(visit)
     }
 
-    public func callAsFunction(_ x: Tensor, time: Tensor, labels: [Int]?, guidance: Tensor?) throws -> Tensor {
+    package func callAsFunction(_ x: Tensor, time: Tensor, labels: [Int]?, guidance: Tensor?) throws -> Tensor {
         try base(x, time: time, labels: labels, guidance: guidance)
     }
 }
 
 /// How a network is fed its inputs.
-public enum NetworkConditioning: String, Sendable, Codable {
+package enum NetworkConditioning: String, Sendable, Codable {
     /// The network sees (x, t) with t the process time.
     case time
     /// EDM preconditioning of the inputs (Karras et al. 2022, Table 1): it sees
@@ -100,15 +100,21 @@ public enum NetworkConditioning: String, Sendable, Codable {
 /// output parameterization and its input conditioning.
 public struct DiffusionModel<Network: ConditionalNetwork>: Denoiser {
     public let network: Network
-    public let process: any DiffusionProcess
+    public let process: DiffusionProcess
     public let parameterization: Parameterization
-    public let conditioning: NetworkConditioning
-    public let sigmaData: Float
+    package let conditioning: NetworkConditioning
+    package let sigmaData: Float
     /// The guidance weight fed to a guidance-conditioned network (nil: none).
-    public let guidance: Float?
+    package let guidance: Float?
 
-    public init(network: Network, process: any DiffusionProcess, parameterization: Parameterization,
-                conditioning: NetworkConditioning = .time, sigmaData: Float = 0.5, guidance: Float? = nil) {
+    /// A model whose network sees (x, t) with t the process time.
+    public init(network: Network, process: DiffusionProcess, parameterization: Parameterization) {
+        self.init(network: network, process: process, parameterization: parameterization, conditioning: .time)
+    }
+
+    /// A model with every setting: EDM input conditioning (with σ_data), a guidance weight.
+    package init(network: Network, process: DiffusionProcess, parameterization: Parameterization,
+                 conditioning: NetworkConditioning, sigmaData: Float = 0.5, guidance: Float? = nil) {
         self.network = network
         self.process = process
         self.parameterization = parameterization
@@ -118,7 +124,7 @@ public struct DiffusionModel<Network: ConditionalNetwork>: Denoiser {
     }
 
     /// The same model evaluated at guidance weight w (a guidance-conditioned student).
-    public func withGuidance(_ w: Float?) -> DiffusionModel {
+    package func withGuidance(_ w: Float?) -> DiffusionModel {
         DiffusionModel(network: network, process: process, parameterization: parameterization, conditioning: conditioning,
                        sigmaData: sigmaData, guidance: w)
     }
@@ -127,7 +133,7 @@ public struct DiffusionModel<Network: ConditionalNetwork>: Denoiser {
     /// compare with ``Parameterization/target(x0:epsilon:x:alpha:sigma:sigmaData:)``. The levels
     /// must be the model process's own (as training draws them); ``predict(_:at:labels:)``
     /// accepts any (α, σ).
-    public func output(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?, guidance: Tensor? = nil) throws -> Tensor {
+    package func output(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?, guidance: Tensor? = nil) throws -> Tensor {
         try evaluate(x, at: levels, labels: labels, guidance: guidance).output
     }
 
@@ -141,8 +147,12 @@ public struct DiffusionModel<Network: ConditionalNetwork>: Denoiser {
         }
         switch conditioning {
         case .time:
-            let times = try levels.time ?? levels.alpha.indices.map { i -> Double in
+            // A level's own time is used only when it is this process's time for that level: levels
+            // made under another process (a student's schedule asking the teacher) carry times
+            // that mean something else here, and are mapped through λ like levels without time.
+            let times = try levels.alpha.indices.map { i -> Double in
                 let lambda = log(levels.alpha[i] / levels.sigma[i])
+                if let t = levels.time?[i], abs(process.logSNR(t) - lambda) <= 1e-9 * max(1, abs(lambda)) { return t }
                 guard let t = process.time(forLogSNR: lambda) else {
                     throw TensorError.invalidArgument(operation: "DiffusionModel",
                                                       message: "the \(process.name) process has no time with log-SNR \(lambda)")
@@ -171,9 +181,9 @@ public struct DiffusionModel<Network: ConditionalNetwork>: Denoiser {
 
 /// A type-erased denoiser, for wrapping `any Denoiser` in generic transforms such as
 /// ``GuidedDenoiser``.
-public struct AnyDenoiser: Denoiser {
-    public let base: any Denoiser
-    public init(_ base: any Denoiser) { self.base = base }
+package struct AnyDenoiser: Denoiser {
+    package let base: any Denoiser
+    package init(_ base: any Denoiser) { self.base = base }
     public func predict(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?) throws -> Prediction {
         try base.predict(x, at: levels, labels: labels)
     }
@@ -181,10 +191,10 @@ public struct AnyDenoiser: Denoiser {
 
 /// A class-conditional denoiser held to one class: calls without labels get `label` for every
 /// row (e.g. a teacher that must always answer for one class).
-public struct FixedLabelDenoiser<Base: Denoiser>: Denoiser {
-    public let base: Base
-    public let label: Int
-    public init(_ base: Base, label: Int) {
+package struct FixedLabelDenoiser<Base: Denoiser>: Denoiser {
+    package let base: Base
+    package let label: Int
+    package init(_ base: Base, label: Int) {
         self.base = base
         self.label = label
     }
@@ -197,13 +207,13 @@ public struct FixedLabelDenoiser<Base: Denoiser>: Denoiser {
 /// ε̃ = (1 + w)·ε̂(x, c) - w·ε̂(x, ∅), and the same combination of the data predictions (the
 /// conversions are affine in the prediction at fixed x, α, σ). Both branches run as one
 /// batch of twice the size.
-public struct GuidedDenoiser<Base: Denoiser>: Denoiser {
-    public let base: Base
-    public let guidance: Float
+package struct GuidedDenoiser<Base: Denoiser>: Denoiser {
+    package let base: Base
+    package let guidance: Float
     /// The label that means "no condition".
-    public let nullLabel: Int
+    package let nullLabel: Int
 
-    public init(_ base: Base, guidance: Float, nullLabel: Int) {
+    package init(_ base: Base, guidance: Float, nullLabel: Int) {
         self.base = base
         self.guidance = guidance
         self.nullLabel = nullLabel

@@ -1,13 +1,20 @@
 /// How a network embeds its scalar time (or noise-level) input.
-public enum TimeEmbedding: Sendable, Codable, Equatable {
+package enum TimeEmbedding: Sendable, Codable, Equatable {
     /// Sinusoidal features of `scale`·t (Vaswani et al. 2017; Ho et al. 2020), `dim` wide.
     case sinusoidal(dim: Int, scale: Float)
     /// Random Fourier features with frequencies ~ N(0, scale²) (Tancik et al. 2020; Song et al. 2021).
     case gaussianFourier(dim: Int, scale: Float)
 
-    public var dim: Int {
+    package var dim: Int {
         switch self {
         case let .sinusoidal(d, _), let .gaussianFourier(d, _): return d
+        }
+    }
+
+    /// The scale of the time input (sinusoidal) or of the random frequencies (Fourier).
+    package var scale: Float {
+        switch self {
+        case let .sinusoidal(_, s), let .gaussianFourier(_, s): return s
         }
     }
 }
@@ -22,20 +29,30 @@ public enum TimeEmbedding: Sendable, Codable, Equatable {
 public final class MLPScoreNetwork: Module {
     /// Everything that determines the architecture; saved in checkpoints.
     public struct Configuration: Sendable, Codable, Equatable {
+        /// Values per data item (the input and output width).
         public var dataDimension: Int
+        /// Widths of the hidden layers.
         public var hiddenWidths: [Int]
-        public var activation: Activation
-        public var timeEmbedding: TimeEmbedding
-        /// Number of classes for class conditioning (nil: unconditional).
+        /// Number of classes for class conditioning (nil: unconditional); label `classCount` is
+        /// the null class.
         public var classCount: Int?
-        public var classEmbeddingDim: Int
+        package var activation: Activation
+        package var timeEmbedding: TimeEmbedding
+        package var classEmbeddingDim: Int
         /// Width of a sinusoidal embedding of an extra scalar input, the guidance weight w of
         /// guided distillation (Meng et al. 2023); 0: no such input.
-        public var guidanceEmbeddingDim: Int
+        package var guidanceEmbeddingDim: Int
 
-        public init(dataDimension: Int = 2, hiddenWidths: [Int] = [256, 256, 256], activation: Activation = .silu,
-                    timeEmbedding: TimeEmbedding = .sinusoidal(dim: 64, scale: 1000), classCount: Int? = nil,
-                    classEmbeddingDim: Int = 32, guidanceEmbeddingDim: Int = 0) {
+        /// An MLP of `hiddenWidths` with SiLU activations, 64 sinusoidal time features (scale
+        /// 1000) and, with classes, a 32-wide class embedding.
+        public init(dataDimension: Int = 2, hiddenWidths: [Int] = [256, 256, 256], classCount: Int? = nil) {
+            self.init(dataDimension: dataDimension, hiddenWidths: hiddenWidths, classCount: classCount, classEmbeddingDim: 32,
+                      guidanceEmbeddingDim: 0)
+        }
+
+        /// Every setting.
+        package init(dataDimension: Int, hiddenWidths: [Int], classCount: Int?, classEmbeddingDim: Int, guidanceEmbeddingDim: Int,
+                     activation: Activation = .silu, timeEmbedding: TimeEmbedding = .sinusoidal(dim: 64, scale: 1000)) {
             self.dataDimension = dataDimension
             self.hiddenWidths = hiddenWidths
             self.activation = activation
@@ -43,18 +60,6 @@ public final class MLPScoreNetwork: Module {
             self.classCount = classCount
             self.classEmbeddingDim = classEmbeddingDim
             self.guidanceEmbeddingDim = guidanceEmbeddingDim
-        }
-
-        // Decoding accepts configurations saved before the guidance input existed.
-        public init(from decoder: Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            dataDimension = try c.decode(Int.self, forKey: .dataDimension)
-            hiddenWidths = try c.decode([Int].self, forKey: .hiddenWidths)
-            activation = try c.decode(Activation.self, forKey: .activation)
-            timeEmbedding = try c.decode(TimeEmbedding.self, forKey: .timeEmbedding)
-            classCount = try c.decodeIfPresent(Int.self, forKey: .classCount)
-            classEmbeddingDim = try c.decode(Int.self, forKey: .classEmbeddingDim)
-            guidanceEmbeddingDim = try c.decodeIfPresent(Int.self, forKey: .guidanceEmbeddingDim) ?? 0
         }
     }
 

@@ -17,19 +17,19 @@ import DistillCore
 ///
 /// Both normalizations run fused with their activation (and the scale-shift) in one kernel.
 /// The block takes SiLU(emb), computed once per network call.
-public final class ResBlock: Module {
-    public let norm1: GroupNorm
-    public let conv1: Conv2d
-    public let embeddingProjection: Linear
-    public let norm2: GroupNorm
-    public let conv2: Conv2d
-    public let skip: Conv2d?
+package final class ResBlock: Module {
+    package let norm1: GroupNorm
+    package let conv1: Conv2d
+    package let embeddingProjection: Linear
+    package let norm2: GroupNorm
+    package let conv2: Conv2d
+    package let skip: Conv2d?
     /// Probability of zeroing an element before `conv2` (Srivastava et al. 2014).
-    public let dropout: Float
+    package let dropout: Float
 
     /// - Throws: ``TensorError`` for channel counts not divisible by `groups`, non-positive
     ///   sizes, or a dropout outside [0, 1).
-    public init(inChannels: Int, outChannels: Int, embeddingDim: Int, groups: Int, dropout: Float = 0, rng: inout Philox) throws {
+    package init(inChannels: Int, outChannels: Int, embeddingDim: Int, groups: Int, dropout: Float = 0, rng: inout Philox) throws {
         guard dropout >= 0, dropout < 1 else {
             throw TensorError.invalidArgument(operation: "ResBlock", message: "dropout \(dropout) must be in [0, 1)")
         }
@@ -42,12 +42,12 @@ public final class ResBlock: Module {
         self.dropout = dropout
     }
 
-    public var inChannels: Int { conv1.inChannels }
-    public var outChannels: Int { conv1.outChannels }
+    package var inChannels: Int { conv1.inChannels }
+    package var outChannels: Int { conv1.outChannels }
 
     /// x (N, in, H, W), `embedding` = SiLU(emb) (N, embeddingDim) → (N, out, H, W). Dropout draws
     /// its mask from `dropoutGenerator` and acts only in passes that record gradients.
-    public func callAsFunction(_ x: Tensor, embedding: Tensor, dropoutGenerator: inout Philox) throws -> Tensor {
+    package func callAsFunction(_ x: Tensor, embedding: Tensor, dropoutGenerator: inout Philox) throws -> Tensor {
         var h = try conv1(norm1(x))
         h = try norm2(h, scaleShift: embeddingProjection(embedding))
         if dropout > 0, h.isTraced {
@@ -61,7 +61,7 @@ public final class ResBlock: Module {
         return try conv2(h, adding: skip?(x) ?? x)
     }
 
-    public func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
+    package func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
         try visitChild(norm1, as: "norm1", visit)
         try visitChild(conv1, as: "conv1", visit)
         try visitChild(embeddingProjection, as: "emb", visit)
@@ -78,14 +78,14 @@ public final class ResBlock: Module {
 ///     out = x + conv₁ₓ₁(attention(q, k, v))      scale 1/√(C/heads); the out conv starts at zero
 ///
 /// Attention runs as one fused, tiled kernel (Dao et al. 2022) over the H·W tokens.
-public final class AttentionBlock: Module {
-    public let norm: GroupNorm
-    public let qkv: Conv2d
-    public let output: Conv2d
-    public let headCount: Int
+package final class AttentionBlock: Module {
+    package let norm: GroupNorm
+    package let qkv: Conv2d
+    package let output: Conv2d
+    package let headCount: Int
 
     /// - Throws: ``TensorError`` unless `headCount` divides `channels` and `groups` divides it too.
-    public init(channels: Int, headCount: Int, groups: Int, rng: inout Philox) throws {
+    package init(channels: Int, headCount: Int, groups: Int, rng: inout Philox) throws {
         guard headCount >= 1, channels % headCount == 0 else {
             throw TensorError.invalidArgument(operation: "AttentionBlock",
                                               message: "\(channels) channels cannot be split into \(headCount) heads; the head count must divide the channel count")
@@ -96,10 +96,10 @@ public final class AttentionBlock: Module {
         self.headCount = headCount
     }
 
-    public var channels: Int { norm.channels }
+    package var channels: Int { norm.channels }
 
     /// x (N, C, H, W) → (N, C, H, W).
-    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+    package func callAsFunction(_ x: Tensor) throws -> Tensor {
         guard x.rank == 4 else {
             throw TensorError.invalidShape(operation: "AttentionBlock", shape: x.shape, expected: "[batch, \(channels), height, width]")
         }
@@ -113,7 +113,7 @@ public final class AttentionBlock: Module {
         return try output(merged, adding: x)
     }
 
-    public func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
+    package func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
         try visitChild(norm, as: "norm", visit)
         try visitChild(qkv, as: "qkv", visit)
         try visitChild(output, as: "proj", visit)
@@ -121,10 +121,10 @@ public final class AttentionBlock: Module {
 }
 
 /// Halves the image size: 2×2 average pooling, or a 3×3 convolution with stride 2 (padding 1).
-public final class Downsample: Module {
-    public let convolution: Conv2d?
+package final class Downsample: Module {
+    package let convolution: Conv2d?
 
-    public init(channels: Int, mode: UNet.Downsampling, rng: inout Philox) throws {
+    package init(channels: Int, mode: UNet.Downsampling, rng: inout Philox) throws {
         switch mode {
         case .averagePool: convolution = nil
         case .stridedConvolution: convolution = try Conv2d(channels, channels, kernelSize: 3, stride: 2, padding: 1, rng: &rng)
@@ -132,28 +132,28 @@ public final class Downsample: Module {
     }
 
     /// x (N, C, H, W) with even H, W → (N, C, H/2, W/2).
-    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+    package func callAsFunction(_ x: Tensor) throws -> Tensor {
         if let convolution { return try convolution(x) }
         return try x.averagePool2x()
     }
 
-    public func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
+    package func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
         if let convolution { try visitChild(convolution, as: "conv", visit) }
     }
 }
 
 /// Doubles the image size: nearest-neighbour 2× upsampling, then a 3×3 convolution (padding 1).
-public final class Upsample: Module {
-    public let convolution: Conv2d
+package final class Upsample: Module {
+    package let convolution: Conv2d
 
-    public init(channels: Int, rng: inout Philox) throws {
+    package init(channels: Int, rng: inout Philox) throws {
         convolution = try Conv2d(channels, channels, kernelSize: 3, padding: 1, rng: &rng)
     }
 
     /// x (N, C, H, W) → (N, C, 2H, 2W).
-    public func callAsFunction(_ x: Tensor) throws -> Tensor { try convolution(x.upsampleNearest2x()) }
+    package func callAsFunction(_ x: Tensor) throws -> Tensor { try convolution(x.upsampleNearest2x()) }
 
-    public func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
+    package func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
         try visitChild(convolution, as: "conv", visit)
     }
 }
@@ -181,7 +181,7 @@ public final class Upsample: Module {
 /// to use more levels.
 public final class UNet: Module, ConditionalNetwork {
     /// How the U-Net halves the image size between levels.
-    public enum Downsampling: String, Sendable, Codable, Equatable {
+    package enum Downsampling: String, Sendable, Codable, Equatable {
         /// 2×2 average pooling (no parameters).
         case averagePool
         /// A 3×3 convolution with stride 2 (as ADM's `conv_resample`).
@@ -203,31 +203,41 @@ public final class UNet: Module, ConditionalNetwork {
         /// Resolutions (image sides in pixels, e.g. [7]) whose blocks get self-attention.
         public var attentionResolutions: [Int]
         /// Whether the middle block has self-attention.
-        public var middleAttention: Bool
+        package var middleAttention: Bool
         /// Attention heads (must divide the channel count where attention is used).
         public var headCount: Int
         /// GroupNorm groups (must divide every normalized channel count).
         public var groups: Int
         /// Features of the time (noise-level) input.
-        public var timeEmbedding: TimeEmbedding
+        package var timeEmbedding: TimeEmbedding
         /// Width E of the embedding every residual block receives.
-        public var embeddingDim: Int
+        package var embeddingDim: Int
         /// Classes for class conditioning (nil: unconditional); label `classCount` is the null class.
         public var classCount: Int?
         /// Width of the sinusoidal features of the guidance weight w (0: no guidance input).
-        public var guidanceEmbeddingDim: Int
+        package var guidanceEmbeddingDim: Int
         /// Dropout probability inside the residual blocks (applied only while training).
         public var dropout: Float
-        public var downsampling: Downsampling
+        package var downsampling: Downsampling
 
         /// Defaults: a small ADM-style U-Net for 28×28 one-channel images — 3 levels (28, 14, 7)
         /// of 32·[1, 2, 2] channels, 2 blocks per level, attention at 7×7 and in the middle with 4
-        /// heads, GroupNorm with 8 groups, a 32-wide sinusoidal time embedding (scale 1000 for
-        /// t ∈ [0, 1]) and a 128-wide block embedding, strided-convolution downsampling.
+        /// heads, GroupNorm with 8 groups, a sinusoidal time embedding of `baseChannels` features
+        /// (scale 1000 for t ∈ [0, 1]) and a block embedding of 4·`baseChannels`,
+        /// strided-convolution downsampling.
         public init(imageSize: Int = 28, imageChannels: Int = 1, baseChannels: Int = 32, channelMultipliers: [Int] = [1, 2, 2],
-                    blocksPerLevel: Int = 2, attentionResolutions: [Int] = [7], middleAttention: Bool = true, headCount: Int = 4,
-                    groups: Int = 8, timeEmbedding: TimeEmbedding? = nil, embeddingDim: Int? = nil, classCount: Int? = nil,
-                    guidanceEmbeddingDim: Int = 0, dropout: Float = 0, downsampling: Downsampling = .stridedConvolution) {
+                    blocksPerLevel: Int = 2, attentionResolutions: [Int] = [7], headCount: Int = 4, groups: Int = 8,
+                    classCount: Int? = nil, dropout: Float = 0) {
+            self.init(imageSize: imageSize, imageChannels: imageChannels, baseChannels: baseChannels, channelMultipliers: channelMultipliers,
+                      blocksPerLevel: blocksPerLevel, attentionResolutions: attentionResolutions, middleAttention: true, headCount: headCount,
+                      groups: groups, timeEmbedding: nil, embeddingDim: nil, classCount: classCount, guidanceEmbeddingDim: 0, dropout: dropout,
+                      downsampling: .stridedConvolution)
+        }
+
+        /// Every setting (`middleAttention`, the embeddings and `downsampling` too).
+        package init(imageSize: Int, imageChannels: Int, baseChannels: Int, channelMultipliers: [Int], blocksPerLevel: Int,
+                     attentionResolutions: [Int], middleAttention: Bool, headCount: Int, groups: Int, timeEmbedding: TimeEmbedding?,
+                     embeddingDim: Int?, classCount: Int?, guidanceEmbeddingDim: Int, dropout: Float, downsampling: Downsampling) {
             self.imageSize = imageSize
             self.imageChannels = imageChannels
             self.baseChannels = baseChannels
@@ -246,12 +256,12 @@ public final class UNet: Module, ConditionalNetwork {
         }
 
         /// The image sides of the levels, from the input's down to the lowest.
-        public var resolutions: [Int] {
+        package var resolutions: [Int] {
             (0..<channelMultipliers.count).map { imageSize >> $0 }
         }
 
         /// Throws a ``TensorError`` saying what is wrong with this configuration, if anything.
-        public func validate() throws {
+        package func validate() throws {
             let op = "UNet"
             let levels = channelMultipliers.count
             guard levels >= 1, channelMultipliers.allSatisfy({ $0 >= 1 }), baseChannels >= 1, blocksPerLevel >= 1, imageChannels >= 1 else {
@@ -347,7 +357,7 @@ public final class UNet: Module, ConditionalNetwork {
     let outputNorm: GroupNorm
     let outputConv: Conv2d
     /// Where dropout masks come from (advanced by each mask drawn; only used when dropout > 0).
-    public var dropoutGenerator: Philox
+    package var dropoutGenerator: Philox
 
     /// Builds the network with weights drawn from `seed`.
     ///

@@ -19,7 +19,7 @@ public enum Parameterization: String, Sendable, Codable, CaseIterable {
 
     /// (x0, ε) from a raw network output. `alpha` and `sigma` broadcast against x (scalars or
     /// one per row, shaped [B, 1, ...]).
-    public func dataAndNoise(from out: Tensor, x: Tensor, alpha a: Tensor, sigma s: Tensor,
+    package func dataAndNoise(from out: Tensor, x: Tensor, alpha a: Tensor, sigma s: Tensor,
                              sigmaData: Float = 0.5) throws -> (x0: Tensor, epsilon: Tensor) {
         switch self {
         case .epsilon:
@@ -43,7 +43,7 @@ public enum Parameterization: String, Sendable, Codable, CaseIterable {
     }
 
     /// The raw output this parameterization would need to give (x0, ε): the training target.
-    public func target(x0: Tensor, epsilon: Tensor, x: Tensor, alpha a: Tensor, sigma s: Tensor,
+    package func target(x0: Tensor, epsilon: Tensor, x: Tensor, alpha a: Tensor, sigma s: Tensor,
                        sigmaData: Float = 0.5) throws -> Tensor {
         switch self {
         case .epsilon: return epsilon

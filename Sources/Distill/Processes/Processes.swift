@@ -2,29 +2,29 @@ import Foundation
 
 /// Variance preserving, linear β (Ho et al. 2020; Song et al. 2021, VP SDE):
 /// β(t) = β0 + (β1 - β0)t, α(t) = exp(-¼t²(β1 - β0) - ½tβ0), σ = √(1 - α²), t ∈ [ε, 1].
-public struct VPLinearProcess: DiffusionProcess, Codable, Equatable {
-    public var beta0: Double
-    public var beta1: Double
+package struct VPLinearProcess: NoiseProcess, Codable, Equatable {
+    package var beta0: Double
+    package var beta1: Double
     /// The smallest time (1e-3 for sampling, 1e-5 for likelihoods).
-    public var epsilon: Double
+    package var epsilon: Double
 
-    public init(beta0: Double = 0.1, beta1: Double = 20, epsilon: Double = 1e-3) {
+    package init(beta0: Double = 0.1, beta1: Double = 20, epsilon: Double = 1e-3) {
         self.beta0 = beta0
         self.beta1 = beta1
         self.epsilon = epsilon
     }
 
-    public var name: String { "vp-linear" }
-    public var timeRange: ClosedRange<Double> { epsilon...1 }
-    public func alpha(_ t: Double) -> Double { exp(logAlpha(t)) }
-    public func sigma(_ t: Double) -> Double { sqrt(-expm1(2 * logAlpha(t))) }
+    package var name: String { "vp-linear" }
+    package var timeRange: ClosedRange<Double> { epsilon...1 }
+    package func alpha(_ t: Double) -> Double { exp(logAlpha(t)) }
+    package func sigma(_ t: Double) -> Double { sqrt(-expm1(2 * logAlpha(t))) }
     func logAlpha(_ t: Double) -> Double { -0.25 * t * t * (beta1 - beta0) - 0.5 * t * beta0 }
-    public func logSNR(_ t: Double) -> Double { logAlpha(t) - 0.5 * log(-expm1(2 * logAlpha(t))) }
-    public func driftCoefficient(_ t: Double) -> Double { -0.5 * (beta0 + (beta1 - beta0) * t) }
-    public func diffusionSquared(_ t: Double) -> Double { beta0 + (beta1 - beta0) * t }
+    package func logSNR(_ t: Double) -> Double { logAlpha(t) - 0.5 * log(-expm1(2 * logAlpha(t))) }
+    package func driftCoefficient(_ t: Double) -> Double { -0.5 * (beta0 + (beta1 - beta0) * t) }
+    package func diffusionSquared(_ t: Double) -> Double { beta0 + (beta1 - beta0) * t }
 
     /// Closed form: log α = -½ log(1 + e^{-2λ}) is a quadratic in t.
-    public func time(forLogSNR lambda: Double) -> Double? {
+    package func time(forLogSNR lambda: Double) -> Double? {
         let c = 0.5 * log1p(exp(-2 * lambda))   // -log α
         let a = 0.25 * (beta1 - beta0), b = 0.5 * beta0
         let t = a == 0 ? c / b : (-b + sqrt(b * b + 4 * a * c)) / (2 * a)
@@ -36,12 +36,12 @@ public struct VPLinearProcess: DiffusionProcess, Codable, Equatable {
 /// f(t) = cos(((t + s)/(1 + s))·π/2), s = 0.008; the continuous form stops at t_max = 0.9946
 /// (where λ ≈ -5.1, as in the DPM-Solver code). With s = 0 it is progressive distillation's
 /// α = cos(πt/2) (Salimans & Ho 2022; see ``progressiveDistillation()``).
-public struct VPCosineProcess: DiffusionProcess, Codable, Equatable {
-    public var s: Double
-    public var tMin: Double
-    public var tMax: Double
+package struct VPCosineProcess: NoiseProcess, Codable, Equatable {
+    package var s: Double
+    package var tMin: Double
+    package var tMax: Double
 
-    public init(s: Double = 0.008, tMin: Double = 1e-3, tMax: Double = 0.9946) {
+    package init(s: Double = 0.008, tMin: Double = 1e-3, tMax: Double = 0.9946) {
         self.s = s
         self.tMin = tMin
         self.tMax = tMax
@@ -49,25 +49,25 @@ public struct VPCosineProcess: DiffusionProcess, Codable, Equatable {
 
     /// Progressive distillation's schedule α = cos(πt/2). The PD code clips its log-SNR
     /// log(α²/σ²) = 2λ to ±20, i.e. λ ∈ [-10, 10]: t from (2/π)·atan(e^-10) to (2/π)·atan(e^10).
-    public static func progressiveDistillation() -> VPCosineProcess {
+    package static func progressiveDistillation() -> VPCosineProcess {
         VPCosineProcess(s: 0, tMin: 2 / Double.pi * atan(exp(-10.0)), tMax: 2 / Double.pi * atan(exp(10.0)))
     }
 
-    public var name: String { s == 0 ? "vp-cosine-pd" : "vp-cosine" }
-    public var timeRange: ClosedRange<Double> { tMin...tMax }
+    package var name: String { s == 0 ? "vp-cosine-pd" : "vp-cosine" }
+    package var timeRange: ClosedRange<Double> { tMin...tMax }
     func angle(_ t: Double) -> Double { (t + s) / (1 + s) * Double.pi / 2 }
-    public func alpha(_ t: Double) -> Double { cos(angle(t)) / cos(angle(0)) }
+    package func alpha(_ t: Double) -> Double { cos(angle(t)) / cos(angle(0)) }
     /// σ² = 1 - α² = (cos²θ0 - cos²θ)/cos²θ0 = sin(θ - θ0)·sin(θ + θ0)/cos²θ0, written without
     /// the cancellation of 1 - α² near t = 0.
-    public func sigma(_ t: Double) -> Double {
+    package func sigma(_ t: Double) -> Double {
         let (th, th0) = (angle(t), angle(0))
         return sqrt(max(0, sin(th - th0) * sin(th + th0))) / cos(th0)
     }
-    public func driftCoefficient(_ t: Double) -> Double { -Double.pi / (2 * (1 + s)) * tan(angle(t)) }
+    package func driftCoefficient(_ t: Double) -> Double { -Double.pi / (2 * (1 + s)) * tan(angle(t)) }
     /// VP: g² = -2f.
-    public func diffusionSquared(_ t: Double) -> Double { -2 * driftCoefficient(t) }
+    package func diffusionSquared(_ t: Double) -> Double { -2 * driftCoefficient(t) }
 
-    public func time(forLogSNR lambda: Double) -> Double? {
+    package func time(forLogSNR lambda: Double) -> Double? {
         let logAlpha = -0.5 * log1p(exp(-2 * lambda))
         let c = exp(logAlpha) * cos(angle(0))
         guard c <= 1 else { return nil }
@@ -80,14 +80,14 @@ public struct VPCosineProcess: DiffusionProcess, Codable, Equatable {
 /// i = 1…N (N = 1000), ᾱ_i = Π(1 - β_j), α_i = √ᾱ_i. As a continuous process, t_i = i/N and
 /// log α is interpolated linearly in t between the points (as the DPM-Solver code does);
 /// t ∈ [1/N, 1]. A network trained on step indices takes n = N·t - 1.
-public struct DiscreteDDPMProcess: DiffusionProcess, Codable, Equatable {
-    public let steps: Int
-    public let betaStart: Double
-    public let betaEnd: Double
+package struct DiscreteDDPMProcess: NoiseProcess, Codable, Equatable {
+    package let steps: Int
+    package let betaStart: Double
+    package let betaEnd: Double
     /// log α_i for i = 1…N (index 0 is step 1).
-    public let logAlphas: [Double]
+    package let logAlphas: [Double]
 
-    public init(steps: Int = 1000, betaStart: Double = 1e-4, betaEnd: Double = 0.02) {
+    package init(steps: Int = 1000, betaStart: Double = 1e-4, betaEnd: Double = 0.02) {
         self.steps = steps
         self.betaStart = betaStart
         self.betaEnd = betaEnd
@@ -99,8 +99,8 @@ public struct DiscreteDDPMProcess: DiffusionProcess, Codable, Equatable {
         }
     }
 
-    public var name: String { "ddpm-discrete" }
-    public var timeRange: ClosedRange<Double> { (1 / Double(steps))...1 }
+    package var name: String { "ddpm-discrete" }
+    package var timeRange: ClosedRange<Double> { (1 / Double(steps))...1 }
 
     /// Linear interpolation of log α in t (extrapolated linearly beyond the ends).
     func logAlpha(_ t: Double) -> Double {
@@ -110,40 +110,40 @@ public struct DiscreteDDPMProcess: DiffusionProcess, Codable, Equatable {
         return steps == 1 ? logAlphas[0] : logAlphas[i] + w * (logAlphas[i + 1] - logAlphas[i])
     }
 
-    public func alpha(_ t: Double) -> Double { exp(logAlpha(t)) }
-    public func sigma(_ t: Double) -> Double { sqrt(-expm1(2 * logAlpha(t))) }
-    public func driftCoefficient(_ t: Double) -> Double {
+    package func alpha(_ t: Double) -> Double { exp(logAlpha(t)) }
+    package func sigma(_ t: Double) -> Double { sqrt(-expm1(2 * logAlpha(t))) }
+    package func driftCoefficient(_ t: Double) -> Double {
         let x = t * Double(steps) - 1
         let i = min(max(Int(x.rounded(.down)), 0), steps - 2)
         return (logAlphas[i + 1] - logAlphas[i]) * Double(steps)
     }
-    public func diffusionSquared(_ t: Double) -> Double { -2 * driftCoefficient(t) }
-    public func time(forLogSNR lambda: Double) -> Double? { bisectLogSNR(self, lambda, in: timeRange) }
+    package func diffusionSquared(_ t: Double) -> Double { -2 * driftCoefficient(t) }
+    package func time(forLogSNR lambda: Double) -> Double? { bisectLogSNR(self, lambda, in: timeRange) }
 
     /// α of training step i (1…N), exactly.
-    public func alpha(step i: Int) -> Double { exp(logAlphas[i - 1]) }
+    package func alpha(step i: Int) -> Double { exp(logAlphas[i - 1]) }
 }
 
 /// Variance exploding (Song & Ermon 2019; Song et al. 2021, VE SDE): α = 1,
 /// σ(t) = σ_min(σ_max/σ_min)^t, t ∈ [ε, 1]; images use σ_min = 0.01, σ_max = 50.
-public struct VEProcess: DiffusionProcess, Codable, Equatable {
-    public var sigmaMin: Double
-    public var sigmaMax: Double
-    public var epsilon: Double
+package struct VEProcess: NoiseProcess, Codable, Equatable {
+    package var sigmaMin: Double
+    package var sigmaMax: Double
+    package var epsilon: Double
 
-    public init(sigmaMin: Double = 0.01, sigmaMax: Double = 50, epsilon: Double = 1e-5) {
+    package init(sigmaMin: Double = 0.01, sigmaMax: Double = 50, epsilon: Double = 1e-5) {
         self.sigmaMin = sigmaMin
         self.sigmaMax = sigmaMax
         self.epsilon = epsilon
     }
 
-    public var name: String { "ve" }
-    public var timeRange: ClosedRange<Double> { epsilon...1 }
-    public func alpha(_ t: Double) -> Double { 1 }
-    public func sigma(_ t: Double) -> Double { sigmaMin * pow(sigmaMax / sigmaMin, t) }
-    public func driftCoefficient(_ t: Double) -> Double { 0 }
-    public func diffusionSquared(_ t: Double) -> Double { 2 * pow(sigma(t), 2) * log(sigmaMax / sigmaMin) }
-    public func time(forLogSNR lambda: Double) -> Double? {
+    package var name: String { "ve" }
+    package var timeRange: ClosedRange<Double> { epsilon...1 }
+    package func alpha(_ t: Double) -> Double { 1 }
+    package func sigma(_ t: Double) -> Double { sigmaMin * pow(sigmaMax / sigmaMin, t) }
+    package func driftCoefficient(_ t: Double) -> Double { 0 }
+    package func diffusionSquared(_ t: Double) -> Double { 2 * pow(sigma(t), 2) * log(sigmaMax / sigmaMin) }
+    package func time(forLogSNR lambda: Double) -> Double? {
         let t = (-lambda - log(sigmaMin)) / log(sigmaMax / sigmaMin)
         return t.isFinite ? t : nil
     }
@@ -151,24 +151,24 @@ public struct VEProcess: DiffusionProcess, Codable, Equatable {
 
 /// EDM (Karras et al. 2022): α = 1, σ(t) = t, t ∈ [σ_min, σ_max] = [0.002, 80]; training draws
 /// ln σ ~ N(P_mean, P_std²) = N(-1.2, 1.2²) (see ``EDMLoss``).
-public struct EDMProcess: DiffusionProcess, Codable, Equatable {
-    public var sigmaMin: Double
-    public var sigmaMax: Double
-    public var sigmaData: Double
+package struct EDMProcess: NoiseProcess, Codable, Equatable {
+    package var sigmaMin: Double
+    package var sigmaMax: Double
+    package var sigmaData: Double
 
-    public init(sigmaMin: Double = 0.002, sigmaMax: Double = 80, sigmaData: Double = 0.5) {
+    package init(sigmaMin: Double = 0.002, sigmaMax: Double = 80, sigmaData: Double = 0.5) {
         self.sigmaMin = sigmaMin
         self.sigmaMax = sigmaMax
         self.sigmaData = sigmaData
     }
 
-    public var name: String { "edm" }
-    public var timeRange: ClosedRange<Double> { sigmaMin...sigmaMax }
-    public func alpha(_ t: Double) -> Double { 1 }
-    public func sigma(_ t: Double) -> Double { t }
-    public func driftCoefficient(_ t: Double) -> Double { 0 }
-    public func diffusionSquared(_ t: Double) -> Double { 2 * t }
-    public func time(forLogSNR lambda: Double) -> Double? { exp(-lambda) }
+    package var name: String { "edm" }
+    package var timeRange: ClosedRange<Double> { sigmaMin...sigmaMax }
+    package func alpha(_ t: Double) -> Double { 1 }
+    package func sigma(_ t: Double) -> Double { t }
+    package func driftCoefficient(_ t: Double) -> Double { 0 }
+    package func diffusionSquared(_ t: Double) -> Double { 2 * t }
+    package func time(forLogSNR lambda: Double) -> Double? { exp(-lambda) }
 }
 
 /// Rectified flow / flow matching (Liu et al. 2022; Lipman et al. 2023): X_t = t·X1 + (1-t)·X0
@@ -176,33 +176,16 @@ public struct EDMProcess: DiffusionProcess, Codable, Equatable {
 /// f = 1/t and g² = -2(1-t)/t (negative: the SDE form is written for the forward direction of
 /// t, which here removes noise; samplers only use the ODE). Training and sampling use
 /// t ∈ [ε, 1 - ε], away from the pure-noise end (α = 0) and the clean end (σ = 0).
-public struct RectifiedFlowProcess: DiffusionProcess, Codable, Equatable {
-    public var epsilon: Double
+package struct RectifiedFlowProcess: NoiseProcess, Codable, Equatable {
+    package var epsilon: Double
 
-    public init(epsilon: Double = 1e-3) { self.epsilon = epsilon }
+    package init(epsilon: Double = 1e-3) { self.epsilon = epsilon }
 
-    public var name: String { "rectified-flow" }
-    public var timeRange: ClosedRange<Double> { epsilon...(1 - epsilon) }
-    public func alpha(_ t: Double) -> Double { t }
-    public func sigma(_ t: Double) -> Double { 1 - t }
-    public func driftCoefficient(_ t: Double) -> Double { 1 / t }
-    public func diffusionSquared(_ t: Double) -> Double { -2 * (1 - t) / t }
-    public func time(forLogSNR lambda: Double) -> Double? { 1 / (1 + exp(-lambda)) }
-}
-
-/// A process chosen by name, for configuration files and the command line.
-public enum ProcessKind: String, Sendable, Codable, CaseIterable {
-    case vpLinear = "vp-linear", vpCosine = "vp-cosine", ddpm = "ddpm", ve = "ve", edm = "edm", rectifiedFlow = "rectified-flow"
-
-    /// The process with its default parameters.
-    public var process: any DiffusionProcess {
-        switch self {
-        case .vpLinear: return VPLinearProcess()
-        case .vpCosine: return VPCosineProcess()
-        case .ddpm: return DiscreteDDPMProcess()
-        case .ve: return VEProcess()
-        case .edm: return EDMProcess()
-        case .rectifiedFlow: return RectifiedFlowProcess()
-        }
-    }
+    package var name: String { "rectified-flow" }
+    package var timeRange: ClosedRange<Double> { epsilon...(1 - epsilon) }
+    package func alpha(_ t: Double) -> Double { t }
+    package func sigma(_ t: Double) -> Double { 1 - t }
+    package func driftCoefficient(_ t: Double) -> Double { 1 / t }
+    package func diffusionSquared(_ t: Double) -> Double { -2 * (1 - t) / t }
+    package func time(forLogSNR lambda: Double) -> Double? { 1 / (1 + exp(-lambda)) }
 }

@@ -8,7 +8,7 @@ import Foundation
 /// VP-form scaling), with the number of denoiser evaluations (NFE). Intermediate levels use
 /// the process's time for λ = -log σ̃. The accuracy reference among samplers, and the sampler
 /// of rectified flows.
-public func sampleAdaptiveRK45(_ model: some Denoiser, from x: Tensor, process: some DiffusionProcess,
+package func sampleAdaptiveRK45(_ model: some Denoiser, from x: Tensor, process: some NoiseProcess,
                                start t0: Double, end t1: Double, tolerance: Double = 1e-5,
                                labels: [Int]? = nil) throws -> (sample: Tensor, evaluations: Int) {
     let (a0, s0) = (process.alpha(t0), process.sigma(t0))
@@ -31,4 +31,22 @@ public func sampleAdaptiveRK45(_ model: some Denoiser, from x: Tensor, process: 
         }
     }
     return (try Tensor(shape: shape, scalars: result.state.map { Float($0 * a1) }), result.evaluations)
+}
+
+/// RK45 over a grid: from its first level to its last noisy level, then the final denoise
+/// when the grid ends clean (1 more NFE).
+func sampleRK45(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, labels: [Int]?) throws -> SamplerResult {
+    guard let p = grid.process else { throw SamplerError.invalidGrid("RK45 needs a grid built from a process") }
+    let l = grid.levels
+    let end = l.last!.isClean ? l[l.count - 2] : l.last!
+    guard l.count >= (l.last!.isClean ? 3 : 2) else {
+        throw SamplerError.invalidGrid("RK45 needs a grid with a noisy level after its first one")
+    }
+    let (ta, tb) = (try levelTime(l[0], p), try levelTime(end, p))
+    var (out, nfe) = try sampleAdaptiveRK45(model, from: x, process: p, start: ta, end: tb, labels: labels)
+    if l.last!.isClean {
+        out = try withoutGradient { try model.predict(out, alpha: end.alpha, sigma: end.sigma, time: end.time, labels: labels).data }
+        nfe += 1
+    }
+    return SamplerResult(sample: out, evaluations: nfe)
 }

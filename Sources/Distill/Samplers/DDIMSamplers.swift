@@ -3,7 +3,7 @@ import Foundation
 /// DDIM (Song, Meng & Ermon 2021, eq. 12 and 16, for any α, σ):
 /// x_s = α_s·x̂0 + √(σ_s² - c²)·ε̂ + c·z with c = η·σ_s·√(1 - e^{-2(λ_s - λ_t)}). η = 0 is the
 /// probability-flow ODE's first-order solver; η = 1 is DDPM's ancestral sampler. NFE = steps.
-public func sampleDDIM(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, eta: Double = 0, options: SamplerOptions = .init(),
+package func sampleDDIM(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, eta: Double = 0, options: SamplerOptions = .init(),
                        onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
     guard eta >= 0 else { throw SamplerError.invalidOption("DDIM η must be >= 0; got \(eta)") }
     return try runSampler(model, x, grid, options, onStep) { run in
@@ -21,7 +21,7 @@ public func sampleDDIM(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, 
 
 /// DDPM's ancestral sampler (Ho et al. 2020, Alg. 2), on any grid: each step samples the
 /// posterior q(x_s | x_t, x̂0), whose variance σ_s²(1 - e^{-2(λ_s - λ_t)}) is DDIM's with η = 1.
-public func sampleDDPM(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, options: SamplerOptions = .init(),
+package func sampleDDPM(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, options: SamplerOptions = .init(),
                        onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
     try sampleDDIM(model, from: x, grid: grid, eta: 1, options: options, onStep: onStep)
 }
@@ -29,7 +29,7 @@ public func sampleDDPM(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, 
 /// Analytic-DPM's per-level moment: Γ-term β̄ₙΓₙ = E||ε̂(xₙ)||²/d over noised data xₙ ~ qₙ
 /// (Bao et al. 2022, eq. 7, estimated by Monte Carlo once per grid). One value per grid level
 /// (0 for a clean level). Costs one denoiser call per noisy level on `data`.
-public func analyticDPMMoments(_ model: some Denoiser, grid: NoiseGrid, data: Tensor, seed: UInt64 = 0) throws -> [Double] {
+package func analyticDPMMoments(_ model: some Denoiser, grid: NoiseGrid, data: Tensor, seed: UInt64 = 0) throws -> [Double] {
     var rng = Philox(seed: seed, stream: 0xA9A1)
     return try withoutGradient {
         try grid.levels.map { l in
@@ -48,7 +48,7 @@ public func analyticDPMMoments(_ model: some Denoiser, grid: NoiseGrid, data: Te
 /// ``analyticDPMMoments(_:grid:data:seed:)``. For data in [lo, hi] (e.g. [-1, 1]) the implied
 /// per-dimension posterior variance (β̄ₙ/ᾱₙ)(1 - β̄ₙΓₙ) is clipped to [0, (hi - lo)²/4]
 /// (their Theorem 2). No noise on the last step. NFE = steps.
-public func sampleAnalyticDPM(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, moments: [Double],
+package func sampleAnalyticDPM(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, moments: [Double],
                               dataRange: ClosedRange<Double>? = -1...1, options: SamplerOptions = .init(),
                               onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
     guard moments.count == grid.levels.count else {
@@ -80,7 +80,7 @@ public func sampleAnalyticDPM(_ model: some Denoiser, from x: Tensor, grid: Nois
 /// al. 2021, eq. 6), with ∇log p = -ε̂/σ evaluated at each step's start; no noise on the last
 /// step, and a last step to σ = 0 is a plain denoise. Needs the grid's process (f, g²).
 /// NFE = steps.
-public func sampleEulerMaruyama(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, options: SamplerOptions = .init(),
+package func sampleEulerMaruyama(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, options: SamplerOptions = .init(),
                                 onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
     let process = try sdeProcess(grid)
     return try runSampler(model, x, grid, options, onStep) { run in
@@ -106,7 +106,7 @@ public func sampleEulerMaruyama(_ model: some Denoiser, from x: Tensor, grid: No
 /// 2·a·(snr·||z||/||∇log p||)² (per-row norms averaged over the batch; a = αₙ²/αₙ₊₁² for
 /// VP-like grids, 1 for α ≡ 1). The last step ends on the corrector's mean. NFE =
 /// steps·(1 + correctorSteps) (no corrector after a final denoise).
-public func samplePredictorCorrector(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, snr: Double = 0.16,
+package func samplePredictorCorrector(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, snr: Double = 0.16,
                                      correctorSteps: Int = 1, options: SamplerOptions = .init(),
                                      onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
     guard correctorSteps >= 0, snr > 0 else { throw SamplerError.invalidOption("needs correctorSteps >= 0 and snr > 0") }
@@ -139,16 +139,16 @@ public func samplePredictorCorrector(_ model: some Denoiser, from x: Tensor, gri
 }
 
 /// The grid's process, which SDE samplers need for f and g².
-func sdeProcess(_ grid: NoiseGrid) throws -> any DiffusionProcess {
+func sdeProcess(_ grid: NoiseGrid) throws -> any NoiseProcess {
     guard let p = grid.process else { throw SamplerError.invalidGrid("this sampler needs a grid built from a process (for f and g²)") }
-    guard !(p is RectifiedFlowProcess) else {
+    guard !(p.underlying is RectifiedFlowProcess) else {
         throw SamplerError.invalidGrid("rectified flow has no reverse-time SDE here; use an ODE sampler")
     }
     return p
 }
 
 /// A level's time in `process` (from the level, or through λ).
-func levelTime(_ l: NoiseLevel, _ process: any DiffusionProcess) throws -> Double {
+func levelTime(_ l: NoiseLevel, _ process: any NoiseProcess) throws -> Double {
     if let t = l.time { return t }
     guard let t = process.time(forLogSNR: l.lambda) else { throw SamplerError.invalidGrid("no time for log-SNR \(l.lambda) in \(process.name)") }
     return t

@@ -4,7 +4,7 @@ import Foundation
 /// 2022, Appendix; their code): order 3 → K = nfe/3 + 1 outer steps with orders
 /// [3,…,3,2,1] (nfe % 3 == 0), [3,…,3,1] (== 1) or [3,…,3,2] (== 2); order 2 → [2,…,2] for an
 /// even budget, [2,…,2,1] for an odd one; order 1 → nfe steps of order 1.
-public func dpmSolverSinglestepOrders(nfe: Int, order: Int) throws -> [Int] {
+package func dpmSolverSinglestepOrders(nfe: Int, order: Int) throws -> [Int] {
     guard nfe >= 1, (1...3).contains(order) else { throw SamplerError.invalidOption("DPM-Solver needs nfe >= 1 and order 1...3") }
     switch order {
     case 3:
@@ -28,7 +28,7 @@ public func dpmSolverSinglestepOrders(nfe: Int, order: Int) throws -> [Int] {
 /// order 3 (r1 = ⅓, r2 = ⅔) through u1 and u2.
 /// `orders` gives each grid step's order (see ``dpmSolverSinglestepOrders(nfe:order:)``); a
 /// step into σ = 0 is a plain denoise. NFE = Σ orders (a final denoise costs 1).
-public func sampleDPMSolver(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, orders: [Int], options: SamplerOptions = .init(),
+package func sampleDPMSolver(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, orders: [Int], options: SamplerOptions = .init(),
                             onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
     guard orders.count == grid.steps, orders.allSatisfy({ (1...3).contains($0) }) else {
         throw SamplerError.invalidGrid("DPM-Solver needs one order in 1...3 per grid step: \(orders.count) orders for \(grid.steps) steps")
@@ -86,7 +86,7 @@ func dpmSolverStep<D>(_ run: inout SamplerRun<D>, _ grid: NoiseGrid, _ xs: Tenso
 /// δ = max(atol, rtol·max(|x_low|, |x_prev|)), and h ← θ·h·E^(-1/order). Runs from the grid's
 /// first level to its last noisy level (then denoises if the grid ends clean). The defaults
 /// are the paper's for data in [-1, 1]. NFE is whatever the error control needs.
-public func sampleDPMSolverAdaptive(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, order: Int = 3,
+package func sampleDPMSolverAdaptive(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, order: Int = 3,
                                     rtol: Double = 0.05, atol: Double = 0.0078, theta: Double = 0.9, initialStep: Double = 0.05,
                                     options: SamplerOptions = .init(), onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
     guard order == 2 || order == 3 else { throw SamplerError.invalidOption("adaptive DPM-Solver order must be 2 (-12) or 3 (-23)") }

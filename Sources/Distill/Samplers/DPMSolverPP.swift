@@ -6,7 +6,7 @@ import Foundation
 
 /// DPM-Solver++(2S) (Lu et al. 2022b, Alg. 1): a singlestep midpoint method, the intermediate
 /// point at λ_s + h/2. NFE = 2 per step (1 for a step into σ = 0, which is the denoise).
-public func sampleDPMSolverPP2S(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, options: SamplerOptions = .init(),
+package func sampleDPMSolverPP2S(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, options: SamplerOptions = .init(),
                                 onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
     try runSampler(model, x, grid, options, onStep) { run in
         var xs = x
@@ -32,13 +32,13 @@ public func sampleDPMSolverPP2S(_ model: some Denoiser, from x: Tensor, grid: No
 /// D = (1 + 1/(2r))D_s - (1/(2r))D_prev in the order-1 formula; the first step is order 1, and
 /// the last is order 1 when `options.lowerOrderFinal` applies or it goes into σ = 0.
 /// NFE = steps (steps - 1 when the grid ends clean).
-public func sampleDPMSolverPP2M(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, options: SamplerOptions = .init(),
+package func sampleDPMSolverPP2M(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, options: SamplerOptions = .init(),
                                 onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
     try sampleDPMSolverPPMultistep(model, from: x, grid: grid, order: 2, options: options, onStep: onStep)
 }
 
 /// How the third-order term of DPM-Solver++(3M) is weighted.
-public enum DPMSolverPP3MVariant: String, Sendable, Codable, CaseIterable {
+package enum DPMSolverPP3MVariant: String, Sendable, Codable, CaseIterable {
     /// x_t = … - 2α_tφ₃D2: the truly third-order update (see `METHODS.md` §5).
     case thirdOrder = "third-order"
     /// x_t = … - α_tφ₃D2, as in the official DPM-Solver code, diffusers and k-diffusion; it
@@ -52,7 +52,7 @@ public enum DPMSolverPP3MVariant: String, Sendable, Codable, CaseIterable {
 /// D2 = (D1₀ - D1₁)/(r₀ + r₁), φ₁ = e^{-h} - 1, φ₂ = φ₁/h + 1, φ₃ = φ₂/h - ½:
 /// x_t = (σ_t/σ₀)x - α_tφ₁D₀ + α_tφ₂D1 - 2α_tφ₃D2 (``DPMSolverPP3MVariant/thirdOrder``).
 /// Warms up with orders 1 and 2. NFE = steps (steps - 1 with a clean end).
-public func sampleDPMSolverPP3M(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, variant: DPMSolverPP3MVariant = .thirdOrder,
+package func sampleDPMSolverPP3M(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, variant: DPMSolverPP3MVariant = .thirdOrder,
                                 options: SamplerOptions = .init(), onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
     try sampleDPMSolverPPMultistep(model, from: x, grid: grid, order: 3, variant: variant, options: options, onStep: onStep)
 }
@@ -105,7 +105,7 @@ func sampleDPMSolverPPMultistep(_ model: some Denoiser, from x: Tensor, grid: No
 }
 
 /// How SDE-DPM-Solver++(2M) weighs its first-order correction.
-public enum SDEDPMSolverVariant: String, Sendable, Codable, CaseIterable {
+package enum SDEDPMSolverVariant: String, Sendable, Codable, CaseIterable {
     /// ½α_t(1 - e^{-2h})·D1.
     case midpoint
     /// α_t((1 - e^{-2h})/(-2h) + 1)·D1.
@@ -117,7 +117,7 @@ public enum SDEDPMSolverVariant: String, Sendable, Codable, CaseIterable {
 /// x_t = (σ_t/σ₀)e^{-h}x + α_t(1 - e^{-2h})D₀ + ½α_t(1 - e^{-2h})D1 + σ_t√(1 - e^{-2h})·z
 /// (midpoint variant). The first step (and a lower-order final step) drops D1; a step into
 /// σ = 0 is the denoise. NFE = steps (steps - 1 with a clean end).
-public func sampleSDEDPMSolverPP2M(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, variant: SDEDPMSolverVariant = .midpoint,
+package func sampleSDEDPMSolverPP2M(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, variant: SDEDPMSolverVariant = .midpoint,
                                    options: SamplerOptions = .init(), onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
     try runSampler(model, x, grid, options, onStep) { run in
         var xs = x

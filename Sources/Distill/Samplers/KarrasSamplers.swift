@@ -6,7 +6,7 @@ import Foundation
 
 /// Euler on the probability-flow ODE in σ-form (Karras et al. 2022, Alg. 1 without the
 /// correction). Identical to DDIM with η = 0. NFE = steps.
-public func sampleEuler(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, options: SamplerOptions = .init(),
+package func sampleEuler(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, options: SamplerOptions = .init(),
                         onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
     try runSampler(model, x, grid, options, onStep) { run in
         let l = grid.levels
@@ -24,7 +24,7 @@ public func sampleEuler(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid,
 /// Heun's second-order method on the probability-flow ODE (Karras et al. 2022, Alg. 1): an
 /// Euler step, then the trapezoidal correction with the slope at its end, except on a final
 /// step to σ = 0. NFE = 2·steps - 1 when the grid ends clean, else 2·steps.
-public func sampleHeun(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, options: SamplerOptions = .init(),
+package func sampleHeun(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, options: SamplerOptions = .init(),
                        onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
     try runSampler(model, x, grid, options, onStep) { run in
         let l = grid.levels
@@ -53,7 +53,7 @@ func heunStep<D>(_ run: inout SamplerRun<D>, _ xt: Tensor, _ d0: Tensor, from a:
 /// EDM's stochastic sampler (Karras et al. 2022, Alg. 2): at each level inside
 /// [sTmin, sTmax] the noise is first raised by γ = min(sChurn/N, √2 - 1) with fresh noise
 /// scaled by sNoise, then a Heun step follows. NFE as Heun.
-public func sampleEDMStochastic(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, sChurn: Double = 40,
+package func sampleEDMStochastic(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, sChurn: Double = 40,
                                 sTmin: Double = 0.05, sTmax: Double = 50, sNoise: Double = 1.003,
                                 options: SamplerOptions = .init(), onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
     try runSampler(model, x, grid, options, onStep) { run in
@@ -79,7 +79,7 @@ public func sampleEDMStochastic(_ model: some Denoiser, from x: Tensor, grid: No
 /// Euler ancestral (k-diffusion's `sample_euler_ancestral`): an Euler step down to
 /// σ_down, then fresh noise of std σ_up, with σ_up = min(σn, η·√(σn²(σ² - σn²)/σ²)) and
 /// σ_down = √(σn² - σ_up²) (in σ-form). NFE = steps.
-public func sampleEulerAncestral(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, eta: Double = 1,
+package func sampleEulerAncestral(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, eta: Double = 1,
                                  options: SamplerOptions = .init(), onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
     try runSampler(model, x, grid, options, onStep) { run in
         let l = grid.levels
@@ -99,7 +99,7 @@ public func sampleEulerAncestral(_ model: some Denoiser, from x: Tensor, grid: N
 /// DPM-2 (k-diffusion's `sample_dpm_2`, after Lu et al. 2022): Euler to the geometric
 /// midpoint √(σ̃σ̃n), then the full step with the midpoint's slope; a plain Euler step into
 /// σ = 0. NFE = 2·steps - 1 with a clean end.
-public func sampleDPM2(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, options: SamplerOptions = .init(),
+package func sampleDPM2(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, options: SamplerOptions = .init(),
                        onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
     try runSampler(model, x, grid, options, onStep) { run in
         let l = grid.levels
@@ -124,7 +124,7 @@ public func sampleDPM2(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, 
 /// Linear multistep (k-diffusion's `sample_lms`): x̃ += Σⱼ cⱼ·dⱼ over the last `order` slopes
 /// d = (x̃ - D)/σ̃, cⱼ = ∫ from σ̃ᵢ to σ̃ᵢ₊₁ of the Lagrange basis polynomial of node j over those
 /// σ̃'s (exact Gauss–Legendre quadrature); the order ramps up as min(i + 1, order). NFE = steps.
-public func sampleLMS(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, order: Int = 4, options: SamplerOptions = .init(),
+package func sampleLMS(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, order: Int = 4, options: SamplerOptions = .init(),
                       onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
     guard (1...4).contains(order) else { throw SamplerError.invalidOption("LMS order \(order); expected 1...4") }
     return try runSampler(model, x, grid, options, onStep) { run in

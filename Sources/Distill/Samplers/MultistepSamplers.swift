@@ -6,7 +6,7 @@ import Foundation
 /// so x_t' = (α_t'/α_t)x_t + α_t'·Σⱼ Cⱼ ε̂ⱼ with Cⱼ = ∫ ℓⱼ(τ) dσ̃(τ) by Gauss–Legendre
 /// quadrature over the step. Orders ramp up as min(i + 1, order). Needs the grid's process
 /// (for t); a step into σ = 0 is the denoise. NFE = steps (- 1 with a clean end).
-public func sampleDEIS(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, order: Int = 3, options: SamplerOptions = .init(),
+package func sampleDEIS(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, order: Int = 3, options: SamplerOptions = .init(),
                        onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
     guard (1...3).contains(order) else { throw SamplerError.invalidOption("DEIS order \(order); expected 1...3") }
     guard let process = grid.process else { throw SamplerError.invalidGrid("tAB-DEIS needs a grid built from a process (it interpolates in t)") }
@@ -38,7 +38,7 @@ public func sampleDEIS(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, 
 
 /// ∫ from t0 to t1 of ℓⱼ(τ)·dσ̃/dτ dτ, σ̃ = σ/α, by 8-point Gauss–Legendre (dσ̃/dτ by a central
 /// difference of relative step 1e-6).
-func deisCoefficient(_ p: any DiffusionProcess, nodes: [Double], basis j: Int, from t0: Double, to t1: Double) -> Double {
+func deisCoefficient(_ p: any NoiseProcess, nodes: [Double], basis j: Int, from t0: Double, to t1: Double) -> Double {
     let gx = [-0.9602898564975363, -0.7966664774136267, -0.5255324099163290, -0.1834346424956498,
               0.1834346424956498, 0.5255324099163290, 0.7966664774136267, 0.9602898564975363]
     let gw = [0.1012285362903763, 0.2223810344533745, 0.3137066458778873, 0.3626837833783620,
@@ -57,7 +57,7 @@ func deisCoefficient(_ p: any DiffusionProcess, nodes: [Double], basis j: Int, f
 }
 
 /// Which warm-up the pseudo linear multistep family uses.
-public enum PNDMWarmup: String, Sendable, Codable, CaseIterable {
+package enum PNDMWarmup: String, Sendable, Codable, CaseIterable {
     /// PNDM (Liu, Ren, Lin & Zhao 2022): three pseudo Runge–Kutta steps (4 NFE each).
     case pseudoRungeKutta = "prk"
     /// diffusers' PLMS: the first step repeated with (e_t + e_next)/2, then AB2 and AB3.
@@ -70,7 +70,7 @@ public enum PNDMWarmup: String, Sendable, Codable, CaseIterable {
 /// Bashforth rule e' = (55e₀ - 59e₋₁ + 37e₋₂ - 9e₋₃)/24 and fed to the DDIM transfer
 /// φ(x, e', t → t') = α_t'·(x - σ_t e')/α_t + σ_t'·e'; `warmup` picks how the first three steps
 /// are taken. A step into σ = 0 is the denoise with the combined ε̂.
-public func samplePNDM(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, warmup: PNDMWarmup = .pseudoRungeKutta,
+package func samplePNDM(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, warmup: PNDMWarmup = .pseudoRungeKutta,
                        options: SamplerOptions = .init(), onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
     try runSampler(model, x, grid, options, onStep) { run in
         var xs = x
@@ -130,7 +130,7 @@ func midLevel(_ grid: NoiseGrid, _ a: NoiseLevel, _ b: NoiseLevel) -> NoiseLevel
 /// predicted velocity; written with the grid's (α, σ) as x + (α' - α)x̂0 + (σ' - σ)ε̂, which is
 /// that update for α = t, σ = 1 - t and a first-order step along (α, σ) for other processes.
 /// NFE = steps.
-public func sampleRectifiedFlowEuler(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, options: SamplerOptions = .init(),
+package func sampleRectifiedFlowEuler(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, options: SamplerOptions = .init(),
                                      onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
     try runSampler(model, x, grid, options, onStep) { run in
         var xs = x

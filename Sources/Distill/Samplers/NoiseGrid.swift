@@ -17,10 +17,10 @@ public struct NoiseLevel: Sendable, Equatable, Codable {
     public static let clean = NoiseLevel(alpha: 1, sigma: 0)
 
     /// Half log-SNR λ = log(α/σ) (+∞ at σ = 0).
-    public var lambda: Double { log(alpha) - log(sigma) }
+    package var lambda: Double { log(alpha) - log(sigma) }
     /// σ-form noise level σ̃ = σ/α (Karras et al. 2022: x̃ = x/α has noise σ̃).
-    public var sigmaTilde: Double { sigma / alpha }
-    public var isClean: Bool { sigma == 0 }
+    package var sigmaTilde: Double { sigma / alpha }
+    package var isClean: Bool { sigma == 0 }
 }
 
 /// Errors of samplers and grids.
@@ -32,7 +32,8 @@ public enum SamplerError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .invalidGrid(m): return "sampling grid: \(m)"
-        case let .unknownSampler(name, valid): return "unknown sampler '\(name)'; valid: \(valid.joined(separator: ", "))"
+        case let .unknownSampler(name, valid):
+            return "unknown sampler '\(name)'\(suggestion(for: name, among: valid)); valid: \(valid.joined(separator: ", "))"
         case let .invalidOption(m): return "sampler: \(m)"
         }
     }
@@ -42,14 +43,14 @@ public enum SamplerError: Error, CustomStringConvertible, Equatable {
 /// σ̃ = σ/α; only the last may be clean (σ = 0, a final denoise). Samplers step from level i
 /// to level i+1. Grids come from a process (time-uniform, time-quadratic, log-SNR-uniform,
 /// EDM's ρ-spacing, discrete DDPM spacings) or from explicit (α, σ) pairs.
-public struct NoiseGrid: Sendable {
-    public let levels: [NoiseLevel]
+package struct NoiseGrid: Sendable {
+    package let levels: [NoiseLevel]
     /// The process intermediate levels come from (singlestep solvers, RK45); nil for an
     /// explicit grid, whose intermediate levels interpolate log α linearly in λ.
-    public let process: (any DiffusionProcess)?
+    package let process: (any NoiseProcess)?
 
     /// A validated grid.
-    public init(levels: [NoiseLevel], process: (any DiffusionProcess)? = nil) throws {
+    package init(levels: [NoiseLevel], process: (any NoiseProcess)? = nil) throws {
         guard levels.count >= 2 else { throw SamplerError.invalidGrid("needs at least 2 levels (1 step); got \(levels.count)") }
         for (i, l) in levels.enumerated() {
             guard l.alpha > 0, l.alpha.isFinite, l.sigma >= 0, l.sigma.isFinite else {
@@ -67,11 +68,11 @@ public struct NoiseGrid: Sendable {
     }
 
     /// Number of steps (levels - 1).
-    public var steps: Int { levels.count - 1 }
+    package var steps: Int { levels.count - 1 }
 
     /// The level at half log-SNR λ (between grid levels): from the process when there is one,
     /// else log α interpolated linearly in λ over the grid and σ = α·e^{-λ}.
-    public func level(atLambda lambda: Double) -> NoiseLevel {
+    package func level(atLambda lambda: Double) -> NoiseLevel {
         if let p = process, let t = p.time(forLogSNR: lambda) {
             return NoiseLevel(alpha: p.alpha(t), sigma: p.sigma(t), time: t)
         }
@@ -90,13 +91,13 @@ public struct NoiseGrid: Sendable {
 
     // MARK: - Grids from a process
 
-    static func fromTimes(_ times: [Double], process: some DiffusionProcess, finalDenoise: Bool) throws -> NoiseGrid {
+    static func fromTimes(_ times: [Double], process: some NoiseProcess, finalDenoise: Bool) throws -> NoiseGrid {
         var levels = times.map { NoiseLevel(alpha: process.alpha($0), sigma: process.sigma($0), time: $0) }
         if finalDenoise { levels.append(.clean) }
         return try NoiseGrid(levels: levels, process: process)
     }
 
-    static func ends(_ process: some DiffusionProcess, _ start: Double?, _ end: Double?) -> (Double, Double) {
+    static func ends(_ process: some NoiseProcess, _ start: Double?, _ end: Double?) -> (Double, Double) {
         (start ?? process.noisiestTime, end ?? process.cleanestTime)
     }
 
@@ -106,7 +107,7 @@ public struct NoiseGrid: Sendable {
 
     /// `steps` steps uniform in time from `start` (default: the noisiest time) to `end`
     /// (default: the cleanest); with `finalDenoise` one more step to σ = 0.
-    public static func timeUniform(_ process: some DiffusionProcess, steps: Int, start: Double? = nil, end: Double? = nil,
+    package static func timeUniform(_ process: some NoiseProcess, steps: Int, start: Double? = nil, end: Double? = nil,
                                    finalDenoise: Bool = false) throws -> NoiseGrid {
         try checkSteps(steps)
         let (a, b) = ends(process, start, end)
@@ -115,7 +116,7 @@ public struct NoiseGrid: Sendable {
 
     /// DDIM's quadratic spacing (Song, Meng & Ermon 2021): t = end + (start - end)·u², u uniform
     /// from 1 to 0, so steps are denser near the data.
-    public static func timeQuadratic(_ process: some DiffusionProcess, steps: Int, start: Double? = nil, end: Double? = nil,
+    package static func timeQuadratic(_ process: some NoiseProcess, steps: Int, start: Double? = nil, end: Double? = nil,
                                      finalDenoise: Bool = false) throws -> NoiseGrid {
         try checkSteps(steps)
         let (a, b) = ends(process, start, end)
@@ -126,7 +127,7 @@ public struct NoiseGrid: Sendable {
     }
 
     /// Uniform in half log-SNR λ (DPM-Solver's default, Lu et al. 2022).
-    public static func logSNRUniform(_ process: some DiffusionProcess, steps: Int, start: Double? = nil, end: Double? = nil,
+    package static func logSNRUniform(_ process: some NoiseProcess, steps: Int, start: Double? = nil, end: Double? = nil,
                                      finalDenoise: Bool = false) throws -> NoiseGrid {
         try checkSteps(steps)
         let (a, b) = ends(process, start, end)
@@ -144,7 +145,7 @@ public struct NoiseGrid: Sendable {
     /// EDM's ρ-spacing (Karras et al. 2022, eq. 5): σ̃_i = (σ̃max^{1/ρ} + i/(N-1)·(σ̃min^{1/ρ} - σ̃max^{1/ρ}))^ρ
     /// for i < N, then σ = 0 (EDM's grid ends with a denoise: `finalDenoise` true by default).
     /// σ̃ limits default to the process's range; levels map to time through λ = -log σ̃.
-    public static func karras(_ process: some DiffusionProcess, steps: Int, sigmaMin: Double? = nil, sigmaMax: Double? = nil,
+    package static func karras(_ process: some NoiseProcess, steps: Int, sigmaMin: Double? = nil, sigmaMax: Double? = nil,
                               rho: Double = 7, finalDenoise: Bool = true) throws -> NoiseGrid {
         try checkSteps(steps)
         let points = finalDenoise ? steps : steps + 1
@@ -164,14 +165,14 @@ public struct NoiseGrid: Sendable {
 
     /// How a discrete schedule's training steps are picked for a shorter sampling run
     /// (the conventions of DDIM / diffusers; Lin et al. 2024 for "trailing").
-    public enum DiscreteSpacing: String, Sendable, CaseIterable, Codable {
+    package enum DiscreteSpacing: String, Sendable, CaseIterable, Codable {
         case leading, trailing, linspace
     }
 
     /// `steps` of the discrete DDPM schedule's N training steps (1-based indices, each at
     /// t = i/N), from the noisiest chosen one down to the least noisy; with `finalDenoise` a
     /// last step to σ = 0.
-    public static func discrete(_ process: DiscreteDDPMProcess, steps: Int, spacing: DiscreteSpacing,
+    package static func discrete(_ process: DiscreteDDPMProcess, steps: Int, spacing: DiscreteSpacing,
                                 finalDenoise: Bool = true) throws -> NoiseGrid {
         try checkSteps(steps)
         let n = process.steps
@@ -187,7 +188,7 @@ public struct NoiseGrid: Sendable {
     }
 
     /// A grid of explicit (α, σ) pairs, noisiest first (any published schedule).
-    public static func explicit(_ pairs: [(alpha: Double, sigma: Double)], process: (any DiffusionProcess)? = nil) throws -> NoiseGrid {
+    package static func explicit(_ pairs: [(alpha: Double, sigma: Double)], process: (any NoiseProcess)? = nil) throws -> NoiseGrid {
         try NoiseGrid(levels: pairs.map { NoiseLevel(alpha: $0.alpha, sigma: $0.sigma) }, process: process)
     }
 }

@@ -1,4 +1,6 @@
-/// Every sampler by name, for configuration and the command line.
+/// Every sampler by name (`docs/methods.md` §5): the training-free ODE and SDE solvers of
+/// diffusion models and the multistep sampler of consistency models. A ``SamplingPlan`` runs
+/// one on a grid within an NFE budget.
 public enum SamplerKind: String, Sendable, Codable, CaseIterable {
     case euler, heun
     case edmStochastic = "edm-stochastic"
@@ -20,8 +22,13 @@ public enum SamplerKind: String, Sendable, Codable, CaseIterable {
     case unipcBH1 = "unipc-2-bh1"
     case rk45
     case rectifiedFlowEuler = "rf-euler"
+    /// Multistep consistency sampling (Song et al. 2023, Alg. 1), for consistency models only.
+    case consistency
 
-    /// The sampler called `name`, or an error listing the valid names.
+    /// The sampler called `name` (its raw value, e.g. "dpmpp-2m").
+    ///
+    /// - Throws: ``SamplerError/unknownSampler(name:valid:)`` listing the valid names (and the
+    ///   closest one, for a typo).
     public init(name: String) throws {
         guard let k = SamplerKind(rawValue: name) else {
             throw SamplerError.unknownSampler(name: name, valid: SamplerKind.allCases.map(\.rawValue))
@@ -31,7 +38,7 @@ public enum SamplerKind: String, Sendable, Codable, CaseIterable {
 
     /// Whether it draws fresh noise while sampling.
     public var isStochastic: Bool {
-        [.edmStochastic, .eulerAncestral, .ddpm, .analyticDPM, .eulerMaruyama, .predictorCorrector, .sdeDPMpp2M].contains(self)
+        [.edmStochastic, .eulerAncestral, .ddpm, .analyticDPM, .eulerMaruyama, .predictorCorrector, .sdeDPMpp2M, .consistency].contains(self)
     }
 
     /// The global order of convergence on the probability-flow ODE that the tests verify on
@@ -51,10 +58,11 @@ public enum SamplerKind: String, Sendable, Codable, CaseIterable {
         }
     }
 
-    /// Runs the sampler with its default settings. `analyticMoments` are needed by
-    /// Analytic-DPM (``analyticDPMMoments(_:grid:data:seed:)``).
-    public func sample(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, options: SamplerOptions = .init(),
-                       analyticMoments: [Double]? = nil, onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
+    /// Runs the sampler on `grid` (``SamplingPlan`` resolves grids and orders): `orders` are
+    /// the singlestep DPM-Solvers' per-step orders, `analyticMoments` Analytic-DPM's.
+    package func run(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, orders: [Int]? = nil, options: SamplerOptions = .init(),
+                     analyticMoments: [Double]? = nil, dataRange: ClosedRange<Double>? = nil,
+                     onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
         let o = options
         switch self {
         case .euler: return try sampleEuler(model, from: x, grid: grid, options: o, onStep: onStep)
@@ -67,14 +75,14 @@ public enum SamplerKind: String, Sendable, Codable, CaseIterable {
         case .ddpm: return try sampleDDPM(model, from: x, grid: grid, options: o, onStep: onStep)
         case .analyticDPM:
             guard let m = analyticMoments else {
-                throw SamplerError.invalidOption("Analytic-DPM needs its moments (analyticDPMMoments on data samples)")
+                throw SamplerError.invalidOption("Analytic-DPM needs its moments (estimated from samples of the data)")
             }
-            return try sampleAnalyticDPM(model, from: x, grid: grid, moments: m, options: o, onStep: onStep)
+            return try sampleAnalyticDPM(model, from: x, grid: grid, moments: m, dataRange: dataRange, options: o, onStep: onStep)
         case .eulerMaruyama: return try sampleEulerMaruyama(model, from: x, grid: grid, options: o, onStep: onStep)
         case .predictorCorrector: return try samplePredictorCorrector(model, from: x, grid: grid, options: o, onStep: onStep)
         case .dpmSolver1, .dpmSolver2, .dpmSolver3:
-            let order = self == .dpmSolver1 ? 1 : self == .dpmSolver2 ? 2 : 3
-            return try sampleDPMSolver(model, from: x, grid: grid, orders: Array(repeating: order, count: grid.steps), options: o, onStep: onStep)
+            let allocated = orders ?? Array(repeating: singlestepOrder!, count: grid.steps)
+            return try sampleDPMSolver(model, from: x, grid: grid, orders: allocated, options: o, onStep: onStep)
         case .dpmSolverAdaptive: return try sampleDPMSolverAdaptive(model, from: x, grid: grid, options: o, onStep: onStep)
         case .dpmpp2S: return try sampleDPMSolverPP2S(model, from: x, grid: grid, options: o, onStep: onStep)
         case .dpmpp2M: return try sampleDPMSolverPP2M(model, from: x, grid: grid, options: o, onStep: onStep)
@@ -91,18 +99,10 @@ public enum SamplerKind: String, Sendable, Codable, CaseIterable {
             let order = self == .unipc1 ? 1 : self == .unipc2 ? 2 : 3
             return try sampleUniPC(model, from: x, grid: grid, order: order, options: o, onStep: onStep)
         case .unipcBH1: return try sampleUniPC(model, from: x, grid: grid, order: 2, variant: .bh1, options: o, onStep: onStep)
-        case .rk45:
-            guard let p = grid.process else { throw SamplerError.invalidGrid("RK45 needs a grid built from a process") }
-            let l = grid.levels
-            let end = l.last!.isClean ? l[l.count - 2] : l.last!
-            let (ta, tb) = (try levelTime(l[0], p), try levelTime(end, p))
-            var (out, nfe) = try sampleAdaptiveRK45(model, from: x, process: p, start: ta, end: tb, labels: o.labels)
-            if l.last!.isClean {
-                out = try withoutGradient { try model.predict(out, alpha: end.alpha, sigma: end.sigma, time: end.time, labels: o.labels).data }
-                nfe += 1
-            }
-            return SamplerResult(sample: out, evaluations: nfe)
+        case .rk45: return try sampleRK45(model, from: x, grid: grid, labels: o.labels)
         case .rectifiedFlowEuler: return try sampleRectifiedFlowEuler(model, from: x, grid: grid, options: o, onStep: onStep)
+        case .consistency:
+            throw SamplerError.invalidOption("the consistency sampler needs a consistency model")
         }
     }
 }

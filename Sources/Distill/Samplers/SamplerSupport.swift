@@ -1,7 +1,7 @@
 /// When multistep and high-order solvers drop to a lower order on their final steps; the
 /// published codes differ (official DPM-Solver: when steps < 10; diffusers: steps < 15 or a
 /// final σ = 0; official UniPC: always).
-public enum LowerOrderFinal: Sendable, Equatable {
+package enum LowerOrderFinal: Sendable, Equatable {
     case never
     case always
     /// When the grid has fewer than this many steps.
@@ -17,16 +17,16 @@ public enum LowerOrderFinal: Sendable, Equatable {
 }
 
 /// Settings shared by every sampler.
-public struct SamplerOptions: Sendable {
+package struct SamplerOptions: Sendable {
     /// Class labels, one per row, for class-conditional models (with ``GuidedDenoiser`` for
     /// classifier-free guidance).
-    public var labels: [Int]?
+    package var labels: [Int]?
     /// Seed of the stochastic samplers' noise: Philox(seed, stream: `noiseStream`).
-    public var seed: UInt64
-    public var noiseStream: UInt64
-    public var lowerOrderFinal: LowerOrderFinal
+    package var seed: UInt64
+    package var noiseStream: UInt64
+    package var lowerOrderFinal: LowerOrderFinal
 
-    public init(labels: [Int]? = nil, seed: UInt64 = 0, noiseStream: UInt64 = 0x5EED, lowerOrderFinal: LowerOrderFinal = .belowSteps(15)) {
+    package init(labels: [Int]? = nil, seed: UInt64 = 0, noiseStream: UInt64 = 0x5EED, lowerOrderFinal: LowerOrderFinal = .belowSteps(15)) {
         self.labels = labels
         self.seed = seed
         self.noiseStream = noiseStream
@@ -35,15 +35,15 @@ public struct SamplerOptions: Sendable {
 }
 
 /// What a sampler reports after each step.
-public struct SamplerStep {
+package struct SamplerStep {
     /// Step index (0-based) and the levels it went between.
-    public var index: Int
-    public var from: NoiseLevel
-    public var to: NoiseLevel
+    package var index: Int
+    package var from: NoiseLevel
+    package var to: NoiseLevel
     /// The state after the step (x = α·x0 + σ·ε form).
-    public var state: Tensor
+    package var state: Tensor
     /// The data prediction the step used last, when it made one.
-    public var denoised: Tensor?
+    package var denoised: Tensor?
 }
 
 /// A sample and the number of denoiser evaluations (NFE) it took.

@@ -1,7 +1,7 @@
 import Foundation
 
 /// UniPC's B(h) choice (Zhao, Bai, Rao, Zhou & Lu 2023, §3.3).
-public enum UniPCVariant: String, Sendable, Codable, CaseIterable {
+package enum UniPCVariant: String, Sendable, Codable, CaseIterable {
     /// B(h) = h (here hh = -h).
     case bh1
     /// B(h) = e^h - 1.
@@ -19,7 +19,7 @@ public enum UniPCVariant: String, Sendable, Codable, CaseIterable {
 /// corrector costs no NFE; no corrector on the last step. Orders ramp up during warm-up;
 /// the last steps drop order when `options.lowerOrderFinal` applies. A step into σ = 0 is
 /// the denoise. NFE = steps (- 1 with a clean end).
-public func sampleUniPC(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, order: Int = 2, variant: UniPCVariant = .bh2,
+package func sampleUniPC(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, order: Int = 2, variant: UniPCVariant = .bh2,
                         corrector: Bool = true, options: SamplerOptions = .init(),
                         onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
     guard (1...3).contains(order) else { throw SamplerError.invalidOption("UniPC order \(order); expected 1...3") }

@@ -1,13 +1,13 @@
 import Foundation
 
-/// A progress line for long work: redrawn in place on a terminal, printed every
-/// `plainEvery` updates otherwise (logs, pipes), silent when quiet.
+/// A progress line for long work, on standard error: redrawn in place on a terminal, printed
+/// every `plainEvery` updates otherwise (logs, pipes), silent when quiet.
 struct ProgressLine {
     let total: Int
     let quiet: Bool
     let plainEvery: Int
     let start = Date()
-    private let isTerminal = isatty(STDOUT_FILENO) != 0
+    private let isTerminal = isatty(STDERR_FILENO) != 0
 
     init(total: Int, quiet: Bool, plainEvery: Int = 100) {
         self.total = total
@@ -23,11 +23,9 @@ struct ProgressLine {
         let eta = rate > 0 ? Double(total - done) / rate : 0
         let line = "[\(done)/\(total)] \(message)  \(String(format: "%.1f", rate)) it/s  ETA \(Self.clock(eta))"
         if isTerminal {
-            print("\r\u{1B}[2K" + line, terminator: done == total ? "\n" : "")
-            flushStandardOutput()
+            status("\r\u{1B}[2K" + line, terminator: done == total ? "\n" : "")
         } else if done % plainEvery == 0 || done == total {
-            print(line)
-            flushStandardOutput()   // a pipe or file is block-buffered: show the line now
+            status(line)
         }
     }
 
@@ -37,11 +35,16 @@ struct ProgressLine {
     }
 }
 
+/// Writes a status line to standard error (progress and notes; results go to standard output).
+func status(_ text: String, terminator: String = "\n") {
+    FileHandle.standardError.write(Data((text + terminator).utf8))
+}
+
 /// Prints a one-line error to stderr and exits non-zero.
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data(("distill: error: " + message + "\n").utf8))
     exit(1)
 }
 
-/// Flushes stdout (progress lines and streamed records appear at once, even in pipes).
+/// Flushes stdout (streamed records appear at once, even in pipes).
 func flushStandardOutput() { fflush(nil) }

@@ -18,6 +18,9 @@ public struct Checkpoint {
     /// The configuration that built the model and run, as JSON text.
     public var config: String
     public var extra: [String: String]
+    /// Further tensors of a run, e.g. the networks and optimizer moments of auxiliary modules
+    /// (stored as `aux/NAME`).
+    package var auxiliary: [String: Tensor] = [:]
 
     public init(model: [String: Tensor], ema: [String: Tensor]? = nil, optimizerTensors: [String: Tensor] = [:],
                 optimizerScalars: [String: String] = [:], step: Int, config: String = "{}", extra: [String: String] = [:]) {
@@ -53,6 +56,7 @@ public struct Checkpoint {
         for (k, v) in model { tensors["model/" + k] = v }
         for (k, v) in ema ?? [:] { tensors["ema/" + k] = v }
         for (k, v) in optimizerTensors { tensors["optim/" + k] = v }
+        for (k, v) in auxiliary { tensors["aux/" + k] = v }
         let optimizerJSON = String(decoding: try JSONSerialization.data(withJSONObject: optimizerScalars, options: [.sortedKeys]), as: UTF8.self)
         var meta = ["format": Checkpoint.format, "format_version": Checkpoint.formatVersion, "step": String(step),
                     "config": config, "optimizer": optimizerJSON, "has_ema": ema == nil ? "false" : "true"]
@@ -72,11 +76,12 @@ public struct Checkpoint {
         guard let stepText = c.metadata["step"], let step = Int(stepText), step >= 0 else {
             throw IOError.corrupt(path: path, detail: "metadata 'step' is missing or not a non-negative integer")
         }
-        var model: [String: Tensor] = [:], ema: [String: Tensor] = [:], optim: [String: Tensor] = [:]
+        var model: [String: Tensor] = [:], ema: [String: Tensor] = [:], optim: [String: Tensor] = [:], aux: [String: Tensor] = [:]
         for (k, v) in c.tensors {
             if k.hasPrefix("model/") { model[String(k.dropFirst(6))] = v }
             else if k.hasPrefix("ema/") { ema[String(k.dropFirst(4))] = v }
             else if k.hasPrefix("optim/") { optim[String(k.dropFirst(6))] = v }
+            else if k.hasPrefix("aux/") { aux[String(k.dropFirst(4))] = v }
             else { throw IOError.corrupt(path: path, detail: "unexpected tensor '\(k)'") }
         }
         var scalars: [String: String] = [:]
@@ -88,7 +93,9 @@ public struct Checkpoint {
         }
         var extra: [String: String] = [:]
         for (k, v) in c.metadata where k.hasPrefix("extra.") { extra[String(k.dropFirst(6))] = v }
-        return Checkpoint(model: model, ema: c.metadata["has_ema"] == "true" ? ema : nil, optimizerTensors: optim,
-                          optimizerScalars: scalars, step: step, config: c.metadata["config"] ?? "{}", extra: extra)
+        var checkpoint = Checkpoint(model: model, ema: c.metadata["has_ema"] == "true" ? ema : nil, optimizerTensors: optim,
+                                    optimizerScalars: scalars, step: step, config: c.metadata["config"] ?? "{}", extra: extra)
+        checkpoint.auxiliary = aux
+        return checkpoint
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The distance d(·,·) of consistency losses (Song et al. 2023, §3 and Song & Dhariwal 2023).
-public enum ConsistencyMetric: Sendable, Equatable, Codable {
+package enum ConsistencyMetric: Sendable, Equatable, Codable {
     case l2
     case l1
     /// √(||x - y||² + c²) - c, c = 0.00054·√d in the improved-CT paper.
@@ -24,9 +24,9 @@ public enum ConsistencyMetric: Sendable, Equatable, Codable {
 /// x_{t_{n+1}} = x + t_{n+1}·z, and d(f_θ(x_{t_{n+1}}, t_{n+1}), f_θ⁻(x̂_{t_n}, t_n)) with the
 /// target network θ⁻ an EMA of θ and no gradient through it. CD takes x̂_{t_n} from one ODE
 /// step of the teacher (Heun or Euler); CT from the same z: x̂_{t_n} = x + t_n·z.
-public enum ConsistencyDistillation {
+package enum ConsistencyDistillation {
     /// The N-point EDM grid in σ̃ from ε to T (increasing).
-    public static func levels(count n: Int, epsilon: Double = 0.002, sigmaMax: Double = 80, rho: Double = 7) -> [Double] {
+    package static func levels(count n: Int, epsilon: Double = 0.002, sigmaMax: Double = 80, rho: Double = 7) -> [Double] {
         (0..<n).map { i in
             let u = n == 1 ? 0 : Double(i) / Double(n - 1)
             return pow(pow(epsilon, 1 / rho) + u * (pow(sigmaMax, 1 / rho) - pow(epsilon, 1 / rho)), rho)
@@ -34,11 +34,11 @@ public enum ConsistencyDistillation {
     }
 
     /// The teacher's ODE solver for CD.
-    public enum Solver: String, Sendable, Codable { case heun, euler }
+    package enum Solver: String, Sendable, Codable { case heun, euler }
 
     /// The CD loss. The teacher is any denoiser (evaluated in σ-form: α = 1, σ = t, a model
     /// trained under another process is rescaled by ``DiffusionModel``); `target` holds θ⁻.
-    public static func distillationLoss<N>(student: ConsistencyModel<N>, target: ConsistencyModel<N>, teacher: some Denoiser,
+    package static func distillationLoss<N>(student: ConsistencyModel<N>, target: ConsistencyModel<N>, teacher: some Denoiser,
                                            x0: Tensor, steps n: Int, solver: Solver = .heun, metric: ConsistencyMetric = .l2,
                                            labels: [Int]? = nil, rng: inout Philox) throws -> Tensor {
         let ts = levels(count: n, epsilon: student.epsilon, sigmaMax: student.sigmaMax)
@@ -64,7 +64,7 @@ public enum ConsistencyDistillation {
     }
 
     /// The CT loss: the same z gives both points, so no teacher is needed.
-    public static func trainingLoss<N>(student: ConsistencyModel<N>, target: ConsistencyModel<N>, x0: Tensor, steps n: Int,
+    package static func trainingLoss<N>(student: ConsistencyModel<N>, target: ConsistencyModel<N>, x0: Tensor, steps n: Int,
                                        metric: ConsistencyMetric = .l2, labels: [Int]? = nil, rng: inout Philox) throws -> Tensor {
         let ts = levels(count: n, epsilon: student.epsilon, sigmaMax: student.sigmaMax)
         let batch = x0.shape[0]
@@ -78,7 +78,7 @@ public enum ConsistencyDistillation {
 
     /// CT's discretization schedule N(k) = ⌈√(k/K·((s1 + 1)² - s0²) + s0²) - 1⌉ + 1 (paper: s0 = 2,
     /// s1 = 150 on CIFAR-10) and target EMA rate μ(k) = exp(s0·log μ0 / N(k)) (μ0 = 0.9).
-    public static func trainingSchedule(step k: Int, totalSteps K: Int, s0: Double = 2, s1: Double = 150,
+    package static func trainingSchedule(step k: Int, totalSteps K: Int, s0: Double = 2, s1: Double = 150,
                                         mu0: Double = 0.9) -> (steps: Int, emaDecay: Double) {
         let frac = Double(k) / Double(max(K, 1))
         let n = Int((frac * ((s1 + 1) * (s1 + 1) - s0 * s0) + s0 * s0).squareRoot().rounded(.up) - 1) + 1

@@ -2,13 +2,13 @@ import Foundation
 
 /// Progressive distillation (Salimans & Ho 2022, Alg. 2 and eq. 8–10): a student with N steps
 /// learns two DDIM steps of its teacher per step; N halves each stage (1024 → … → 1).
-public enum ProgressiveDistillation {
+package enum ProgressiveDistillation {
     /// The two-step target for a state z_t: two teacher DDIM steps t → t' → t'' and
     /// x̃ = (z_t'' - (σ_t''/σ_t)·z_t)/(α_t'' - (σ_t''/σ_t)·α_t), the x0 that makes one student
     /// DDIM step t → t'' land on z_t'' (eq. 10). Where t'' is the clean end (α = 1, σ = 0) the
     /// formula reduces to the teacher's x̂(z_t'), with no division by zero. Rows have their own
     /// levels.
-    public static func target(teacher: some Denoiser, z: Tensor, at t: NoiseLevels, mid: NoiseLevels, end: NoiseLevels,
+    package static func target(teacher: some Denoiser, z: Tensor, at t: NoiseLevels, mid: NoiseLevels, end: NoiseLevels,
                               labels: [Int]? = nil) throws -> Tensor {
         let r = z.rank
         let x1 = try teacher.predict(z, at: t, labels: labels).data
@@ -32,7 +32,7 @@ public enum ProgressiveDistillation {
     /// max(SNR_t, 1)·||x̃ - x̂_student(z_t)||² ("truncated SNR", eq. 9), averaged over the batch.
     /// Times u ∈ [0, 1] map linearly onto the process's range; u = 0 is taken as the clean end
     /// (α = 1, σ = 0), so the student's last step is a denoise.
-    public static func loss<N>(student: DiffusionModel<N>, teacher: some Denoiser, x0: Tensor, steps n: Int,
+    package static func loss<N>(student: DiffusionModel<N>, teacher: some Denoiser, x0: Tensor, steps n: Int,
                                labels: [Int]? = nil, rng: inout Philox) throws -> Tensor {
         guard n >= 1 else { throw TensorError.invalidArgument(operation: "ProgressiveDistillation", message: "steps must be >= 1") }
         let batch = x0.shape[0]
@@ -55,7 +55,7 @@ public enum ProgressiveDistillation {
 
     /// The student's N-step sampling grid: uniform in time from the noisiest time to the clean
     /// end (the grid the loss trains it for).
-    public static func grid(process: some DiffusionProcess, steps n: Int) throws -> NoiseGrid {
+    package static func grid(process: some NoiseProcess, steps n: Int) throws -> NoiseGrid {
         let r = process.timeRange
         var levels = (0..<n).map { i -> NoiseLevel in
             let t = r.upperBound - (r.upperBound - r.lowerBound) * Double(i) / Double(n)
@@ -71,8 +71,8 @@ public enum ProgressiveDistillation {
 /// guidance weight w matches the guided teacher, (1 + w)·x̂_c(z_t) - w·x̂(z_t), with
 /// w ~ U[wMin, wMax] per row and t uniform. Stage two is ``ProgressiveDistillation`` of
 /// that student at fixed w (``DiffusionModel/withGuidance(_:)``).
-public enum GuidedDistillation {
-    public static func loss<N>(student: DiffusionModel<N>, teacher: some Denoiser, x0: Tensor, labels: [Int], nullLabel: Int,
+package enum GuidedDistillation {
+    package static func loss<N>(student: DiffusionModel<N>, teacher: some Denoiser, x0: Tensor, labels: [Int], nullLabel: Int,
                                guidance range: ClosedRange<Float>, rng: inout Philox) throws -> Tensor {
         let batch = x0.shape[0]
         let times = try TimeSampling.uniform.draw(batch, process: student.process, rng: &rng)

@@ -2,7 +2,7 @@ import Foundation
 
 /// How diffusion-to-generator objectives weigh noise levels: the factor w(t) on the score
 /// (Diff-Instruct) or noise-prediction (SDS, VSD) difference.
-public enum ScoreDistillationWeighting: String, Sendable, Codable, CaseIterable {
+package enum ScoreDistillationWeighting: String, Sendable, Codable, CaseIterable {
     case uniform
     case sigma
     /// w = σ²: for Diff-Instruct this is the official EDM-form code's sg(D_fake - D_teacher)·x0.
@@ -20,9 +20,9 @@ public enum ScoreDistillationWeighting: String, Sendable, Codable, CaseIterable 
 /// Diffusion-to-generator objectives (`METHODS.md` §7): a generator is trained from a frozen
 /// teacher's scores alone, through surrogate losses whose gradients are the methods' stated
 /// gradients (the teacher and the fake score are evaluated without gradient).
-public enum ScoreDistillation {
+package enum ScoreDistillation {
     /// Noise levels for one step: t uniform in `range` (a sub-range of the process's times).
-    static func levels(_ n: Int, process: some DiffusionProcess, range: ClosedRange<Double>?, rng: inout Philox) throws -> NoiseLevels {
+    static func levels(_ n: Int, process: some NoiseProcess, range: ClosedRange<Double>?, rng: inout Philox) throws -> NoiseLevels {
         let r = range ?? process.timeRange
         let t = try rng.uniform([n]).scalars.map { r.lowerBound + (r.upperBound - r.lowerBound) * Double($0) }
         return NoiseLevels(process: process, times: t)
@@ -32,7 +32,7 @@ public enum ScoreDistillation {
     /// Alg. 1): with x = g_θ(z) (traced), x_t = α_t·x + σ_t·ε and scores s = -ε̂/σ, the surrogate
     /// mean over rows of w(t)·Σⱼ sg(s_fake(x_t) - s_teacher(x_t))ⱼ·x_t,ⱼ, whose gradient is the
     /// integral-KL gradient E w(t)(s_fake - s_teacher)ᵀ∂x_t/∂θ — including α_t = ∂x_t/∂x.
-    public static func diffInstructLoss(generated x: Tensor, teacher: some Denoiser, fake: some Denoiser, process: some DiffusionProcess,
+    package static func diffInstructLoss(generated x: Tensor, teacher: some Denoiser, fake: some Denoiser, process: some NoiseProcess,
                                         weighting: ScoreDistillationWeighting = .sigmaSquared, timeRange: ClosedRange<Double>? = nil,
                                         labels: [Int]? = nil, rng: inout Philox) throws -> Tensor {
         let n = x.shape[0]
@@ -52,7 +52,7 @@ public enum ScoreDistillation {
     /// mean over rows of Σⱼ sg(w(t)(ε̂_teacher(x_t) - ε))ⱼ·xⱼ, whose gradient is
     /// E w(t)(ε̂ - ε)∂x/∂θ — the teacher's Jacobian dropped. A guided teacher
     /// (``GuidedDenoiser``) gives its classifier-free guidance.
-    public static func sdsLoss(generated x: Tensor, teacher: some Denoiser, process: some DiffusionProcess,
+    package static func sdsLoss(generated x: Tensor, teacher: some Denoiser, process: some NoiseProcess,
                                weighting: ScoreDistillationWeighting = .sigmaSquared, timeRange: ClosedRange<Double>? = nil,
                                labels: [Int]? = nil, rng: inout Philox) throws -> Tensor {
         try noiseSurrogate(x, teacher: teacher, process: process, weighting: weighting, timeRange: timeRange, labels: labels,
@@ -62,7 +62,7 @@ public enum ScoreDistillation {
     /// Variational score distillation (Wang, Lu, Wang, Bao, Li, Su & Zhu 2023, eq. 9): SDS with
     /// the sampled noise ε replaced by a fake noise predictor ε̂_φ trained on the generator's
     /// own samples: surrogate mean Σ sg(w(t)(ε̂_teacher(x_t) - ε̂_φ(x_t)))·x.
-    public static func vsdLoss(generated x: Tensor, teacher: some Denoiser, fake: some Denoiser, process: some DiffusionProcess,
+    package static func vsdLoss(generated x: Tensor, teacher: some Denoiser, fake: some Denoiser, process: some NoiseProcess,
                                weighting: ScoreDistillationWeighting = .sigmaSquared, timeRange: ClosedRange<Double>? = nil,
                                labels: [Int]? = nil, rng: inout Philox) throws -> Tensor {
         try noiseSurrogate(x, teacher: teacher, process: process, weighting: weighting, timeRange: timeRange, labels: labels,
@@ -71,7 +71,7 @@ public enum ScoreDistillation {
 
     /// SDS and VSD's shared surrogate: mean over rows of Σ sg(w(t)(ε̂_teacher(x_t) - b))·x with
     /// x_t = α_t·x + σ_t·ε and b = `baseline`(x_t, levels, ε).
-    static func noiseSurrogate(_ x: Tensor, teacher: some Denoiser, process: some DiffusionProcess, weighting: ScoreDistillationWeighting,
+    static func noiseSurrogate(_ x: Tensor, teacher: some Denoiser, process: some NoiseProcess, weighting: ScoreDistillationWeighting,
                                timeRange: ClosedRange<Double>?, labels: [Int]?, rng: inout Philox,
                                baseline: (Tensor, NoiseLevels, Tensor) throws -> Tensor) throws -> Tensor {
         let n = x.shape[0]
@@ -88,7 +88,7 @@ public enum ScoreDistillation {
 
     /// The fake score's update (Diff-Instruct, VSD): denoising score matching on the
     /// generator's samples, held constant.
-    public static func fakeScoreLoss<N>(fake: DiffusionModel<N>, generated x: Tensor, labels: [Int]? = nil, rng: inout Philox) throws -> Tensor {
+    package static func fakeScoreLoss<N>(fake: DiffusionModel<N>, generated x: Tensor, labels: [Int]? = nil, rng: inout Philox) throws -> Tensor {
         try denoisingScoreMatchingLoss(model: fake, x0: x.detached(), labels: labels, rng: &rng)
     }
 }

@@ -1,7 +1,7 @@
 /// A generator: items x = g(z) from latents z, or x = g(z, u) with extra noise u for a
 /// stochastic generator. Its input rows carry the latent then the noise:
 /// (N, latentDimension + noiseDimension).
-public protocol Generator: Module {
+package protocol Generator: Module {
     /// Size of the latent z.
     var latentDimension: Int { get }
     /// Size of the extra noise input u of a stochastic generator (0: deterministic).
@@ -14,10 +14,10 @@ public protocol Generator: Module {
 }
 
 extension Generator {
-    public var noiseDimension: Int { 0 }
+    package var noiseDimension: Int { 0 }
 
     /// `count` samples from N(0, I) latents (and noise) drawn from `rng`.
-    public func sample(_ count: Int, rng: inout Philox) throws -> Tensor {
+    package func sample(_ count: Int, rng: inout Philox) throws -> Tensor {
         try generate(rng.normal([count, latentDimension + noiseDimension]))
     }
 
@@ -34,13 +34,13 @@ extension Generator {
 /// An MLP generator g(z) (Luo et al. 2023 use a network initialized like the teacher; here an
 /// MLP of its own). With `noiseDimension` > 0 it is stochastic: g(z, u), the noise u entering
 /// as extra inputs.
-public final class MLPGenerator: Generator {
-    public let latentDimension: Int
-    public let noiseDimension: Int
-    public let dataDimension: Int
+package final class MLPGenerator: Generator {
+    package let latentDimension: Int
+    package let noiseDimension: Int
+    package let dataDimension: Int
     let layers: [Linear]
 
-    public init(latentDimension: Int, noiseDimension: Int = 0, dataDimension: Int, hidden: [Int] = [128, 128],
+    package init(latentDimension: Int, noiseDimension: Int = 0, dataDimension: Int, hidden: [Int] = [128, 128],
                 activation: Activation = .silu, seed: UInt64 = 0) throws {
         guard latentDimension >= 1, dataDimension >= 1, noiseDimension >= 0 else {
             throw TensorError.invalidArgument(operation: "MLPGenerator", message: "dimensions must be positive (noise: non-negative)")
@@ -56,14 +56,14 @@ public final class MLPGenerator: Generator {
         layers = ls
     }
 
-    public func generate(_ z: Tensor) throws -> Tensor {
+    package func generate(_ z: Tensor) throws -> Tensor {
         try checkInput(z, "MLPGenerator")
         var h = z
         for l in layers { h = try l(h) }
         return h
     }
 
-    public func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
+    package func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
         for (i, l) in layers.enumerated() { try visitChild(l, as: "layers.\(i)", visit) }
     }
 }
@@ -74,14 +74,14 @@ public final class MLPGenerator: Generator {
 /// image channels; k = 1 for images up to 16 pixels, 2 above. A stochastic one adds a noise
 /// map u (one value per output pixel) with a learned per-channel scale before the last
 /// convolution (the noise injection of StyleGAN, Karras et al. 2019).
-public final class ConvGenerator: Generator {
-    public struct Configuration: Codable, Sendable, Equatable {
-        public var imageSize: Int
-        public var imageChannels: Int
-        public var latentDimension: Int
-        public var baseChannels: Int
-        public var stochastic: Bool
-        public init(imageSize: Int, imageChannels: Int = 1, latentDimension: Int = 64, baseChannels: Int = 32, stochastic: Bool = false) {
+package final class ConvGenerator: Generator {
+    package struct Configuration: Codable, Sendable, Equatable {
+        package var imageSize: Int
+        package var imageChannels: Int
+        package var latentDimension: Int
+        package var baseChannels: Int
+        package var stochastic: Bool
+        package init(imageSize: Int, imageChannels: Int = 1, latentDimension: Int = 64, baseChannels: Int = 32, stochastic: Bool = false) {
             self.imageSize = imageSize
             self.imageChannels = imageChannels
             self.latentDimension = latentDimension
@@ -89,21 +89,21 @@ public final class ConvGenerator: Generator {
             self.stochastic = stochastic
         }
         /// Upsamplings between the projected map and the image.
-        public var upsamplings: Int { imageSize <= 16 ? 1 : 2 }
+        package var upsamplings: Int { imageSize <= 16 ? 1 : 2 }
     }
 
-    public let configuration: Configuration
+    package let configuration: Configuration
     let projection: Linear
     let projectionNorm: GroupNorm
     let stages: [(Conv2d, GroupNorm)]
     let noiseScale: Parameter?
     let output: Conv2d
 
-    public var latentDimension: Int { configuration.latentDimension }
-    public var noiseDimension: Int { configuration.stochastic ? configuration.imageSize * configuration.imageSize : 0 }
-    public var dataDimension: Int { configuration.imageChannels * configuration.imageSize * configuration.imageSize }
+    package var latentDimension: Int { configuration.latentDimension }
+    package var noiseDimension: Int { configuration.stochastic ? configuration.imageSize * configuration.imageSize : 0 }
+    package var dataDimension: Int { configuration.imageChannels * configuration.imageSize * configuration.imageSize }
 
-    public init(_ c: Configuration, seed: UInt64 = 0) throws {
+    package init(_ c: Configuration, seed: UInt64 = 0) throws {
         let k = c.upsamplings
         guard c.imageSize >= 2, c.imageSize % (1 << k) == 0, c.imageChannels >= 1, c.latentDimension >= 1, c.baseChannels >= 1 else {
             throw TensorError.invalidArgument(operation: "ConvGenerator", message:
@@ -128,7 +128,7 @@ public final class ConvGenerator: Generator {
         output = try Conv2d(ch, c.imageChannels, kernelSize: 3, padding: 1, rng: &rng)
     }
 
-    public func generate(_ z: Tensor) throws -> Tensor {
+    package func generate(_ z: Tensor) throws -> Tensor {
         try checkInput(z, "ConvGenerator")
         let c = configuration, n = z.shape[0], side = c.imageSize >> c.upsamplings
         let latent = c.stochastic ? try z.slice(0..<c.latentDimension, axis: 1) : z
@@ -141,7 +141,7 @@ public final class ConvGenerator: Generator {
         return try output(h).reshaped([n, dataDimension])
     }
 
-    public func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
+    package func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
         try visitChild(projection, as: "projection", visit)
         try visitChild(projectionNorm, as: "projection_norm", visit)
         for (i, (conv, norm)) in stages.enumerated() {
@@ -156,22 +156,22 @@ public final class ConvGenerator: Generator {
 /// A set of particles optimized directly (the particle view of SDS and VSD, Wang et al. 2023):
 /// `generate` returns the particles picked by the latent's first column (an index), so the
 /// same API serves; ``all`` gives every particle.
-public final class ParticleGenerator: Generator {
-    public let particles: Parameter
-    public var latentDimension: Int { 1 }
-    public var dataDimension: Int { particles.value.shape[1] }
+package final class ParticleGenerator: Generator {
+    package let particles: Parameter
+    package var latentDimension: Int { 1 }
+    package var dataDimension: Int { particles.value.shape[1] }
 
     /// `count` particles of dimension `d`, initialized N(0, std²).
-    public init(count: Int, dataDimension d: Int, std: Float = 1, seed: UInt64 = 0) throws {
+    package init(count: Int, dataDimension d: Int, std: Float = 1, seed: UInt64 = 0) throws {
         var rng = Philox(seed: seed, stream: 0x9A7)
         particles = Parameter(try rng.normal([count, d], std: std))
     }
 
     /// Every particle (traced).
-    public var all: Tensor { particles.value }
+    package var all: Tensor { particles.value }
 
     /// The particles at indices ⌊u·count⌋ for u = Φ-uniformized first latent column.
-    public func generate(_ z: Tensor) throws -> Tensor {
+    package func generate(_ z: Tensor) throws -> Tensor {
         let n = particles.value.shape[0]
         let idx = z.scalars.enumerated().filter { $0.offset % max(z.shape.last ?? 1, 1) == 0 }.map { v -> Int in
             let u = 0.5 * (1 + erf(Double(v.element) / 2.0.squareRoot()))
@@ -180,7 +180,7 @@ public final class ParticleGenerator: Generator {
         return try particles.value.gatherRows(idx)
     }
 
-    public func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
+    package func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
         try visit("particles", particles)
     }
 }

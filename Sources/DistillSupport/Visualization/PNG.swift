@@ -1,14 +1,15 @@
+import Distill
 import CZlib
 
 /// An 8-bit RGB raster to draw on and save as PNG.
-public struct RGBImage: Sendable {
-    public let width: Int
-    public let height: Int
+package struct RGBImage: Sendable {
+    package let width: Int
+    package let height: Int
     /// Row-major RGB bytes.
-    public var pixels: [UInt8]
+    package var pixels: [UInt8]
 
     /// A blank image of one colour.
-    public init(width: Int, height: Int, background: RGB = .white) {
+    package init(width: Int, height: Int, background: RGB = .white) {
         self.width = max(width, 1)
         self.height = max(height, 1)
         pixels = [UInt8](repeating: 0, count: self.width * self.height * 3)
@@ -20,18 +21,18 @@ public struct RGBImage: Sendable {
     }
 
     /// A colour.
-    public struct RGB: Sendable, Equatable {
-        public var r: UInt8, g: UInt8, b: UInt8
-        public init(_ r: UInt8, _ g: UInt8, _ b: UInt8) { self.r = r; self.g = g; self.b = b }
-        public static let white = RGB(255, 255, 255), black = RGB(0, 0, 0), gray = RGB(200, 200, 200)
+    package struct RGB: Sendable, Equatable {
+        package var r: UInt8, g: UInt8, b: UInt8
+        package init(_ r: UInt8, _ g: UInt8, _ b: UInt8) { self.r = r; self.g = g; self.b = b }
+        package static let white = RGB(255, 255, 255), black = RGB(0, 0, 0), gray = RGB(200, 200, 200)
         /// A qualitative palette for series and classes.
-        public static let palette: [RGB] = [RGB(31, 119, 180), RGB(255, 127, 14), RGB(44, 160, 44), RGB(214, 39, 40),
+        package static let palette: [RGB] = [RGB(31, 119, 180), RGB(255, 127, 14), RGB(44, 160, 44), RGB(214, 39, 40),
                                             RGB(148, 103, 189), RGB(140, 86, 75), RGB(227, 119, 194), RGB(127, 127, 127),
                                             RGB(188, 189, 34), RGB(23, 190, 207)]
     }
 
     /// Blends `color` over the pixel at (x, y) with opacity `alpha` (outside: ignored).
-    public mutating func blend(_ x: Int, _ y: Int, _ color: RGB, alpha: Double = 1) {
+    package mutating func blend(_ x: Int, _ y: Int, _ color: RGB, alpha: Double = 1) {
         guard x >= 0, y >= 0, x < width, y < height else { return }
         let i = 3 * (y * width + x), a = max(0, min(1, alpha))
         for (k, c) in [color.r, color.g, color.b].enumerated() {
@@ -40,7 +41,7 @@ public struct RGBImage: Sendable {
     }
 
     /// A filled disc of radius `r` pixels centred at (cx, cy).
-    public mutating func disc(_ cx: Double, _ cy: Double, radius r: Double, _ color: RGB, alpha: Double = 1) {
+    package mutating func disc(_ cx: Double, _ cy: Double, radius r: Double, _ color: RGB, alpha: Double = 1) {
         for y in Int((cy - r).rounded(.down))...Int((cy + r).rounded(.up)) {
             for x in Int((cx - r).rounded(.down))...Int((cx + r).rounded(.up)) {
                 let d = ((Double(x) - cx) * (Double(x) - cx) + (Double(y) - cy) * (Double(y) - cy)).squareRoot()
@@ -50,7 +51,7 @@ public struct RGBImage: Sendable {
     }
 
     /// A straight line (by steps of at most half a pixel).
-    public mutating func line(_ x0: Double, _ y0: Double, _ x1: Double, _ y1: Double, _ color: RGB, alpha: Double = 1) {
+    package mutating func line(_ x0: Double, _ y0: Double, _ x1: Double, _ y1: Double, _ color: RGB, alpha: Double = 1) {
         let n = max(1, Int((max(abs(x1 - x0), abs(y1 - y0)) * 2).rounded(.up)))
         for i in 0...n {
             let t = Double(i) / Double(n)
@@ -59,16 +60,21 @@ public struct RGBImage: Sendable {
     }
 
     /// Writes the image as a PNG file, atomically.
-    public func writePNG(to path: String) throws {
-        try FileIO.writeAtomically(path, PNG.encode(width: width, height: height, rgb: pixels))
+    package func writePNG(to path: String) throws {
+        try FileIO.writeAtomically(path, pngBytes())
+    }
+
+    /// The image as PNG bytes.
+    package func pngBytes() throws -> [UInt8] {
+        try PNG.encode(width: width, height: height, rgb: pixels)
     }
 }
 
 /// A minimal PNG encoder (8-bit RGB, no interlacing), over zlib: signature, IHDR, one IDAT
 /// holding the zlib-deflated scanlines (each prefixed by filter type 0), IEND; chunk CRCs by
 /// zlib's crc32 (ISO 3309, as the PNG specification requires).
-public enum PNG {
-    public static func encode(width: Int, height: Int, rgb: [UInt8]) throws -> [UInt8] {
+package enum PNG {
+    package static func encode(width: Int, height: Int, rgb: [UInt8]) throws -> [UInt8] {
         precondition(rgb.count == width * height * 3, "PNG.encode: pixel count")
         var raw = [UInt8]()
         raw.reserveCapacity(height * (width * 3 + 1))

@@ -11,13 +11,13 @@ import Foundation
 /// f(x, ε) = x still holds, and a student made from a diffusion teacher's weights starts as
 /// that blend of the identity and the teacher's denoiser, as the paper's CD students start
 /// from the teacher.
-public struct ConsistencyModel<Network: ConditionalNetwork>: Denoiser {
+public struct ConsistencyModel<Network: ConditionalNetwork>: ConsistencyFunction {
     /// How a network trained as a diffusion model is read inside ``ConsistencyModel``.
-    public struct DenoiserForm: Sendable, Equatable {
-        public var process: ProcessSpec
-        public var parameterization: Parameterization
-        public var conditioning: NetworkConditioning
-        public init(process: ProcessSpec, parameterization: Parameterization, conditioning: NetworkConditioning = .time) {
+    package struct DenoiserForm: Sendable, Equatable {
+        package var process: DiffusionProcess
+        package var parameterization: Parameterization
+        package var conditioning: NetworkConditioning
+        package init(process: DiffusionProcess, parameterization: Parameterization, conditioning: NetworkConditioning = .time) {
             self.process = process
             self.parameterization = parameterization
             self.conditioning = conditioning
@@ -30,10 +30,16 @@ public struct ConsistencyModel<Network: ConditionalNetwork>: Denoiser {
     /// The largest noise level T it is trained for (EDM: 80).
     public var sigmaMax: Double
     /// Nil: Song et al.'s preconditioned network F.
-    public var denoiserForm: DenoiserForm?
+    package var denoiserForm: DenoiserForm?
 
-    public init(network: Network, sigmaData: Double = 0.5, epsilon: Double = 0.002, sigmaMax: Double = 80,
-                denoiserForm: DenoiserForm? = nil) {
+    /// A consistency model in Song et al.'s preconditioned form over `network`, with σ_data,
+    /// the smallest level ε and the largest level T (EDM's 0.5, 0.002 and 80 by default).
+    public init(network: Network, sigmaData: Double = 0.5, epsilon: Double = 0.002, sigmaMax: Double = 80) {
+        self.init(network: network, sigmaData: sigmaData, epsilon: epsilon, sigmaMax: sigmaMax, denoiserForm: nil)
+    }
+
+    /// A consistency model that reads its network as a diffusion model (`denoiserForm`).
+    package init(network: Network, sigmaData: Double, epsilon: Double = 0.002, sigmaMax: Double = 80, denoiserForm: DenoiserForm?) {
         self.network = network
         self.sigmaData = sigmaData
         self.epsilon = epsilon
@@ -47,7 +53,7 @@ public struct ConsistencyModel<Network: ConditionalNetwork>: Denoiser {
         let skip = t.map { sd * sd / (($0 - e) * ($0 - e) + sd * sd) }
         if let form = denoiserForm {
             // D at σ-form levels (α = 1, σ = t): the diffusion model maps them onto its own process.
-            let model = DiffusionModel(network: network, process: form.process.process, parameterization: form.parameterization,
+            let model = DiffusionModel(network: network, process: form.process, parameterization: form.parameterization,
                                        conditioning: form.conditioning, sigmaData: Float(sd))
             let x0 = try model.predict(x, at: NoiseLevels(alpha: Array(repeating: 1, count: t.count), sigma: t), labels: labels).data
             return try x * NoiseLevels.column(skip, rank: x.rank) + x0 * NoiseLevels.column(skip.map { 1 - $0 }, rank: x.rank)
@@ -68,23 +74,13 @@ public struct ConsistencyModel<Network: ConditionalNetwork>: Denoiser {
     }
 }
 
-/// Consistency-model sampling (Song et al. 2023, Alg. 1): x̂0 = f(T·z, T), then for each
-/// τ in `times` (decreasing σ̃ levels below T) re-noise x = x̂0 + √(τ² - ε²)·z and denoise
-/// again. One step when `times` is empty. The initial state `noise` is z·T (σ-form at T).
-/// NFE = 1 + times.count.
-public func sampleConsistency<N>(_ model: ConsistencyModel<N>, from noise: Tensor, times: [Double] = [],
-                                 labels: [Int]? = nil, seed: UInt64 = 0) throws -> SamplerResult {
-    try withoutGradient {
-        let n = noise.shape[0]
-        var x0 = try model(noise, sigma: Array(repeating: model.sigmaMax, count: n), labels: labels)
-        var rng = Philox(seed: seed, stream: 0xC0)
-        for tau in times {
-            guard tau > model.epsilon, tau < model.sigmaMax else {
-                throw SamplerError.invalidOption("consistency sampling times must lie in (ε, T) = (\(model.epsilon), \(model.sigmaMax)); got \(tau)")
-            }
-            let x = try Tensor.linearCombination([(1, x0)], noiseStd: Float((tau * tau - model.epsilon * model.epsilon).squareRoot()), noise: &rng)
-            x0 = try model(x, sigma: Array(repeating: tau, count: n), labels: labels)
-        }
-        return SamplerResult(sample: x0, evaluations: 1 + times.count)
-    }
+/// A consistency function f(x, σ̃) (``ConsistencyModel``): what the consistency sampler needs
+/// besides the denoiser view.
+package protocol ConsistencyFunction: Denoiser {
+    /// The smallest level ε, where f(x, ε) = x.
+    var epsilon: Double { get }
+    /// The largest level T.
+    var sigmaMax: Double { get }
+    /// f(x̃, t) for σ-form states x̃ at per-row levels t.
+    func callAsFunction(_ x: Tensor, sigma t: [Double], labels: [Int]?) throws -> Tensor
 }

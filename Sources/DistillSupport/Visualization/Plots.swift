@@ -1,11 +1,12 @@
+import Distill
 import Foundation
 
 /// Pictures of samples: 2-D scatter plots and image grids as PNG rasters.
-public enum Pictures {
+package enum Pictures {
     /// A scatter plot of 2-D points (N, 2) in a square of `size` pixels covering
     /// [lo, hi]² (default: the points' range, padded 5%), with a light frame and axes through 0.
     /// Points are small translucent discs coloured by `labels` when given.
-    public static func scatter(_ points: Tensor, labels: [Int]? = nil, range: ClosedRange<Double>? = nil, size: Int = 400,
+    package static func scatter(_ points: Tensor, labels: [Int]? = nil, range: ClosedRange<Double>? = nil, size: Int = 400,
                                color: RGBImage.RGB = RGBImage.RGB.palette[0]) throws -> RGBImage {
         guard points.rank == 2, points.shape[1] == 2 else {
             throw TensorError.invalidShape(operation: "Pictures.scatter", shape: points.shape, expected: "[N, 2]")
@@ -39,7 +40,7 @@ public enum Pictures {
 
     /// Images (N, C, H, W) with values in [-1, 1] (C = 1 grey or 3 RGB) tiled in a grid of
     /// `columns`, each pixel enlarged `scale` times, `padding` pixels apart on a light background.
-    public static func imageGrid(_ images: Tensor, columns: Int = 10, scale: Int = 4, padding: Int = 2) throws -> RGBImage {
+    package static func imageGrid(_ images: Tensor, columns: Int = 10, scale: Int = 4, padding: Int = 2) throws -> RGBImage {
         guard images.rank == 4, images.shape[1] == 1 || images.shape[1] == 3, columns >= 1, scale >= 1, padding >= 0 else {
             throw TensorError.invalidShape(operation: "Pictures.imageGrid", shape: images.shape, expected: "[N, 1 or 3, H, W]")
         }
@@ -64,7 +65,7 @@ public enum Pictures {
     }
 
     /// Panels side by side with a gap.
-    public static func row(_ panels: [RGBImage], gap: Int = 8) -> RGBImage {
+    package static func row(_ panels: [RGBImage], gap: Int = 8) -> RGBImage {
         let w = panels.reduce(0) { $0 + $1.width } + gap * max(panels.count - 1, 0)
         let h = panels.map(\.height).max() ?? 1
         var out = RGBImage(width: w, height: h)
@@ -84,24 +85,24 @@ public enum Pictures {
 
 /// A line chart as SVG: titled axes with ticks, linear or logarithmic scales, several named
 /// series with markers and a legend. Opens in any browser.
-public struct LineChart: Sendable {
-    public struct Series: Sendable {
-        public var name: String
-        public var points: [(x: Double, y: Double)]
-        public init(name: String, points: [(x: Double, y: Double)]) {
+package struct LineChart: Sendable {
+    package struct Series: Sendable {
+        package var name: String
+        package var points: [(x: Double, y: Double)]
+        package init(name: String, points: [(x: Double, y: Double)]) {
             self.name = name
             self.points = points
         }
     }
 
-    public var title: String
-    public var xLabel: String
-    public var yLabel: String
-    public var logX: Bool
-    public var logY: Bool
-    public var series: [Series]
+    package var title: String
+    package var xLabel: String
+    package var yLabel: String
+    package var logX: Bool
+    package var logY: Bool
+    package var series: [Series]
 
-    public init(title: String, xLabel: String, yLabel: String, logX: Bool = false, logY: Bool = false, series: [Series]) {
+    package init(title: String, xLabel: String, yLabel: String, logX: Bool = false, logY: Bool = false, series: [Series]) {
         self.title = title
         self.xLabel = xLabel
         self.yLabel = yLabel
@@ -117,7 +118,7 @@ public struct LineChart: Sendable {
     }
 
     /// The SVG document.
-    public func svg(width: Int = 720, height: Int = 440) -> String {
+    package func svg(width: Int = 720, height: Int = 440) -> String {
         let (left, right, top, bottom) = (70.0, 170.0, 40.0, 50.0)
         let pw = Double(width) - left - right, ph = Double(height) - top - bottom
         let all = series.flatMap(\.points).filter { $0.x.isFinite && $0.y.isFinite && (!logX || $0.x > 0) && (!logY || $0.y > 0) }
@@ -177,5 +178,5 @@ public struct LineChart: Sendable {
     }
 
     /// Writes the SVG atomically.
-    public func write(to path: String) throws { try FileIO.writeAtomically(path, Array(svg().utf8)) }
+    package func write(to path: String) throws { try FileIO.writeAtomically(path, Array(svg().utf8)) }
 }
