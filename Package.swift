@@ -43,7 +43,9 @@ let package = Package(
         .target(
             name: "Distill",
             dependencies: ["DistillCore", "COpenBLAS", "CZlib"],
-            path: "Sources/Distill"
+            path: "Sources/Distill",
+            resources: [.copy("Resources/digits8x8-images-idx3-ubyte.gz"), .copy("Resources/digits8x8-labels-idx1-ubyte.gz"),
+                        .copy("Resources/digits8x8-classifier.safetensors")]
         ),
         .target(
             name: "DistillSupport",

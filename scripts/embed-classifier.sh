@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Regenerates Sources/Distill/Metrics/DigitClassifierWeights.swift: trains the default digits
-# classifier (DigitClassifier.trainDefault()) and embeds its safetensors bytes as base64.
-# Then rebuild: the new weights are compiled into the library.
+# Retrains the default digits classifier (DigitClassifier.trainDefault()) and replaces the
+# package resource Sources/Distill/Resources/digits8x8-classifier.safetensors with it. The
+# test that trains it writes to a temporary file; this script moves that file into place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCRATCH="${SCRATCH:-.build}"
+out="$(mktemp -d)/digits8x8-classifier.safetensors"
 swift build -c release --build-tests --scratch-path "$SCRATCH"
-DISTILL_REGENERATE_CLASSIFIER=1 swift test -c release --skip-build --scratch-path "$SCRATCH" \
-    --filter "DigitClassifierTests/regenerateEmbeddedClassifier"
-echo "wrote Sources/Distill/Metrics/DigitClassifierWeights.swift"
+DISTILL_CLASSIFIER_OUT="$out" swift test -c release --skip-build --scratch-path "$SCRATCH" \
+    --filter "DigitClassifierTests/regenerateShippedClassifier"
+mv "$out" Sources/Distill/Resources/digits8x8-classifier.safetensors
+echo "wrote Sources/Distill/Resources/digits8x8-classifier.safetensors; rebuild to ship it"

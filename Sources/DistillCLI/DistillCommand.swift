@@ -23,9 +23,9 @@ struct DistillCommand: ParsableCommand {
         Examples:
           distill distill --method cd --teacher ring8
           distill distill --method pd --teacher out/train/model.safetensors --steps 3000
-          distill distill --method pd --teacher out/digits/model.safetensors --student teacher --batch 128
+          distill distill --method pd --teacher out/digits-unet/model.safetensors --student teacher --batch 128 --output out/pd-digits
           distill distill --method guided --teacher ring8 --guidance 2
-          distill distill --method diff-instruct --teacher out/digits/model.safetensors --hidden 512,512,512 --fake-hidden 512,512,512 --fake-steps 4
+          distill distill --method diff-instruct --teacher out/digits-unet/model.safetensors --hidden 512,512,512 --fake-hidden 512,512,512 --fake-steps 4
         """
     )
 

@@ -18,7 +18,7 @@ struct EvalCommand: ParsableCommand {
         Examples:
           distill eval --samples out/samples.npy --reference ring8
           distill eval --samples out/digits.npy --reference digits --json
-          distill eval --samples out/mnist.npy --reference idx:t10k-images-idx3-ubyte.gz,t10k-labels-idx1-ubyte.gz --classifier out/mnist-classifier.safetensors
+          distill eval --samples out/digits.npy --reference digits --classifier out/digits-classifier.safetensors
         """
     )
 

@@ -22,8 +22,8 @@ struct TrainCommand: ParsableCommand {
         Examples:
           distill train --data moons --steps 4000
           distill train --data ring8 --class-conditional --process vp-cosine --parameterization v --output out/ring8
-          distill train --data digits --class-conditional --steps 3000 --output out/digits
-          distill train --data moons --steps 8000 --resume
+          distill train --data digits --class-conditional --steps 3000 --output out/digits-unet
+          distill train --data moons --steps 4000 --resume
         """
     )
 

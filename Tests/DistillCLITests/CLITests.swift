@@ -14,10 +14,12 @@ struct RunResult {
 
 /// Runs `distill` with `args` in `directory`; `interruptAfter` sends SIGINT after that many
 /// seconds once `waitFor` exists.
-func runDistill(_ args: [String], in directory: String? = nil, interruptWhen waitFor: String? = nil) throws -> RunResult {
+func runDistill(_ args: [String], in directory: String? = nil, interruptWhen waitFor: String? = nil,
+                environment: [String: String] = [:]) throws -> RunResult {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: distillBinary)
     p.arguments = args
+    if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
@@ -70,11 +72,12 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
         #expect(t.status == 0, "stderr: \(t.stderr)")
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(t.stdout.utf8)) as? [String: Any])
         #expect(summary["steps"] as? Int == 60)
-        let saved = try SavedModel.load(dir + "/t/model.safetensors")
-        #expect(saved.card.dataShape == [2] && saved.card.dataSource == "ring8" && saved.checkpoint.step == 60)
+        let saved = try TrainedModel.load(dir + "/t/model.safetensors")
+        #expect(saved.itemShape == [2] && saved.card?.dataSource == "ring8" && saved.kind == .diffusion)
+        #expect(try Checkpoint.read(from: dir + "/t/model.safetensors").step == 60)
         #expect(FileManager.default.fileExists(atPath: dir + "/t/loss.svg") && FileManager.default.fileExists(atPath: dir + "/t/train.jsonl"))
 
-        let s = try runDistill(["sample", "--model", "t/model.safetensors", "--sampler", "unipc-2", "--steps", "6", "--count", "300",
+        let s = try runDistill(["sample", "--model", "t/model.safetensors", "--sampler", "unipc-2", "--nfe", "6", "--count", "300",
                                 "--output", "s.npy", "--json"], in: dir)
         #expect(s.status == 0, "stderr: \(s.stderr)")
         let samples = try NPY.read(dir + "/s.npy")
@@ -86,13 +89,13 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
         // The initial state from a file is used exactly as given: same noise, same samples.
         var noiseRNG = Philox(seed: 4)
         try NPY.write(try noiseRNG.normal([50, 2]) * 80, to: dir + "/noise.npy")
-        let a = try runDistill(["sample", "--model", "ring8", "--noise", "noise.npy", "--sampler", "heun", "--steps", "8", "--output", "a.npy", "--picture", "none"], in: dir)
-        let b = try runDistill(["sample", "--model", "ring8", "--noise", "noise.npy", "--sampler", "heun", "--steps", "8", "--output", "b.npy", "--picture", "none"], in: dir)
-        #expect(a.status == 0 && b.status == 0)
+        let a = try runDistill(["sample", "--model", "ring8", "--noise", "noise.npy", "--sampler", "heun", "--nfe", "15", "--output", "a.npy", "--picture", "none"], in: dir)
+        let b = try runDistill(["sample", "--model", "ring8", "--noise", "noise.npy", "--sampler", "heun", "--nfe", "15", "--output", "b.npy", "--picture", "none"], in: dir)
+        #expect(a.status == 0 && b.status == 0, "stderr: \(a.stderr)")
         #expect(try NPY.read(dir + "/a.npy").scalars == NPY.read(dir + "/b.npy").scalars)
         #expect(!FileManager.default.fileExists(atPath: dir + "/a.png"))
 
-        let g = try runDistill(["sample", "--model", "ring8", "--class", "2", "--guidance", "3", "--steps", "10", "--output", "g.npy"], in: dir)
+        let g = try runDistill(["sample", "--model", "ring8", "--class", "2", "--guidance", "3", "--nfe", "10", "--output", "g.npy"], in: dir)
         #expect(g.status == 0, "stderr: \(g.stderr)")
         let gs = try NPY.read(dir + "/g.npy").scalars
         let mean = (gs.enumerated().filter { $0.offset % 2 == 1 }.map(\.element).reduce(0, +)) / Float(gs.count / 2)
@@ -107,34 +110,106 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
                                 "--output", "kd", "--json"], in: dir)
         #expect(d.status == 0, "stderr: \(d.stderr)")
         #expect(FileManager.default.fileExists(atPath: dir + "/kd/kd-nfe1.safetensors"))
-        let ds = try runDistill(["sample", "--model", "kd/kd-nfe1.safetensors", "--sampler", "ddim", "--steps", "1", "--output", "k.npy"], in: dir)
+        // A student samples the way it was trained without being told: KD's one DDIM step.
+        let ds = try runDistill(["sample", "--model", "kd/kd-nfe1.safetensors", "--output", "k.npy", "--json"], in: dir)
         #expect(ds.status == 0, "stderr: \(ds.stderr)")
+        #expect((try JSONSerialization.jsonObject(with: Data(ds.stdout.utf8)) as? [String: Any])?["nfe"] as? Int == 1)
         let c = try runDistill(["distill", "--method", "cd", "--teacher", "ring8", "--steps", "20", "--batch", "64", "--hidden", "16,16",
                                 "--output", "cd", "--quiet"], in: dir)
         #expect(c.status == 0, "stderr: \(c.stderr)")
-        // A consistency checkpoint samples with the consistency sampler: one evaluation per step
-        // (Heun on a grid would take 2·steps - 1).
-        for steps in [1, 3] {
-            let cs = try runDistill(["sample", "--model", "cd/cd-nfe1.safetensors", "--sampler", "heun", "--steps", String(steps), "--count", "50",
-                                     "--output", "c\(steps).npy", "--json"], in: dir)
+        // A consistency checkpoint samples with the consistency sampler, one evaluation per step;
+        // another sampler is refused, not silently wrong.
+        for nfe in [1, 3] {
+            let cs = try runDistill(["sample", "--model", "cd/cd-nfe1.safetensors", "--nfe", String(nfe), "--count", "50",
+                                     "--output", "c\(nfe).npy", "--json"], in: dir)
             #expect(cs.status == 0, "stderr: \(cs.stderr)")
             let cj = try #require(try JSONSerialization.jsonObject(with: Data(cs.stdout.utf8)) as? [String: Any])
-            #expect(cj["nfe"] as? Int == steps)
+            #expect(cj["nfe"] as? Int == nfe)
         }
+        let heun = try runDistill(["sample", "--model", "cd/cd-nfe1.safetensors", "--sampler", "heun"], in: dir)
+        #expect(heun.status != 0 && heun.stderr.contains("consistency sampler"), "stderr: \(heun.stderr)")
         let gd = try runDistill(["distill", "--method", "diff-instruct", "--teacher", "ring8", "--steps", "30", "--batch", "64", "--hidden", "16,16",
                                  "--output", "di", "--json"], in: dir)
         #expect(gd.status == 0, "stderr: \(gd.stderr)")
         let gj = try #require(try JSONSerialization.jsonObject(with: Data(gd.stdout.utf8)) as? [String: Any])
-        #expect(gj["sliced_w2"] is Double && gj["modes_covered"] is Int)
-        let gs2 = try runDistill(["sample", "--model", "di/diff-instruct-generator.safetensors", "--sampler", "generator", "--count", "123",
-                                  "--output", "gen.npy"], in: dir)
+        let stage = try #require((gj["stages"] as? [[String: Any]])?.first)
+        #expect(stage["sliced_w2"] is Double && stage["modes_covered"] is Int)
+        let gs2 = try runDistill(["sample", "--model", "di/diff-instruct-nfe1.safetensors", "--count", "123", "--output", "gen.npy"], in: dir)
         #expect(gs2.status == 0, "stderr: \(gs2.stderr)")
         #expect(try NPY.read(dir + "/gen.npy").shape == [123, 2])
-        let wrong = try runDistill(["sample", "--model", "t/model.safetensors", "--sampler", "generator"], in: dir)
-        #expect(wrong.status != 0 && wrong.stderr.contains("not a generator checkpoint"))
-        let cs = try runDistill(["sample", "--model", "cd/cd-nfe1.safetensors", "--steps", "1", "--count", "100", "--output", "c.npy"], in: dir)
-        #expect(cs.status == 0, "stderr: \(cs.stderr)")
-        #expect(try NPY.read(dir + "/c.npy").shape == [100, 2])
+        let planned = try runDistill(["sample", "--model", "di/diff-instruct-nfe1.safetensors", "--sampler", "heun"], in: dir)
+        #expect(planned.status != 0 && planned.stderr.contains("takes no sampling plan"), "stderr: \(planned.stderr)")
+    }
+
+    /// The library and the command line sample the same bits: checkpoints written by the CLI (a
+    /// teacher, CD, PD and Diff-Instruct students), sampled through `TrainedModel` in this
+    /// process and by `distill sample` with the same count and seed.
+    @Test func libraryAndCLISampleTheSameBits() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let small = ["--batch", "64", "--hidden", "16,16", "--quiet"]
+        for args in [["train", "--data", "ring8", "--steps", "40", "--hidden", "16,16", "--output", "t", "--quiet"],
+                     ["distill", "--method", "cd", "--teacher", "t/model.safetensors", "--steps", "20", "--output", "s"] + small,
+                     ["distill", "--method", "pd", "--teacher", "t/model.safetensors", "--steps", "10", "--output", "s"] + small,
+                     ["distill", "--method", "diff-instruct", "--teacher", "t/model.safetensors", "--steps", "20", "--output", "s"] + small] {
+            let r = try runDistill(args, in: dir)
+            #expect(r.status == 0, "\(args): \(r.stderr)")
+        }
+        for (file, kind) in [("t/model", TrainedModel.Kind.diffusion), ("s/cd-nfe2", .consistency), ("s/pd-nfe4", .diffusion),
+                             ("s/diff-instruct-nfe1", .generator)] {
+            let r = try runDistill(["sample", "--model", file + ".safetensors", "--count", "64", "--seed", "9", "--output", file + ".npy",
+                                    "--picture", "none"], in: dir)
+            #expect(r.status == 0, "\(file): \(r.stderr)")
+            let model = try TrainedModel.load(dir + "/" + file + ".safetensors")
+            #expect(model.kind == kind)
+            let library = try model.sample(count: 64, seed: 9)
+            let cli = try NPY.read(dir + "/" + file + ".npy")
+            #expect(cli.shape == library.shape && cli.scalars == library.scalars, "\(file): the CLI and the library differ")
+        }
+    }
+
+    /// Ctrl-C during `distill distill` saves the running stage and exits 130; `--resume`
+    /// finishes the run with the same bits as an uninterrupted one.
+    @Test func interruptedDistillationResumesWithTheSameBits() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let args = ["distill", "--method", "pd", "--teacher", "ring8", "--steps", "300", "--batch", "64", "--hidden", "32,32", "--quiet"]
+        let whole = try runDistill(args + ["--output", "whole"], in: dir)
+        #expect(whole.status == 0, "stderr: \(whole.stderr)")
+        let cut = try runDistill(args + ["--output", "cut"], in: dir, interruptWhen: dir + "/cut/pd-nfe16.safetensors")
+        #expect(cut.status == 130, "exit \(cut.status), stderr: \(cut.stderr)")
+        #expect(cut.stderr.contains("--resume"), "stderr: \(cut.stderr)")
+        let states = try FileManager.default.contentsOfDirectory(atPath: dir + "/cut").filter { $0.hasSuffix(".state.safetensors") }
+        #expect(states.contains(".pd-pd8.state.safetensors"), "\(states)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/cut/pd-nfe1.safetensors"))
+        let again = try runDistill(args + ["--output", "cut"], in: dir)
+        #expect(again.status != 0 && again.stderr.contains("exists from an earlier run"), "stderr: \(again.stderr)")
+        let resumed = try runDistill(args + ["--output", "cut", "--resume"], in: dir)
+        #expect(resumed.status == 0, "stderr: \(resumed.stderr)")
+        for k in [16, 8, 4, 2, 1] {
+            let a = try Checkpoint.read(from: dir + "/whole/pd-nfe\(k).safetensors").model
+            let b = try Checkpoint.read(from: dir + "/cut/pd-nfe\(k).safetensors").model
+            #expect(a.keys.sorted() == b.keys.sorted() && a.allSatisfy { b[$0.key]?.scalars == $0.value.scalars }, "pd-nfe\(k) differs")
+        }
+        let changed = try runDistill(["distill", "--method", "pd", "--teacher", "ring8", "--steps", "300", "--batch", "32", "--hidden", "32,32",
+                                      "--quiet", "--output", "cut", "--resume"], in: dir)
+        #expect(changed.status != 0 && changed.stderr.contains("settings"), "a resume with another batch must be refused: \(changed.stderr)")
+    }
+
+    /// `train` never replaces a model without being asked, and a resume must match the run.
+    @Test func trainKeepsModelsUnlessTold() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let args = ["train", "--data", "moons", "--steps", "30", "--hidden", "16", "--output", "t", "--quiet"]
+        #expect(try runDistill(args, in: dir).status == 0)
+        let before = try FileIO.read(dir + "/t/model.safetensors")
+        let again = try runDistill(args, in: dir)
+        #expect(again.status != 0 && again.stderr.contains("--resume") && again.stderr.contains("--force"), "stderr: \(again.stderr)")
+        #expect(try FileIO.read(dir + "/t/model.safetensors") == before)
+        let seed = try runDistill(args + ["--seed", "5", "--resume"], in: dir)
+        #expect(seed.status != 0 && seed.stderr.contains("seed"), "stderr: \(seed.stderr)")
+        #expect(try runDistill(args + ["--seed", "5", "--force"], in: dir).status == 0)
+        #expect(try FileIO.read(dir + "/t/model.safetensors") != before)
     }
 
     @Test func demoWritesItsPictures() throws {
@@ -170,11 +245,13 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
         let t = try runDistill(["train", "--data", "digits", "--class-conditional", "--steps", "4", "--batch", "16", "--base-channels", "8",
                                 "--blocks-per-level", "1", "--output", "u", "--json"], in: dir)
         #expect(t.status == 0, "stderr: \(t.stderr)")
-        let saved = try SavedModel.load(dir + "/u/model.safetensors")
-        guard case let .unet(config) = saved.card.architecture else { Issue.record("not a U-Net: \(saved.card.architecture)"); return }
+        let saved = try TrainedModel.load(dir + "/u/model.safetensors")
+        let card = try #require(saved.card)
+        guard case let .unet(config) = card.architecture else { Issue.record("not a U-Net: \(card.architecture)"); return }
         #expect(config.imageSize == 8 && config.imageChannels == 1 && config.classCount == 10 && config.channelMultipliers == [1, 2])
-        #expect(saved.card.dataShape == [1, 8, 8] && saved.checkpoint.step == 4)
-        let s = try runDistill(["sample", "--model", "u/model.safetensors", "--sampler", "dpmpp-2m", "--steps", "3", "--count", "20",
+        let step = try Checkpoint.read(from: dir + "/u/model.safetensors").step
+        #expect(saved.itemShape == [1, 8, 8] && step == 4)
+        let s = try runDistill(["sample", "--model", "u/model.safetensors", "--sampler", "dpmpp-2m", "--nfe", "3", "--count", "20",
                                 "--class", "4", "--guidance", "1.5", "--output", "u.npy"], in: dir)
         #expect(s.status == 0, "stderr: \(s.stderr)")
         let x = try NPY.read(dir + "/u.npy")
@@ -188,17 +265,16 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
         let g = try runDistill(["distill", "--method", "diff-instruct", "--teacher", "u/model.safetensors", "--generator", "conv", "--stochastic",
                                 "--latent", "8", "--steps", "10", "--batch", "8", "--output", "g", "--quiet"], in: dir)
         #expect(g.status == 0, "stderr: \(g.stderr)")
-        let gs = try runDistill(["sample", "--model", "g/diff-instruct-generator.safetensors", "--sampler", "generator", "--count", "7",
-                                 "--output", "g.npy"], in: dir)
+        let gs = try runDistill(["sample", "--model", "g/diff-instruct-nfe1.safetensors", "--count", "7", "--output", "g.npy"], in: dir)
         #expect(gs.status == 0, "stderr: \(gs.stderr)")
         #expect(try NPY.read(dir + "/g.npy").shape == [7, 1, 8, 8] && isPNG(dir + "/g.png"))
         // PD students that copy the U-Net teacher: each stage saved as a U-Net checkpoint.
         let pd = try runDistill(["distill", "--method", "pd", "--teacher", "u/model.safetensors", "--student", "teacher", "--steps", "10",
                                  "--batch", "8", "--output", "p", "--quiet"], in: dir)
         #expect(pd.status == 0, "stderr: \(pd.stderr)")
-        for k in [8, 4, 2, 1] {
-            let stage = try SavedModel.load(dir + "/p/pd-nfe\(k).safetensors")
-            #expect(stage.card.architecture == saved.card.architecture && stage.card.parameterization == .v)
+        for k in [16, 8, 4, 2, 1] {
+            let stage = try #require(try TrainedModel.load(dir + "/p/pd-nfe\(k).safetensors").card)
+            #expect(stage.architecture == card.architecture && stage.parameterization == .v && stage.plan?.sampler == .ddim)
         }
         let mixtureStudents = try runDistill(["distill", "--method", "pd", "--teacher", "ring8", "--student", "teacher", "--steps", "10"], in: dir)
         #expect(mixtureStudents.status != 0 && mixtureStudents.stderr.contains("--student teacher needs a diffusion-model checkpoint"),
@@ -263,6 +339,13 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let cases: [([String], String)] = [
             (["sample", "--model", "ring8", "--sampler", "nope"], "unknown sampler 'nope'; valid: euler"),
+            (["sample", "--model", "ring8", "--sampler", "dpmpp-2n"], "did you mean 'dpmpp-2m'"),
+            (["sample", "--model", "ring8", "--count", "0"], "--count must be in 1..."),
+            (["sample", "--model", "ring8", "--nfe", "0"], "--nfe must be in 1..."),
+            (["sample", "--model", "ring8", "--guidance", "nan", "--class", "1"], "guidance"),
+            (["train", "--data", "moons", "--steps", "-3"], "--steps"),
+            (["train", "--data", "moons", "--hidden", "9999999"], "--hidden"),
+            (["distill", "--method", "pdd", "--teacher", "ring8"], "did you mean 'pd'"),
             (["sample", "--model", "missing.safetensors"], "missing.safetensors"),
             (["train", "--data", "nowhere"], "unknown data 'nowhere'"),
             (["train", "--data", "moons", "--process", "vp-weird"], "unknown process 'vp-weird'"),
@@ -316,6 +399,61 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
         for line in lines {
             let obj = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
             #expect(obj["name"] is String && obj["value"] is Double && obj["unit"] is String)
+        }
+    }
+}
+
+/// The README's command lines and every command's `--help` examples run as written, with
+/// training lengths cut down (`--steps 12`, short demos, `bench --quick`), in the order that
+/// makes the files each one reads exist.
+@Suite(.serialized) struct ExampleTests {
+    /// The package root (the test bundle sits in .build/CONFIG/).
+    static let root = URL(fileURLWithPath: distillBinary).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    /// Lines starting with `distill ` (after a `swift run -c release ` prefix), comments cut.
+    static func commands(in text: String) -> [[String]] {
+        text.split(separator: "\n").compactMap { raw -> [String]? in
+            var line = raw.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("swift run -c release ") { line.removeFirst("swift run -c release ".count) }
+            guard line.hasPrefix("distill ") else { return nil }
+            if let hash = line.range(of: " #") { line = String(line[..<hash.lowerBound]) }
+            return Array(line.split(separator: " ").map(String.init).dropFirst())
+        }
+    }
+
+    /// The example with its training shortened.
+    static func shortened(_ args: [String]) -> [String] {
+        let short = ["--steps": "12", "--teacher-steps": "30", "--distill-steps": "10", "--generator-steps": "10", "--classifier-steps": "50"]
+        var out = args
+        for i in out.indices.dropLast() where short[out[i]] != nil { out[i + 1] = short[out[i]]! }
+        switch out.first {
+        case "train", "distill": if !out.contains("--steps") { out += ["--steps", "12"] }
+        case "demo":
+            for key in ["--teacher-steps", "--distill-steps", "--generator-steps"] where !out.contains(key) { out += [key, short[key]!] }
+            out.append("--quiet")
+        case "bench": out.append("--quick")
+        default: break
+        }
+        return out
+    }
+
+    @Test func readmeAndHelpExamplesRun() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let readme = try String(contentsOfFile: Self.root + "/README.md", encoding: .utf8)
+        let block = try #require(readme.components(separatedBy: "## Command line").dropFirst().first?.components(separatedBy: "```").dropFirst().first)
+        var all = Self.commands(in: block)
+        #expect(all.count >= 8, "README command lines: \(all)")
+        for command in ["train", "distill", "sample", "eval", "demo", "bench"] {
+            let help = try runDistill([command, "--help"], environment: ["COLUMNS": "1000"])
+            let examples = Self.commands(in: help.stdout.components(separatedBy: "Examples:").dropFirst().first ?? "")
+            #expect(examples.count >= 2, "\(command) --help has no examples")
+            all += examples
+        }
+        for args in all.map(Self.shortened) {
+            let r = try runDistill(args, in: dir)
+            #expect(r.status == 0, "distill \(args.joined(separator: " ")): \(r.stderr)")
         }
     }
 }

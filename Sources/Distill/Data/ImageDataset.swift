@@ -106,13 +106,9 @@ package struct ImageDataset: Sendable {
     /// Handwritten Digits" test set, as shipped in scikit-learn; CC BY 4.0): images
     /// (1797, 1, 8, 8) from pixel values 0…16, labels 0…9, 10 classes. Needs no file.
     package static func digits8x8() throws -> ImageDataset {
-        let source = "embedded digits8x8"
-        guard let imageBytes = Base64.decode(Digits8x8Data.imagesGzipBase64),
-              let labelBytes = Base64.decode(Digits8x8Data.labelsGzipBase64) else {
-            throw IOError.corrupt(path: source, detail: "the embedded base64 text does not decode")
-        }
-        let images = try IDX.decode(imageBytes, path: source + " images")
-        let labels = try IDX.decode(labelBytes, path: source + " labels")
+        let source = "the package's 8x8 digits"
+        let images = try IDX.decode(PackageResources.bytes(PackageResources.digitImages), path: PackageResources.digitImages)
+        let labels = try IDX.decode(PackageResources.bytes(PackageResources.digitLabels), path: PackageResources.digitLabels)
         return try make(images: images, labels: labels, maxValue: 16, layout: .channelsFirst,
                         imageSource: source + " images", labelSource: source + " labels")
     }

@@ -320,7 +320,7 @@ struct DistillationRun {
         d.log?("reflow: \(count) pairs from the teacher's DPM-Solver++(2M), 20 steps")
         let grid21 = try karras(21)
         let (z0, z1) = try OutputDistillation.pairs(teacher: teacher, sampler: .dpmpp2M, grid: grid21, shape: [count, dimension], seed: seed &+ 7)
-        let unit = try z0 * Float(1 / grid21.levels[0].sigma)   // the pairs' noise as N(0, I)
+        let unit = z0 * Float(1 / grid21.levels[0].sigma)   // the pairs' noise as N(0, I)
         let (net, arch) = try network(5)
         let flow = model(net, rf, .velocity, copied: false)
         func pair(_ s: Int) throws -> (Tensor, Tensor) {

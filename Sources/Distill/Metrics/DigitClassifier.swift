@@ -9,9 +9,9 @@ import Foundation
 /// ``ImageDataset/idx(images:labels:maxValue:layout:)``. Images are expected in [-1, 1],
 /// as ``ImageDataset`` holds them.
 ///
-/// ``pretrainedDigits8x8()`` loads weights embedded in the package, trained by
+/// ``pretrainedDigits8x8()`` loads weights shipped with the package as a resource, trained by
 /// ``trainDefault()`` on the first 1500 of the 1797 8×8 digits; it classifies 286 of the
-/// held-out last 297 correctly (96.3%, ``pretrainedDigits8x8HeldOutAccuracy``).
+/// held-out last 297 correctly (96.3%, ``pretrainedDigits8x8HeldOutAccuracy()``).
 public final class DigitClassifier: Module {
     /// Everything that determines the architecture; saved with the weights.
     package struct Configuration: Sendable, Codable, Equatable {
@@ -261,19 +261,21 @@ public final class DigitClassifier: Module {
         return (classifier, contents.metadata)
     }
 
-    /// The classifier trained by ``trainDefault()`` on the 8×8 digits, from weights embedded
-    /// in the package (no file needed).
+    /// The classifier trained by ``trainDefault()`` on the 8×8 digits, from the weights shipped
+    /// with the package (a resource; no file of yours is needed).
     public static func pretrainedDigits8x8() throws -> DigitClassifier {
-        let source = "embedded digits8x8 classifier"
-        guard let bytes = Base64.decode(DigitClassifierWeights.safetensorsBase64) else {
-            throw IOError.corrupt(path: source, detail: "the embedded base64 text does not decode")
-        }
-        return try decode(bytes, path: source).classifier
+        try decode(PackageResources.bytes(PackageResources.digitClassifier), path: PackageResources.digitClassifier).classifier
     }
 
     /// Held-out accuracy of ``pretrainedDigits8x8()`` on the last 297 of the 8×8 digits,
-    /// measured when the embedded weights were generated.
-    package static var pretrainedDigits8x8HeldOutAccuracy: Double { DigitClassifierWeights.heldOutAccuracy }
+    /// measured when the shipped weights were trained (stored in their file).
+    package static func pretrainedDigits8x8HeldOutAccuracy() throws -> Double {
+        let meta = try decode(PackageResources.bytes(PackageResources.digitClassifier), path: PackageResources.digitClassifier).metadata
+        guard let accuracy = meta["held_out_accuracy"].flatMap(Double.init) else {
+            throw IOError.corrupt(path: PackageResources.digitClassifier, detail: "metadata 'held_out_accuracy' is missing")
+        }
+        return accuracy
+    }
 
     // MARK: - Distances on features
 

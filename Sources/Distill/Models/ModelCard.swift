@@ -59,9 +59,9 @@ package struct ModelCard: Codable, Sendable, Equatable {
         package func withGuidanceInput(_ dim: Int) -> Architecture {
             switch self {
             case var .mlp(c): c.guidanceEmbeddingDim = dim; return .mlp(c)
-            case var .consistencyMLP(c, t): c.guidanceEmbeddingDim = dim; return .consistencyMLP(c, sigmaMax: t)
+            case .consistencyMLP(var c, let t): c.guidanceEmbeddingDim = dim; return .consistencyMLP(c, sigmaMax: t)
             case var .unet(c): c.guidanceEmbeddingDim = dim; return .unet(c)
-            case var .consistencyUNet(c, t): c.guidanceEmbeddingDim = dim; return .consistencyUNet(c, sigmaMax: t)
+            case .consistencyUNet(var c, let t): c.guidanceEmbeddingDim = dim; return .consistencyUNet(c, sigmaMax: t)
             }
         }
 

@@ -34,7 +34,7 @@ package enum Reflow {
     package static func oneStepLoss<N>(flow: DiffusionModel<N>, z0: Tensor, z1: Tensor, start t0: Double? = nil) throws -> Tensor {
         let t = t0 ?? flow.process.noisiestTime
         let levels = NoiseLevels(process: flow.process, times: Array(repeating: t, count: z0.shape[0]))
-        let x = try z0 * Float(levels.sigma[0])
+        let x = z0 * Float(levels.sigma[0])
         let target = try (z1 - x) * Float(1 / (1 - levels.alpha[0]))
         return try (flow.output(x, at: levels, labels: nil) - target).squared().mean()
     }
