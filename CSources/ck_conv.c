@@ -31,14 +31,7 @@ static int conv_empty(int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout
 // The direct engines take 3x3 pad-1 convolutions at stride 1 (direct_ok) and stride 2
 // (direct2_ok) on CPUs with AVX-512. Shape and CPU only (never the thread count or the SIMD
 // switch), so workspace sizes and results are fixed for a process.
-static int direct_ok(int64_t K, int64_t s, int64_t pad) {
-#ifdef CONV_NO_DIRECT
-    (void)K; (void)s; (void)pad;
-    return 0;
-#else
-    return K == 3 && s == 1 && pad == 1 && ck_cpu_has_avx512();
-#endif
-}
+static int direct_ok(int64_t K, int64_t s, int64_t pad) { return K == 3 && s == 1 && pad == 1 && ck_cpu_has_avx512(); }
 
 static int direct2_ok(int64_t K, int64_t s, int64_t pad) { return direct_ok(K, 1, 1) && s == 2 && pad == 1; }
 

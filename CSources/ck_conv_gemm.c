@@ -25,13 +25,9 @@
 #include <cblas.h>
 #include <string.h>
 
-#ifndef COL_CAP
 #define COL_CAP (1 << 18)      // floats of a tile's im2col (raised to fit MIN_TILE_PIX pixels)
-#endif
 #define MIN_TILE_PIX 128       // pixels a band should have at least, when the image has them
-#ifndef GROUP_PIX
 #define GROUP_PIX 192          // whole images smaller than this are grouped to about this size
-#endif
 #define MIN_CHUNKS 4           // chunks a pass has at least (of MAX_CHUNKS) when there are enough tiles
 #define SLOTS_CAP (1 << 22)    // floats the slots of a pass aim to stay under (16 MB)
 #define DW_PART_CAP (1 << 21)  // floats of dw partial sums (8 MB)
@@ -135,17 +131,13 @@ static void make_plan(conv_plan *p, int64_t N, int64_t Cin, int64_t H, int64_t W
     p->slot_a = p->pw ? 0 : p->piece * p->cols + p->tmp;
 }
 
-#ifndef CONV_DX_GATHER
-#define CONV_DX_GATHER 1
-#endif
-
 // dx of a stride-1 convolution is itself a stride-1 convolution of dy (N, Cout, Ho, Wo) with
 // the flipped, transposed kernel w'[ci, co, ky, kx] = w[co, ci, K-1-ky, K-1-kx] and padding
 // K-1-pad; its output is (N, Cin, H, W). Run through the forward machinery (im2col of dy,
 // GEMM with the deep inner dimension Cout*K*K, result added straight into dx), it needs no
 // col2im scatter and no band halo.
 static int dx_gather(const conv_plan *p) {
-    return CONV_DX_GATHER && p->s == 1 && p->K > 1 && p->pad <= p->K - 1;
+    return p->s == 1 && p->K > 1 && p->pad <= p->K - 1;
 }
 
 static void make_dx_plan(conv_plan *t, const conv_plan *p) {
