@@ -232,7 +232,7 @@ static void dc_span(const dc_job *j, float *y, const float *x, int64_t ng, int64
     const int64_t HW = j->H * j->W, np = ng * HW;
     const int nco = (int)ck_min64(DC_COB, j->CO - cb * DC_COB);
     const float *wp = j->wp + cb * j->CI * j->tp.n * DC_COB, *b = j->b ? j->b + cb * DC_COB : NULL;
-    const int simd = ck_cpu_use_avx2();
+    const int simd = ck_cpu_simd_enabled();
     y += cb * DC_COB * HW;
     for (int64_t tile = t0; tile < t1; tile++) {
         int64_t c0;

@@ -278,7 +278,7 @@ typedef struct {
 } row_ops;
 
 static row_ops get_ops(void) {
-    if (ck_cpu_use_avx2()) return (row_ops){add_avx2, addc_avx2, sum_avx2, scatter2_avx2, 1};
+    if (ck_cpu_simd_enabled()) return (row_ops){add_avx2, addc_avx2, sum_avx2, scatter2_avx2, 1};
     return (row_ops){add_scalar, addc_scalar, sum_scalar, scatter2_scalar, 0};
 }
 

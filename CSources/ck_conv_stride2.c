@@ -138,7 +138,7 @@ static void s2f_task(void *ctx, int64_t t, int64_t nt) {
     const int64_t cb = t % j->ncb, oy = t / j->ncb % j->Ho, n = t / j->ncb / j->Ho;
     for (int64_t ox0 = 0; ox0 < j->Wo; ox0 += S2F_RUN) {
         const int P = (int)ck_min64(S2F_RUN, j->Wo - ox0);
-        if (ck_cpu_use_avx2()) s2f_tiles[P - 1](j, n, oy, ox0, cb);
+        if (ck_cpu_simd_enabled()) s2f_tiles[P - 1](j, n, oy, ox0, cb);
         else s2f_tile_scalar(j, n, oy, ox0, cb, P);
     }
 }
@@ -265,7 +265,7 @@ static void s2d_task(void *ctx, int64_t t, int64_t nt) {
     for (int64_t iy = 0; iy < j->H; iy++)
         for (int64_t ix0 = 0; ix0 < j->W; ix0 += len) {
             const int P = (int)ck_min64(len, j->W - ix0);
-            if (ck_cpu_use_avx2()) s2d_tiles[P - 1](j, n, iy, ix0, cb);
+            if (ck_cpu_simd_enabled()) s2d_tiles[P - 1](j, n, iy, ix0, cb);
             else s2d_tile_scalar(j, n, iy, ix0, cb, P);
         }
 }

@@ -250,7 +250,7 @@ static void dwd_task(void *ctx, int64_t chunk, int64_t nt) {
     const int64_t n0 = chunk * j->nimg, ni = ck_min64(j->N, n0 + j->nimg) - n0;
     const int slot = slot_take(&j->free_slots);
     float *ds = j->slots + slot * j->slot, *xs = ds + j->nimg * HW * D;   // the chunk's dy, then its x
-    const int simd = ck_cpu_use_avx2();
+    const int simd = ck_cpu_simd_enabled();
     for (int64_t n = 0; n < ni; n++) {   // channels last, zero padding
         to_channels_last(ds + n * HW * D, D, j->dy + (n0 + n) * j->Cout * HW, j->Cout, HW, simd);
         if (j->want_dw && !inplace) to_channels_last(xs + n * HWi * C, C, j->x + (n0 + n) * j->Cin * HWi, j->Cin, HWi, simd);
@@ -310,7 +310,7 @@ static void dwd_sum_task(void *ctx, int64_t t, int64_t nt) {
     const int64_t b0 = t * DWD_SUM_ROWS, b1 = ck_min64(nb, b0 + DWD_SUM_ROWS);
     for (int k = 0; k < 9; k++) {
         float *span = j->part + (k * j->rows + b0) * j->lanes;
-        ck_conv_sum_partials(span, np, j->nch, (b1 - b0) * j->lanes, ck_cpu_use_avx2());
+        ck_conv_sum_partials(span, np, j->nch, (b1 - b0) * j->lanes, ck_cpu_simd_enabled());
     }
     for (int64_t b = b0; b < b1; b++)
         for (int64_t a = 0; a < j->nlanes; a++) {

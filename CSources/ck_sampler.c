@@ -59,7 +59,7 @@ static void comb_task(void *p, int64_t t, int64_t nt) {
     const comb_job *j = p;
     int64_t s0 = t * CK_BLOCK, e = ck_min64(s0 + CK_BLOCK, j->n);
     float z[NOISE_CHUNK];
-    int avx = ck_cpu_use_avx2();
+    int avx = ck_cpu_simd_enabled();
     for (int64_t s = s0, m; s < e; s += m) {
         // chunks end at multiples of NOISE_CHUNK in noise positions, so only a block's first
         // chunk can start off the 64-grid (its head then takes the scalar normals)
