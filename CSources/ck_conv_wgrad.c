@@ -36,9 +36,8 @@ static int64_t dwd_ci16(int64_t Cin) { return ck_ceil_div(Cin, 16) * 16; }
 static int64_t dwd_rows(int64_t vecs) { return vecs == 2 ? 8 : 16; }
 static int64_t dwd_copad(int64_t Cout) { return ck_ceil_div(Cout, 16) * 16; }
 // Stride 2 with at least 16 input channels (a full block of broadcast rows): x is read where it
-// lies and broadcast, and dy's copy is the vector operand (x has four times dy's pixels, and its
-// channels-last copy read at every other pixel leaves most of each line unused in L1; A/B in
-// both orders: 28->14 +19-23%, 14->7 +13-22%, 8->4 and 7->4 the same). Otherwise x's
+// lies and broadcast, and dy's copy is the vector operand (x has four times dy's pixels, and a
+// channels-last copy of it would be read at every other pixel only). Otherwise x's
 // channels-last copy is the vector operand and dy is broadcast.
 static int dwd_x_in_place(int64_t s, int64_t Cin) { return s == 2 && Cin >= 16; }
 // Chunks of whole images: as many as MAX_CHUNKS allows (small chunks balance the threads and

@@ -1,5 +1,6 @@
-// Fused sampler step: blocks of CK_BLOCK elements; within a block the noise is generated
-// into a stack buffer, then one vectorizable loop forms the combination.
+// Fused sampler step: blocks of CK_BLOCK elements; within a block, chunks of up to NOISE_CHUNK
+// elements: the chunk's noise is generated into a stack buffer, then one vectorizable loop
+// forms the combination.
 #include "ck_sampler.h"
 #include "ck_random.h"
 #include "ck_internal.h"
@@ -7,8 +8,8 @@
 #include <stdlib.h>
 
 // Noise is made and used in chunks this small so that the hardware prefetchers stream the next
-// inputs while the normals are computed (1024: 0.50-0.54 of the triad; 128: 0.66-0.73, same
-// bits). A multiple of 64: the AVX-512 normals path starts on the 64-grid of positions.
+// inputs while the normals are computed; the chunk size never changes the bits. A multiple of
+// 64: the AVX-512 normals path starts on the 64-grid of positions.
 #define NOISE_CHUNK 128
 
 typedef struct {
