@@ -94,13 +94,13 @@ CK_AVX2 static int64_t bwd_avx2(float *dx, const float *dy, const float *x, cons
 }
 
 void ck_act_forward_serial(float *y, const float *x, int64_t n, int act) {
-    int64_t i = ck_cpu_use_avx2() ? fwd_avx2(y, x, n, act) : 0;
+    int64_t i = ck_cpu_simd_enabled() ? fwd_avx2(y, x, n, act) : 0;
     for (; i < n; i++) y[i] = act_f(x[i], act);
 }
 
 void ck_act_backward_serial(float *dx, const float *dy, const float *x, const float *y, int64_t n,
                             int act, int accumulate) {
-    int64_t i = ck_cpu_use_avx2() ? bwd_avx2(dx, dy, x, y, n, act, accumulate) : 0;
+    int64_t i = ck_cpu_simd_enabled() ? bwd_avx2(dx, dy, x, y, n, act, accumulate) : 0;
     for (; i < n; i++) {
         float d = dy[i] * act_df(x[i], y ? y[i] : 0.0f, y != NULL, act);
         dx[i] = accumulate ? dx[i] + d : d;

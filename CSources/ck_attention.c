@@ -112,7 +112,7 @@ typedef struct {
 } at_ops;
 
 static at_ops get_ops(void) {
-    if (ck_cpu_use_avx2()) return (at_ops){rowmax_avx2, expsum_avx2, expsub_avx2, ds_avx2, scal_avx2, dot_avx2};
+    if (ck_cpu_simd_enabled()) return (at_ops){rowmax_avx2, expsum_avx2, expsub_avx2, ds_avx2, scal_avx2, dot_avx2};
     return (at_ops){rowmax_scalar, expsum_scalar, expsub_scalar, ds_scalar, scal_scalar, dot_scalar};
 }
 

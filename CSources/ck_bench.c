@@ -54,7 +54,7 @@ static void triad_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
     const triad_job *j = p;
     int64_t s = t * CK_BLOCK, e = ck_min64(s + CK_BLOCK, j->n);
-    if (ck_cpu_use_avx2()) triad_avx2(j->a + s, j->b + s, j->c + s, j->s, e - s);
+    if (ck_cpu_simd_enabled()) triad_avx2(j->a + s, j->b + s, j->c + s, j->s, e - s);
     else triad_scalar(j->a + s, j->b + s, j->c + s, j->s, e - s);
 }
 

@@ -41,14 +41,14 @@ int ck_cpu_has_avx512(void) {
 // caller's effective setting for the duration of each job.
 static _Thread_local int t_override = -1;
 
-int ck_cpu_use_avx2(void) {
+int ck_cpu_simd_enabled(void) {
     int on = t_override >= 0 ? t_override : atomic_load(&g_enabled);
     return on && ck_cpu_has_avx2_fma();
 }
 
-int ck_cpu_set_avx2(int enabled) { return atomic_exchange(&g_enabled, enabled ? 1 : 0); }
+int ck_cpu_set_simd_enabled(int enabled) { return atomic_exchange(&g_enabled, enabled ? 1 : 0); }
 
-int ck_cpu_set_thread_avx2(int setting) {
+int ck_cpu_set_thread_simd_enabled(int setting) {
     int old = t_override;
     t_override = setting < 0 ? -1 : (setting ? 1 : 0);
     return old;

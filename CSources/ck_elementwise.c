@@ -130,7 +130,7 @@ static void bin_fwd_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
     const bin_job *j = p;
     bin_span sp = bin_task_span(j, t);
-    int avx = ck_cpu_use_avx2();
+    int avx = ck_cpu_simd_enabled();
     int64_t ia = j->as[j->ndim - 1], ib = j->bs[j->ndim - 1], n = sp.c1 - sp.c0;
     for (int64_t r = sp.r0; r < sp.r1; r++) {
         int64_t ao, bo;
@@ -147,7 +147,7 @@ static void bin_bwd_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
     const bin_job *j = p;
     bin_span sp = bin_task_span(j, t);
-    int avx = ck_cpu_use_avx2();
+    int avx = ck_cpu_simd_enabled();
     int64_t ia = j->as[j->ndim - 1], ib = j->bs[j->ndim - 1], n = sp.c1 - sp.c0;
     for (int64_t r = sp.r0; r < sp.r1; r++) {
         int64_t ao, bo;
@@ -287,7 +287,7 @@ static void affine_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
     const un_job *j = p;
     int64_t s = t * CK_BLOCK, e = ck_min64(s + CK_BLOCK, j->n);
-    if (ck_cpu_use_avx2()) affine_avx2(j->y + s, j->x + s, e - s, j->alpha, j->beta);
+    if (ck_cpu_simd_enabled()) affine_avx2(j->y + s, j->x + s, e - s, j->alpha, j->beta);
     else affine_scalar(j->y + s, j->x + s, e - s, j->alpha, j->beta);
 }
 
@@ -295,7 +295,7 @@ static void axpy_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
     const un_job *j = p;
     int64_t s = t * CK_BLOCK, e = ck_min64(s + CK_BLOCK, j->n);
-    if (ck_cpu_use_avx2()) axpy_avx2(j->y + s, j->x + s, e - s, j->alpha);
+    if (ck_cpu_simd_enabled()) axpy_avx2(j->y + s, j->x + s, e - s, j->alpha);
     else axpy_scalar(j->y + s, j->x + s, e - s, j->alpha);
 }
 

@@ -13,7 +13,7 @@ void gotoblas_dynamic_init(void) __attribute__((weak));
 void gotoblas_dynamic_quit(void) __attribute__((weak));
 
 // OpenBLAS picks its kernels from the CPU model; a model newer than the library (e.g. Intel
-// family 6 model 207 for OpenBLAS 0.3.21) falls back to the SSE3 "Prescott" kernels, 3-5x
+// family 6 model 207 for OpenBLAS 0.3.21) falls back to the SSE3 "Prescott" kernels, far
 // slower than what the CPU can run. When that happens, and the user did not choose a core
 // with OPENBLAS_CORETYPE, re-select by features: SkylakeX kernels with AVX-512, Haswell with
 // AVX2+FMA. Runs once, before the first GEMM.

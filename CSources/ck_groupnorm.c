@@ -177,7 +177,7 @@ typedef struct {
 } gn_ops;
 
 static gn_ops get_ops(void) {
-    if (ck_cpu_use_avx2()) return (gn_ops){stat_avx2, affine_avx2, bsum_avx2, dx_avx2, 1};
+    if (ck_cpu_simd_enabled()) return (gn_ops){stat_avx2, affine_avx2, bsum_avx2, dx_avx2, 1};
     return (gn_ops){stat_scalar, affine_scalar, bsum_scalar, dx_scalar, 0};
 }
 

@@ -6,7 +6,7 @@
 #include "ck_cpu.h"
 
 // A function compiled for AVX2+FMA regardless of the build's baseline flags. It must only
-// be called after ck_cpu_use_avx2() said yes.
+// be called after ck_cpu_simd_enabled() said yes.
 #define CK_AVX2 __attribute__((target("avx2,fma")))
 // The same for AVX-512 (F, BW, DQ, VL): only after ck_cpu_has_avx512() said yes.
 #define CK_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))

@@ -31,7 +31,7 @@ static void adam_task(void *ctx, int64_t t, int64_t nt) {
     (void)nt;
     const opt_job *j = ctx;
     int64_t s = t * CK_BLOCK, e = ck_min64(s + CK_BLOCK, j->n);
-    if (ck_cpu_use_avx2()) adam_avx2(j, s, e); else adam_scalar(j, s, e);
+    if (ck_cpu_simd_enabled()) adam_avx2(j, s, e); else adam_scalar(j, s, e);
 }
 
 void ck_adam_step(float *p, float *m, float *v, const float *g, int64_t n, float lr, float beta1,
@@ -65,7 +65,7 @@ static void sgd_task(void *ctx, int64_t t, int64_t nt) {
     (void)nt;
     const opt_job *j = ctx;
     int64_t s = t * CK_BLOCK, e = ck_min64(s + CK_BLOCK, j->n);
-    if (ck_cpu_use_avx2()) sgd_avx2(j, s, e); else sgd_scalar(j, s, e);
+    if (ck_cpu_simd_enabled()) sgd_avx2(j, s, e); else sgd_scalar(j, s, e);
 }
 
 void ck_sgd_step(float *p, float *buf, const float *g, int64_t n, float lr, float momentum,
@@ -87,7 +87,7 @@ static void ema_task(void *ctx, int64_t t, int64_t nt) {
     (void)nt;
     const opt_job *j = ctx;
     int64_t s = t * CK_BLOCK, e = ck_min64(s + CK_BLOCK, j->n);
-    if (ck_cpu_use_avx2()) ema_avx2(j->m, j->p, s, e, j->decay); else ema_scalar(j->m, j->p, s, e, j->decay);
+    if (ck_cpu_simd_enabled()) ema_avx2(j->m, j->p, s, e, j->decay); else ema_scalar(j->m, j->p, s, e, j->decay);
 }
 
 void ck_ema_update(float *ema, const float *p, int64_t n, float decay) {

@@ -42,7 +42,7 @@ typedef struct {
     ck_task_fn fn;
     void *ctx;
     int64_t ntasks;
-    int simd;                      // the caller's ck_cpu_use_avx2(), applied on the workers
+    int simd;                      // the caller's ck_cpu_simd_enabled(), applied on the workers
     int nthreads;                  // caller included
     int shutdown;
     pthread_t workers[CK_MAX_THREADS];
@@ -99,9 +99,9 @@ static void *worker_main(void *arg) {
         seen = GEN(atomic_load(&p->slot));
         if (p->shutdown) return NULL;
         if (try_join(p, seen)) {
-            int own = ck_cpu_set_thread_avx2(p->simd);
+            int own = ck_cpu_set_thread_simd_enabled(p->simd);
             atomic_fetch_add(&g_worker_tasks, run_tasks(p));
-            ck_cpu_set_thread_avx2(own);
+            ck_cpu_set_thread_simd_enabled(own);
             atomic_fetch_sub(&p->slot, 1);
         }
     }
@@ -181,7 +181,7 @@ void ck_parallel_for(ck_task_fn fn, void *ctx, int64_t ntasks) {
     p->fn = fn;
     p->ctx = ctx;
     p->ntasks = ntasks;
-    p->simd = ck_cpu_use_avx2();
+    p->simd = ck_cpu_simd_enabled();
     atomic_store(&p->next_task, 0);
     // Open a new generation with nobody inside (seq_cst: pairs with the sleepers check).
     atomic_store(&p->slot, ((GEN(atomic_load(&p->slot)) + 1) << 32) | OPEN_BIT);

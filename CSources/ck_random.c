@@ -222,7 +222,7 @@ CK_AVX512 static void normals_avx512(float *x, int64_t count, uint64_t seed, uin
 // 64 at a time with AVX-512 (same bits), the rest scalar.
 static void normal_fill(float *x, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset) {
     int64_t i = 0;
-    if (ck_cpu_use_avx2() && ck_cpu_has_avx512()) {
+    if (ck_cpu_simd_enabled() && ck_cpu_has_avx512()) {
         int64_t head = (int64_t)((64 - (offset & 63)) & 63);
         if (head > n) head = n;
         normal_scalar(x, head, seed, stream, offset);

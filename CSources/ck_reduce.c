@@ -20,7 +20,7 @@ CK_BODY float lanes_sum(const float *x, int64_t n) {
 static float lanes_sum_scalar(const float *x, int64_t n) { return lanes_sum(x, n); }
 CK_AVX2 static float lanes_sum_avx2(const float *x, int64_t n) { return lanes_sum(x, n); }
 static float contiguous_sum(const float *x, int64_t n) {
-    return ck_cpu_use_avx2() ? lanes_sum_avx2(x, n) : lanes_sum_scalar(x, n);
+    return ck_cpu_simd_enabled() ? lanes_sum_avx2(x, n) : lanes_sum_scalar(x, n);
 }
 
 // acc[0..w) += x rows: acc[c] = sum over k of x[k * inner + c].
@@ -70,7 +70,7 @@ static void sum_cols_task(void *p, int64_t t, int64_t nt) {   // inner > 1
     int64_t w = ck_min64(COLS_PER_TASK, j->inner - c0);
     float acc[COLS_PER_TASK];
     const float *x = j->x + o * j->r * j->inner + c0;
-    if (ck_cpu_use_avx2()) column_sums_avx2(acc, x, j->r, j->inner, w);
+    if (ck_cpu_simd_enabled()) column_sums_avx2(acc, x, j->r, j->inner, w);
     else column_sums_scalar(acc, x, j->r, j->inner, w);
     float *y = j->y + o * j->inner + c0;
     for (int64_t c = 0; c < w; c++) store(y + c, j->alpha * acc[c], j->acc);

@@ -33,7 +33,7 @@ CK_AVX2 static void up_row_avx2(float *y0, float *y1, const float *x, int64_t W)
 static void up_fwd_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
     const rs_job *j = p;
-    int avx = ck_cpu_use_avx2();
+    int avx = ck_cpu_simd_enabled();
     for (int64_t r = t * j->per_task; r < ck_min64(j->rows, (t + 1) * j->per_task); r++) {
         float *y0 = j->out + 4 * r * j->W, *y1 = y0 + 2 * j->W;   // output rows 2i, 2i+1 of the plane
         if (avx) up_row_avx2(y0, y1, j->in + r * j->W, j->W);
@@ -70,7 +70,7 @@ CK_AVX2 static void up_bwd_row_avx2(float *dx, const float *d0, const float *d1,
 static void up_bwd_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
     const rs_job *j = p;
-    int avx = ck_cpu_use_avx2();
+    int avx = ck_cpu_simd_enabled();
     for (int64_t r = t * j->per_task; r < ck_min64(j->rows, (t + 1) * j->per_task); r++) {
         const float *d0 = j->in + 4 * r * j->W, *d1 = d0 + 2 * j->W;
         if (avx) up_bwd_row_avx2(j->out + r * j->W, d0, d1, j->W);
@@ -102,7 +102,7 @@ CK_AVX2 static void pool_row_avx2(float *y, const float *x0, const float *x1, in
 static void pool_fwd_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
     const rs_job *j = p;
-    int avx = ck_cpu_use_avx2();
+    int avx = ck_cpu_simd_enabled();
     for (int64_t r = t * j->per_task; r < ck_min64(j->rows, (t + 1) * j->per_task); r++) {
         int64_t plane = r / j->Ho, i = r % j->Ho;
         const float *x0 = j->in + (plane * j->H + 2 * i) * j->W, *x1 = x0 + j->W;
@@ -147,7 +147,7 @@ CK_AVX2 static void pool_bwd_row_avx2(float *dx0, float *dx1, const float *dy, i
 static void pool_bwd_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
     const rs_job *j = p;
-    int avx = ck_cpu_use_avx2();
+    int avx = ck_cpu_simd_enabled();
     for (int64_t r = t * j->per_task; r < ck_min64(j->rows, (t + 1) * j->per_task); r++) {
         int64_t plane = r / j->Ho, i = r % j->Ho;
         float *dx0 = j->out + (plane * j->H + 2 * i) * j->W, *dx1 = dx0 + j->W;

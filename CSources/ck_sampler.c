@@ -1,5 +1,6 @@
-// Fused sampler step: blocks of CK_BLOCK elements; within a block the noise is generated
-// into a stack buffer, then one vectorizable loop forms the combination.
+// Fused sampler step: blocks of CK_BLOCK elements; within a block, chunks of up to NOISE_CHUNK
+// elements: the chunk's noise is generated into a stack buffer, then one vectorizable loop
+// forms the combination.
 #include "ck_sampler.h"
 #include "ck_random.h"
 #include "ck_internal.h"
@@ -7,8 +8,8 @@
 #include <stdlib.h>
 
 // Noise is made and used in chunks this small so that the hardware prefetchers stream the next
-// inputs while the normals are computed (1024: 0.50-0.54 of the triad; 128: 0.66-0.73, same
-// bits). A multiple of 64: the AVX-512 normals path starts on the 64-grid of positions.
+// inputs while the normals are computed; the chunk size never changes the bits. A multiple of
+// 64: the AVX-512 normals path starts on the 64-grid of positions.
 #define NOISE_CHUNK 128
 
 typedef struct {
@@ -59,7 +60,7 @@ static void comb_task(void *p, int64_t t, int64_t nt) {
     const comb_job *j = p;
     int64_t s0 = t * CK_BLOCK, e = ck_min64(s0 + CK_BLOCK, j->n);
     float z[NOISE_CHUNK];
-    int avx = ck_cpu_use_avx2();
+    int avx = ck_cpu_simd_enabled();
     for (int64_t s = s0, m; s < e; s += m) {
         // chunks end at multiples of NOISE_CHUNK in noise positions, so only a block's first
         // chunk can start off the 64-grid (its head then takes the scalar normals)

@@ -7,26 +7,33 @@
 //                                                                        ox*stride - pad + kx]
 //   (x read as 0 outside the image). All tensors float32, contiguous, NCHW.
 //
-// The work is cut into tiles (a band of output rows of one image, or a group of whole small
-// images) whose sizes depend only on the problem sizes; each tile is im2col'ed into a scratch
-// slot of the caller's workspace and multiplied by single-threaded OpenBLAS sgemm. 1x1
-// stride-1 unpadded convolutions are plain GEMMs over pixels (no im2col); dx of a stride-1
-// convolution is computed as a convolution of dy with the flipped kernel (no scatter). Tiles
-// are grouped into at most 16 fixed chunks (one pool task each, so at most 16 threads work on
-// one call); the weight/bias gradients are partial sums per chunk, added in chunk order. The
-// workspace size and every result depend only on the sizes, never on the thread count
-// (bit-identical for any thread count). Typical workspaces for a batch of 64 and 3x3 kernels
-// are 4-16 MB forward and 5-26 MB backward; of the scratch slots, only those of the tasks
-// running at a time are touched (an uninitialized allocation commits little more).
-// On CPUs with AVX-512, 3x3 stride-1 padding-1 convolutions take a direct path for the
-// forward and dx passes (no im2col, no GEMM; tiles of 8 channels x 48 pixels in registers):
-// its forward workspace is only the repacked weights and a mask table (~Cout*Cin*36 bytes).
-// Their weight gradient copies fixed chunks of images channels-last and accumulates
-// outer products per tap in registers (no im2col, no GEMM). 3x3 stride-2 padding-1
-// convolutions use the same passes on the input's four phase planes (even/odd rows x columns,
-// copied into the workspace, about the input's size).
-// Its scalar fallback (SIMD switched off) gives the same bits; the choice depends only on the
-// shape and the CPU, never on the thread count.
+// Two kinds of engine (CSources/ck_conv*.c):
+//
+// - Direct, for 3x3 padding-1 convolutions at stride 1 or 2 on CPUs with AVX-512: all three
+//   passes run without im2col or GEMM. Stride 1, forward and dx: register tiles of 8 output
+//   channels x 48 pixels, each tap reading the plane shifted and masked at the borders (dx is
+//   the same pass over dy with the flipped, transposed kernel). Stride 2: output channels (32
+//   per block) in the vector lanes for the forward pass, input channels (16 per block) for dx,
+//   both reading their input where it lies. Weight and bias gradient, both strides: fixed
+//   chunks of images copied channels-last (dy; x too, unless stride 2 with Cin >= 16, where x
+//   is read in place), and outer products per tap summed in registers. The forward and dx
+//   workspaces hold the repacked weights (and a small mask table); the backward workspace is
+//   the larger of that and the weight gradient's (per-chunk partial sums and copies).
+// - im2col + GEMM for every other shape, and every shape on other CPUs: tiles (a band of output
+//   rows of one image, or a group of whole small images) are im2col'ed into a scratch slot of
+//   the workspace and multiplied by single-threaded OpenBLAS sgemm. 1x1 stride-1 unpadded
+//   convolutions are plain GEMMs over pixels (no im2col, no forward workspace). dx of a
+//   stride-1 convolution with K > 1 and pad < K is the convolution of dy with the flipped,
+//   transposed kernel, run through the forward path (no scatter); otherwise w^T dy is put back
+//   by col2im, per band of input rows, so each dx element has one owner.
+//
+// The engine depends only on the shape and the CPU. Work is cut into tasks fixed by the sizes;
+// the weight and bias gradients are partial sums per fixed chunk of images (or of tiles), added
+// in chunk order. The workspace size and every result therefore depend only on the sizes and
+// the CPU, never on the thread count (bit-identical for any thread count), and with the SIMD
+// paths switched off (ck_cpu.h) the scalar code computes the same sums in the same order and
+// gives the same bits. Of a workspace's scratch slots, only those of the tasks running at a time
+// are touched, so an uninitialized allocation commits little more than that.
 #pragma once
 #include <stdint.h>
 
@@ -37,7 +44,8 @@ extern "C" {
 // Output side length: (in + 2*pad - k) / stride + 1, or 0 when the kernel does not fit.
 int64_t ck_conv2d_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad);
 
-// Workspace floats ck_conv2d_forward needs (0 for 1x1 stride-1 unpadded convolutions).
+// Workspace floats ck_conv2d_forward needs (0 for 1x1 stride-1 unpadded convolutions, and when
+// there is nothing to compute).
 int64_t ck_conv2d_forward_workspace_floats(int64_t N, int64_t Cin, int64_t H, int64_t W,
                                            int64_t Cout, int64_t K, int64_t stride, int64_t pad);
 
@@ -51,7 +59,7 @@ void ck_conv2d_forward(float *y, const float *x, const float *w, const float *b,
 enum { CK_CONV_SET_DX = 1, CK_CONV_SET_DW = 2, CK_CONV_SET_DB = 4 };
 
 // Workspace floats ck_conv2d_backward needs (the most any combination of wanted gradients
-// uses).
+// uses: the dw/db pass runs first, then the dx pass reuses the whole workspace).
 int64_t ck_conv2d_backward_workspace_floats(int64_t N, int64_t Cin, int64_t H, int64_t W,
                                             int64_t Cout, int64_t K, int64_t stride, int64_t pad);
 
@@ -59,7 +67,7 @@ int64_t ck_conv2d_backward_workspace_floats(int64_t N, int64_t Cin, int64_t H, i
 // batch of d/dw, db (Cout) += sum over (n, oy, ox) of dy; each "=" instead of "+=" when its
 // CK_CONV_SET_* flag is set. dx, dw, db may each be NULL (not wanted); x is only read when
 // dw is wanted and w only when dx is. The batch sums are partial sums per fixed chunk of
-// tiles, added in chunk order.
+// images (or of tiles), added in chunk order.
 void ck_conv2d_backward(float *dx, float *dw, float *db, float *workspace, int flags,
                         const float *dy, const float *x, const float *w,
                         int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t K,

@@ -44,8 +44,8 @@ void ck_binary_backward(float *ga, float *gb, int accumulate, const float *dy, c
                         const int64_t *astride, const float *b, const int64_t *bstride,
                         const int64_t *shape, int ndim, int op);
 
-// y = f(x) over n floats (y may alias x), and dx += dy * f'(x) (y = f(x) is passed for the
-// ops whose derivative uses it: exp, sqrt, recip).
+// y = f(x) over n floats (y may alias x), and dx += dy * f'(x). The backward's y = f(x) (used
+// by exp, sqrt, recip) may be given, or NULL to recompute it.
 void ck_unary_forward(float *y, const float *x, int64_t n, int op);
 void ck_unary_backward(float *dx, const float *dy, const float *x, const float *y, int64_t n, int op);
 

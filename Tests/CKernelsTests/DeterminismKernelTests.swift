@@ -21,7 +21,7 @@ import Testing
         #expect(shared, "\(name): the 2-thread run never used the worker thread")
     }
 
-    /// A thread's SIMD override (what `withAVX2` sets) reaches the pool workers running its
+    /// A thread's SIMD override (what `withSIMD` sets) reaches the pool workers running its
     /// kernels and no other thread, so suites comparing the two paths can run concurrently
     /// with the thread-count checks above. SiLU's SIMD path (own exp) and scalar path (libm)
     /// differ in the last bits, which makes the path taken visible.
@@ -34,15 +34,15 @@ import Testing
             ck_act_forward(&y, x, Int64(x.count), Int32(CK_ACT_SILU.rawValue))
             return y
         }
-        let scalar = withThreads(1) { withAVX2(false) { silu() } }
-        let simd = withThreads(1) { withAVX2(true) { silu() } }
+        let scalar = withThreads(1) { withSIMD(false) { silu() } }
+        let simd = withThreads(1) { withSIMD(true) { silu() } }
         #expect(firstBitMismatch(scalar, simd) != nil)
-        sameBits("silu, scalar override") { withAVX2(false) { silu() } }
-        #expect(withThreads(2) { withAVX2(false) { firstBitMismatch(silu(), scalar) } } == nil)
+        sameBits("silu, scalar override") { withSIMD(false) { silu() } }
+        #expect(withThreads(2) { withSIMD(false) { firstBitMismatch(silu(), scalar) } } == nil)
         final class Seen: @unchecked Sendable { var value: Int32 = -1 }
         let elsewhere = Seen(), done = DispatchSemaphore(value: 0)
-        withAVX2(false) {
-            Thread { elsewhere.value = ck_cpu_use_avx2(); done.signal() }.start()
+        withSIMD(false) {
+            Thread { elsewhere.value = ck_cpu_simd_enabled(); done.signal() }.start()
             done.wait()
         }
         #expect(elsewhere.value == 1)

@@ -24,7 +24,7 @@ import Testing
             ck_act_forward_ref(&ref, x, Int64(n), Int32(act.rawValue))
             for avx in [false, true] {
                 var y = [Float](repeating: .nan, count: n)
-                withAVX2(avx) { ck_act_forward(&y, x, Int64(n), Int32(act.rawValue)) }
+                withSIMD(avx) { ck_act_forward(&y, x, Int64(n), Int32(act.rawValue)) }
                 let ratio = toleranceRatio(y, ref, atol: 1e-30, rtol: 2e-6)
                 #expect(ratio <= 1, "act \(act.rawValue) n \(n) avx \(avx): off by \(ratio)x tolerance")
             }
@@ -45,7 +45,7 @@ import Testing
             for avx in [false, true] {
                 for passY in [false, true] {
                     var dx = start
-                    withAVX2(avx) {
+                    withSIMD(avx) {
                         y.withUnsafeBufferPointer { yp in
                             ck_act_backward(&dx, dy, x, passY ? yp.baseAddress : nil, Int64(n), Int32(act.rawValue))
                         }
@@ -85,7 +85,7 @@ import Testing
             var ref = [Float](repeating: 0, count: n), y = [Float](repeating: .nan, count: n)
             ck_binary_forward_ref(&ref, a, sa, b, sb, shape, Int32(shape.count), Int32(op.rawValue))
             for avx in [false, true] {
-                withAVX2(avx) { ck_binary_forward(&y, a, sa, b, sb, shape, Int32(shape.count), Int32(op.rawValue)) }
+                withSIMD(avx) { ck_binary_forward(&y, a, sa, b, sb, shape, Int32(shape.count), Int32(op.rawValue)) }
                 // Same formula in both paths; only division may round differently.
                 #expect(toleranceRatio(y, ref, atol: 0, rtol: 1e-7) <= 1, "op \(op.rawValue) shape \(shape) avx \(avx)")
             }

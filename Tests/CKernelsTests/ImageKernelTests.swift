@@ -131,7 +131,7 @@ private func scaledError(_ a: [Float], _ b: [Float], floor: Double = 1e-30) -> D
         #expect(firstBitMismatch(grads1, dx + dw + db) == nil, "backward 1 vs 2 threads \(c)")
 
         // SIMD off: the same bits.
-        let (yScalar, gradsScalar): ([Float], [Float]) = withAVX2(false) {
+        let (yScalar, gradsScalar): ([Float], [Float]) = withSIMD(false) {
             var (a, b2, c2) = (dx0, dw0, db0)
             backward(0, &a, &b2, &c2)
             return (forward(bias: true), a + b2 + c2)
@@ -234,7 +234,7 @@ private func scaledError(_ a: [Float], _ b: [Float], floor: Double = 1e-30) -> D
             #expect(e <= 2e-5, "\(k) accumulate \(c): error \(e)")
         }
         // The scalar path (SIMD off) meets the same bounds.
-        let (ys, scalarGrads): ([Float], [String: [Float]]) = withAVX2(false) {
+        let (ys, scalarGrads): ([Float], [String: [Float]]) = withSIMD(false) {
             var y1 = [Float](repeating: 0, count: n), m1 = [Float](repeating: 0, count: nst), r1 = m1
             withSS { sc, sh in ck_groupnorm_forward(&y1, &m1, &r1, x, gamma, beta, sc, sh, c.n, c.c, c.hw, c.g, ld, 1e-5, act) }
             return (y1, backward(reference: false, flags: 0, dx0: dx0, dg0: dg0, db0: db0, de0: de0, ds0: ds0))
@@ -316,7 +316,7 @@ private func scaledError(_ a: [Float], _ b: [Float], floor: Double = 1e-30) -> D
                 #expect(e <= 1e-5 * loose, "\(name) \(c): error \(e)")
             }
             // The scalar path (SIMD off) meets the same bounds.
-            let scalar: [[Float]] = withAVX2(false) {
+            let scalar: [[Float]] = withSIMD(false) {
                 var os = [Float](repeating: 0, count: n), ls = [Float](repeating: 0, count: nl)
                 var a = [Float](repeating: 0, count: n), b = a, cc = a
                 ck_attention_forward(&os, &ls, q, k, v, c.b, c.h, c.t, c.d, scale)
@@ -378,7 +378,7 @@ private func scaledError(_ a: [Float], _ b: [Float], floor: Double = 1e-30) -> D
             #expect(scaledError(Array(got[ny...]), dxr) <= 1e-6, "\(name) backward")
             let one = withThreads(1) { kernel() }
             #expect(firstBitMismatch(one, got) == nil, "\(name): 1 vs 2 threads")
-            let scalar = withAVX2(false) { kernel() }
+            let scalar = withSIMD(false) { kernel() }
             #expect(scaledError(Array(scalar[..<ny]), yr) <= 3e-7 && scaledError(Array(scalar[ny...]), dxr) <= 1e-6,
                     "\(name): scalar path")
         }

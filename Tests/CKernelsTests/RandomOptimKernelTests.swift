@@ -64,7 +64,7 @@ import Testing
         for (offset, n) in [(UInt64(0), 64), (3, 200), (61, 1000), (64, 65), ((UInt64(1) << 32) * 4 - 100, 400), (7, 16_385)] {
             var simd = [Float](repeating: 0, count: n), scalar = simd
             ck_random_normal(&simd, Int64(n), 11, 2, offset, 0, 1)
-            withAVX2(false) { ck_random_normal(&scalar, Int64(n), 11, 2, offset, 0, 1) }
+            withSIMD(false) { ck_random_normal(&scalar, Int64(n), 11, 2, offset, 0, 1) }
             #expect(firstBitMismatch(simd, scalar) == nil, "offset \(offset) n \(n)")
         }
     }
@@ -248,7 +248,7 @@ import Testing
                         var p = ptrs
                         ck_sampler_combine(&y, &p, coeffs, Int32(k), std, 7, 3, 11, Int64(n))
                         ck_sampler_combine_ref(&ref, &p, coeffs, Int32(k), std, 7, 3, 11, Int64(n))
-                        withAVX2(false) { ck_sampler_combine(&scalar, &p, coeffs, Int32(k), std, 7, 3, 11, Int64(n)) }
+                        withSIMD(false) { ck_sampler_combine(&scalar, &p, coeffs, Int32(k), std, 7, 3, 11, Int64(n)) }
                     }
                     #expect(toleranceRatio(y, ref, atol: 1e-6, rtol: 1e-6) <= 1, "n \(n) k \(k) std \(std)")
                     #expect(firstBitMismatch(y, scalar) == nil, "SIMD vs scalar: n \(n) k \(k) std \(std)")

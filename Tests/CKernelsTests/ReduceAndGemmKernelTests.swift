@@ -16,7 +16,7 @@ import Testing
             ck_reduce_sum_ref(&ref, x, o, r, i, 0.5)
             for avx in [false, true] {
                 var y = [Float](repeating: 2, count: Int(o * i))
-                withAVX2(avx) { ck_reduce_sum(&y, x, o, r, i, 0.5, 1) }
+                withSIMD(avx) { ck_reduce_sum(&y, x, o, r, i, 0.5, 1) }
                 let shifted = ref.map { $0 + 2 }
                 #expect(toleranceRatio(y, shifted, atol: 5e-4, rtol: 1e-6) <= 1, "layout \(o)x\(r)x\(i) avx \(avx)")
             }

@@ -35,11 +35,12 @@ func withThreads<R>(_ n: Int32, _ body: () throws -> R) rethrows -> R {
     return try body()
 }
 
-/// Runs `body` with the AVX2 paths on or off for this thread (and the pool threads running
-/// its kernels), restoring the setting afterwards; suites running concurrently are unaffected.
-func withAVX2<R>(_ on: Bool, _ body: () throws -> R) rethrows -> R {
-    let old = ck_cpu_set_thread_avx2(on ? 1 : 0)
-    defer { _ = ck_cpu_set_thread_avx2(old) }
+/// Runs `body` with the kernels' SIMD paths (AVX2, AVX-512) on or off for this thread (and the
+/// pool threads running its kernels), restoring the setting afterwards; suites running
+/// concurrently are unaffected.
+func withSIMD<R>(_ on: Bool, _ body: () throws -> R) rethrows -> R {
+    let old = ck_cpu_set_thread_simd_enabled(on ? 1 : 0)
+    defer { _ = ck_cpu_set_thread_simd_enabled(old) }
     return try body()
 }
 

@@ -12,8 +12,8 @@ public enum Runtime {
     /// Whether kernels take their AVX2+FMA paths (true when the CPU has them). Setting false
     /// forces the portable scalar paths.
     public static var usesAVX2: Bool {
-        get { ck_cpu_use_avx2() != 0 }
-        set { _ = ck_cpu_set_avx2(newValue ? 1 : 0) }
+        get { ck_cpu_simd_enabled() != 0 }
+        set { _ = ck_cpu_set_simd_enabled(newValue ? 1 : 0) }
     }
 
     /// Bytes currently held by live tensors, and the peak since ``resetPeakMemory()``.
