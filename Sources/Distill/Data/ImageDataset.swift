@@ -1,5 +1,5 @@
 /// Errors building a dataset: each names the source and says what was expected.
-public enum DatasetError: Error, Equatable, CustomStringConvertible {
+package enum DatasetError: Error, Equatable, CustomStringConvertible {
     /// The images do not have a shape the dataset can use.
     case invalidShape(source: String, shape: [Int], expected: String)
     /// The number of labels differs from the number of images.
@@ -12,7 +12,7 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
     case invalidArgument(source: String, message: String)
 
     /// A one-line message naming the source, what was wrong and what was expected.
-    public var description: String {
+    package var description: String {
         switch self {
         case let .invalidShape(s, shape, expected):
             return "\(s): images of shape \(shape); expected \(expected)"

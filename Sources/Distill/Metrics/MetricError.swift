@@ -1,5 +1,5 @@
 /// Errors of the metrics: each names the metric, what was wrong and what was expected.
-public enum MetricError: Error, Equatable, CustomStringConvertible {
+package enum MetricError: Error, Equatable, CustomStringConvertible {
     /// An input without the shape the metric needs.
     case invalidShape(metric: String, shape: [Int], expected: String)
     /// Two sample sets whose feature dimensions differ.
@@ -14,7 +14,7 @@ public enum MetricError: Error, Equatable, CustomStringConvertible {
     case numericalFailure(metric: String, detail: String)
 
     /// A one-line message naming the metric, what was wrong and what was expected.
-    public var description: String {
+    package var description: String {
         switch self {
         case let .invalidShape(m, shape, expected):
             return "\(m): input of shape \(shape); expected \(expected)"

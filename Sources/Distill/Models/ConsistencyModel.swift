@@ -24,9 +24,9 @@ public struct ConsistencyModel<Network: ConditionalNetwork>: ConsistencyFunction
         }
     }
 
-    public let network: Network
-    public var sigmaData: Double
-    public var epsilon: Double
+    package let network: Network
+    package var sigmaData: Double
+    package var epsilon: Double
     /// The largest noise level T it is trained for (EDM: 80).
     public var sigmaMax: Double
     /// Nil: Song et al.'s preconditioned network F.

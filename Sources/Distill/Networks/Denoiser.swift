@@ -3,10 +3,14 @@ import Foundation
 /// Noise levels, one per batch row: the state is x = α·x0 + σ·ε; `time` is the model's own
 /// time for that level when known (nil: the model derives it from λ = log(α/σ)).
 public struct NoiseLevels: Sendable, Equatable {
+    /// Signal scales α, one per row.
     public var alpha: [Double]
+    /// Noise scales σ, one per row.
     public var sigma: [Double]
+    /// The model's own times of the levels, when known.
     public var time: [Double]?
 
+    /// Levels from per-row α, σ and (optionally) times.
     public init(alpha: [Double], sigma: [Double], time: [Double]? = nil) {
         self.alpha = alpha
         self.sigma = sigma
@@ -38,9 +42,12 @@ public struct NoiseLevels: Sendable, Equatable {
 
 /// A denoiser's answer at a state: the data prediction x̂0 and the noise prediction ε̂.
 public struct Prediction {
+    /// The predicted clean data x̂0.
     public var data: Tensor
+    /// The predicted noise ε̂.
     public var noise: Tensor
 
+    /// A prediction of data and noise (of the state's shape).
     public init(data: Tensor, noise: Tensor) {
         self.data = data
         self.noise = noise
@@ -66,6 +73,9 @@ extension Denoiser {
 /// A network that maps (input, time conditioning, labels, optional guidance weight) to an
 /// output of the input's shape: the MLP and the U-Net.
 public protocol ConditionalNetwork: Module {
+    /// The output for inputs x (rows, or images), the time input (one per row), labels (one per
+    /// row, nil for none) and a guidance weight per row (nil for none); traced when the
+    /// network's parameters are.
     func callAsFunction(_ x: Tensor, time: Tensor, labels: [Int]?, guidance: Tensor?) throws -> Tensor
 }
 
@@ -99,8 +109,11 @@ package enum NetworkConditioning: String, Sendable, Codable {
 /// A trained network as a denoiser: the network, the process it was trained under, its
 /// output parameterization and its input conditioning.
 public struct DiffusionModel<Network: ConditionalNetwork>: Denoiser {
+    /// The network.
     public let network: Network
+    /// The process the network was trained under.
     public let process: DiffusionProcess
+    /// What the network's output predicts.
     public let parameterization: Parameterization
     package let conditioning: NetworkConditioning
     package let sigmaData: Float

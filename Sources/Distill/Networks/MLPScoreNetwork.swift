@@ -63,6 +63,7 @@ public final class MLPScoreNetwork: Module {
         }
     }
 
+    /// The architecture.
     public let configuration: Configuration
     let timeEmbedding: Module & TimeEmbedder
     let classEmbedding: ClassEmbedding?

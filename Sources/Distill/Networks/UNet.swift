@@ -343,6 +343,7 @@ public final class UNet: Module, ConditionalNetwork {
         case downsample(Downsample)
     }
 
+    /// The architecture.
     public let configuration: Configuration
     let timeFeatures: Module & TimeEmbedder
     let timeMLP: [Linear]

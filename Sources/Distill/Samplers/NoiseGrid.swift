@@ -3,10 +3,14 @@ import Foundation
 /// One noise level of a sampling grid: the state is x = α·x0 + σ·ε. `time` is the process
 /// time when the grid came from a process (a model derives it from λ otherwise).
 public struct NoiseLevel: Sendable, Equatable, Codable {
+    /// The signal scale α.
     public var alpha: Double
+    /// The noise scale σ (0 at the clean end).
     public var sigma: Double
+    /// The process time of the level, when it came from a process.
     public var time: Double?
 
+    /// A level x = α·x0 + σ·ε (and its process time, when known).
     public init(alpha: Double, sigma: Double, time: Double? = nil) {
         self.alpha = alpha
         self.sigma = sigma
@@ -25,10 +29,14 @@ public struct NoiseLevel: Sendable, Equatable, Codable {
 
 /// Errors of samplers and grids.
 public enum SamplerError: Error, CustomStringConvertible, Equatable {
+    /// A grid that cannot be sampled on (levels out of order, not finite, too few).
     case invalidGrid(String)
+    /// A sampler name that is not one of ``SamplerKind``'s.
     case unknownSampler(name: String, valid: [String])
+    /// A setting or input that does not fit the sampler or the model.
     case invalidOption(String)
 
+    /// The error in one line.
     public var description: String {
         switch self {
         case let .invalidGrid(m): return "sampling grid: \(m)"

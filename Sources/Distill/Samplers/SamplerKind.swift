@@ -2,25 +2,69 @@
 /// diffusion models and the multistep sampler of consistency models. A ``SamplingPlan`` runs
 /// one on a grid within an NFE budget.
 public enum SamplerKind: String, Sendable, Codable, CaseIterable {
-    case euler, heun
+    /// Euler on the probability-flow ODE in σ-form (Karras et al. 2022, Alg. 1 without the correction).
+    case euler
+    /// Heun's second-order method (Karras et al. 2022, Alg. 1).
+    case heun
+    /// EDM's stochastic sampler with churn (Karras et al. 2022, Alg. 2).
     case edmStochastic = "edm-stochastic"
+    /// Euler ancestral (k-diffusion's `sample_euler_ancestral`).
     case eulerAncestral = "euler-ancestral"
+    /// DPM-2: Euler to the geometric midpoint, then the midpoint slope (k-diffusion).
     case dpm2 = "dpm-2"
+    /// Linear multistep of order 4 on σ̃ (k-diffusion's `sample_lms`).
     case lms
-    case ddim, ddpm
+    /// DDIM, deterministic (Song, Meng & Ermon 2021).
+    case ddim
+    /// DDPM's ancestral sampler (Ho et al. 2020, Alg. 2).
+    case ddpm
+    /// Analytic-DPM's optimal reverse variance (Bao et al. 2022); needs samples of the data.
     case analyticDPM = "analytic-dpm"
+    /// Euler–Maruyama on the reverse-time SDE (Song et al. 2021).
     case eulerMaruyama = "euler-maruyama"
+    /// Predictor–corrector: Euler–Maruyama plus a Langevin corrector (Song et al. 2021, Alg. 1–3).
     case predictorCorrector = "pc"
-    case dpmSolver1 = "dpm-solver-1", dpmSolver2 = "dpm-solver-2", dpmSolver3 = "dpm-solver-3"
+    /// Singlestep DPM-Solver of order 1 (Lu et al. 2022).
+    case dpmSolver1 = "dpm-solver-1"
+    /// Singlestep DPM-Solver of order 2, orders allocated over the budget (Lu et al. 2022).
+    case dpmSolver2 = "dpm-solver-2"
+    /// Singlestep DPM-Solver of order 3, orders allocated over the budget (Lu et al. 2022).
+    case dpmSolver3 = "dpm-solver-3"
+    /// DPM-Solver-23 with adaptive steps (Lu et al. 2022, Alg. 4); the NFE is its own.
     case dpmSolverAdaptive = "dpm-solver-adaptive"
-    case dpmpp2S = "dpmpp-2s", dpmpp2M = "dpmpp-2m", dpmpp3M = "dpmpp-3m"
+    /// DPM-Solver++(2S), singlestep (Lu et al. 2022b, Alg. 1).
+    case dpmpp2S = "dpmpp-2s"
+    /// DPM-Solver++(2M), multistep (Lu et al. 2022b, Alg. 2).
+    case dpmpp2M = "dpmpp-2m"
+    /// DPM-Solver++(3M), truly third order.
+    case dpmpp3M = "dpmpp-3m"
+    /// DPM-Solver++(3M) as the official code, diffusers and k-diffusion weight it (second order).
     case dpmpp3MCompatible = "dpmpp-3m-compat"
+    /// SDE-DPM-Solver++(2M) (Lu et al. 2022b).
     case sdeDPMpp2M = "dpmpp-sde-2m"
-    case deis1 = "deis-1", deis2 = "deis-2", deis3 = "deis-3"
-    case pndm, plms, ipndm
-    case unipc1 = "unipc-1", unipc2 = "unipc-2", unipc3 = "unipc-3"
+    /// DEIS, exponential integrator with Adams–Bashforth order 1 (Zhang & Chen 2023).
+    case deis1 = "deis-1"
+    /// DEIS tAB of order 2 (Zhang & Chen 2023).
+    case deis2 = "deis-2"
+    /// DEIS tAB of order 3 (Zhang & Chen 2023).
+    case deis3 = "deis-3"
+    /// PNDM with pseudo Runge–Kutta warm-up (Liu et al. 2022).
+    case pndm
+    /// PLMS, diffusers' warm-up of the pseudo linear multistep method.
+    case plms
+    /// iPNDM: lower-order Adams–Bashforth warm-up.
+    case ipndm
+    /// UniPC of order 1 with the B(h) = e^h - 1 choice (Zhao et al. 2023).
+    case unipc1 = "unipc-1"
+    /// UniPC of order 2 (bh2).
+    case unipc2 = "unipc-2"
+    /// UniPC of order 3 (bh2).
+    case unipc3 = "unipc-3"
+    /// UniPC of order 2 with B(h) = h (bh1).
     case unipcBH1 = "unipc-2-bh1"
+    /// Adaptive Dormand–Prince 5(4) on the probability-flow ODE; the NFE is its own.
     case rk45
+    /// Rectified-flow Euler (Liu et al. 2022).
     case rectifiedFlowEuler = "rf-euler"
     /// Multistep consistency sampling (Song et al. 2023, Alg. 1), for consistency models only.
     case consistency

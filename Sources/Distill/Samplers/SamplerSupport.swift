@@ -48,7 +48,9 @@ package struct SamplerStep {
 
 /// A sample and the number of denoiser evaluations (NFE) it took.
 public struct SamplerResult {
+    /// The samples.
     public var sample: Tensor
+    /// The network evaluations (NFE) they took.
     public var evaluations: Int
 }
 

@@ -1,9 +1,9 @@
 /// Errors of the gradient functions.
-public enum AutodiffError: Error, CustomStringConvertible {
+package enum AutodiffError: Error, CustomStringConvertible {
     /// The differentiated function returned more than one element.
     case nonScalarOutput(shape: [Int])
 
-    public var description: String {
+    package var description: String {
         switch self {
         case let .nonScalarOutput(shape):
             return "gradient: the function returned shape \(shape); expected a single element (a scalar loss)"
@@ -42,7 +42,7 @@ func differentiate(_ leaves: [Tensor], _ f: ([Tensor]) throws -> Tensor) throws 
 /// ```swift
 /// let (loss, grads) = try valueWithGradient(at: [x, w]) { v in try (v[0] * v[1]).sum() }
 /// ```
-public func valueWithGradient(at inputs: [Tensor], _ f: ([Tensor]) throws -> Tensor) throws -> (value: Tensor, gradients: [Tensor]) {
+package func valueWithGradient(at inputs: [Tensor], _ f: ([Tensor]) throws -> Tensor) throws -> (value: Tensor, gradients: [Tensor]) {
     try differentiate(inputs.map { $0.detached() }, f)
 }
 
@@ -56,7 +56,7 @@ public func valueWithGradient(at x: Tensor, _ f: (Tensor) throws -> Tensor) thro
 /// parameter's ``Parameter/grad`` (added to the existing gradient when `accumulate` is true,
 /// e.g. for gradient accumulation). Frozen parameters are treated as constants. Returns the loss.
 @discardableResult
-public func valueWithGradient(of parameters: [Parameter], accumulate: Bool = false,
+package func valueWithGradient(of parameters: [Parameter], accumulate: Bool = false,
                               _ f: () throws -> Tensor) throws -> Float {
     let trainable = parameters.filter { $0.isTrainable }
     let originals = trainable.map { $0.value }

@@ -67,7 +67,7 @@ extension Tensor {
     }
 
     /// Whether this tensor is being traced for differentiation.
-    public var isTraced: Bool { liveNode != nil }
+    package var isTraced: Bool { liveNode != nil }
 
     /// This tensor's value, cut from any gradient tape (stop-gradient).
     public func detached() -> Tensor {

@@ -6,23 +6,23 @@ import Foundation
 /// Stored as one safetensors file — tensors `model/NAME`, `ema/NAME`, `optim/KEY`; the
 /// scalars in its metadata — written atomically, so an interrupted save leaves the previous
 /// checkpoint intact. Python's `safetensors` can open it.
-public struct Checkpoint {
-    public static let format = "distill.checkpoint"
-    public static let formatVersion = "1"
+package struct Checkpoint {
+    package static let format = "distill.checkpoint"
+    package static let formatVersion = "1"
 
-    public var model: [String: Tensor]
-    public var ema: [String: Tensor]?
-    public var optimizerTensors: [String: Tensor]
-    public var optimizerScalars: [String: String]
-    public var step: Int
+    package var model: [String: Tensor]
+    package var ema: [String: Tensor]?
+    package var optimizerTensors: [String: Tensor]
+    package var optimizerScalars: [String: String]
+    package var step: Int
     /// The configuration that built the model and run, as JSON text.
-    public var config: String
-    public var extra: [String: String]
+    package var config: String
+    package var extra: [String: String]
     /// Further tensors of a run, e.g. the networks and optimizer moments of auxiliary modules
     /// (stored as `aux/NAME`).
     package var auxiliary: [String: Tensor] = [:]
 
-    public init(model: [String: Tensor], ema: [String: Tensor]? = nil, optimizerTensors: [String: Tensor] = [:],
+    package init(model: [String: Tensor], ema: [String: Tensor]? = nil, optimizerTensors: [String: Tensor] = [:],
                 optimizerScalars: [String: String] = [:], step: Int, config: String = "{}", extra: [String: String] = [:]) {
         self.model = model
         self.ema = ema
@@ -34,14 +34,14 @@ public struct Checkpoint {
     }
 
     /// Captures a module, its optimizer and (optionally) its EMA.
-    public init(model: Module, optimizer: Optimizer?, ema: ExponentialMovingAverage? = nil, step: Int,
+    package init(model: Module, optimizer: Optimizer?, ema: ExponentialMovingAverage? = nil, step: Int,
                 config: String = "{}", extra: [String: String] = [:]) {
         self.init(model: model.stateDictionary(), ema: ema?.shadow, optimizerTensors: optimizer?.stateTensors() ?? [:],
                   optimizerScalars: optimizer?.stateScalars() ?? [:], step: step, config: config, extra: extra)
     }
 
     /// Puts the saved state back into a module, its optimizer and EMA.
-    public func restore(model m: Module, optimizer: Optimizer?, ema e: ExponentialMovingAverage? = nil) throws {
+    package func restore(model m: Module, optimizer: Optimizer?, ema e: ExponentialMovingAverage? = nil) throws {
         try m.load(model)
         if let optimizer { try optimizer.loadState(tensors: optimizerTensors, scalars: optimizerScalars) }
         if let e {
@@ -51,7 +51,7 @@ public struct Checkpoint {
     }
 
     /// Writes the checkpoint atomically.
-    public func write(to path: String) throws {
+    package func write(to path: String) throws {
         var tensors: [String: Tensor] = [:]
         for (k, v) in model { tensors["model/" + k] = v }
         for (k, v) in ema ?? [:] { tensors["ema/" + k] = v }
@@ -65,7 +65,7 @@ public struct Checkpoint {
     }
 
     /// Reads a checkpoint written by ``write(to:)``.
-    public static func read(from path: String) throws -> Checkpoint {
+    package static func read(from path: String) throws -> Checkpoint {
         let c = try SafeTensors.read(path)
         guard c.metadata["format"] == format else {
             throw IOError.corrupt(path: path, detail: "not a distill checkpoint (metadata 'format' is \(c.metadata["format"].map { "'\($0)'" } ?? "missing"))")

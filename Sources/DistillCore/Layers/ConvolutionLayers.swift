@@ -1,13 +1,13 @@
 /// A 2-D convolution layer over NCHW images (as PyTorch's `nn.Conv2d` with a square kernel,
 /// zero padding, no dilation or groups): y = conv(x, W) + b, run by ``Tensor/conv2d(weight:bias:stride:padding:)``.
 /// The building block of the U-Net (Ronneberger et al. 2015).
-public final class Conv2d: Module {
+package final class Conv2d: Module {
     /// (out, in, K, K).
-    public let weight: Parameter
+    package let weight: Parameter
     /// (out), or nil.
-    public let bias: Parameter?
-    public let stride: Int
-    public let padding: Int
+    package let bias: Parameter?
+    package let stride: Int
+    package let padding: Int
 
     /// Weights and bias drawn U(±1/√fanIn), fanIn = in·K·K, from `rng` (PyTorch's default
     /// initialization). `zeroInitialized` starts weight and bias at zero instead (the "zero
@@ -15,7 +15,7 @@ public final class Conv2d: Module {
     ///
     /// - Throws: ``TensorError`` for non-positive channel counts or kernel size, a stride below
     ///   1 or a negative padding.
-    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
+    package init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
                 zeroInitialized: Bool = false, rng: inout Philox) throws {
         guard inChannels > 0, outChannels > 0, kernelSize > 0 else {
             throw TensorError.invalidArgument(operation: "Conv2d",
@@ -37,15 +37,15 @@ public final class Conv2d: Module {
         self.padding = padding
     }
 
-    public var inChannels: Int { weight.value.shape[1] }
-    public var outChannels: Int { weight.value.shape[0] }
-    public var kernelSize: Int { weight.value.shape[2] }
+    package var inChannels: Int { weight.value.shape[1] }
+    package var outChannels: Int { weight.value.shape[0] }
+    package var kernelSize: Int { weight.value.shape[2] }
 
     /// x (N, in, H, W) → (N, out, Ho, Wo).
     ///
     /// - Throws: ``TensorError`` when x is not NCHW with `inChannels` channels, or is smaller
     ///   than the kernel.
-    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+    package func callAsFunction(_ x: Tensor) throws -> Tensor {
         guard x.rank == 4, x.shape[1] == inChannels else {
             throw TensorError.invalidShape(operation: "Conv2d", shape: x.shape,
                                            expected: "an NCHW batch with \(inChannels) channels: [batch, \(inChannels), height, width]")
@@ -54,7 +54,7 @@ public final class Conv2d: Module {
     }
 
     /// residual + conv(x) in one op (a residual connection without a separate add).
-    public func callAsFunction(_ x: Tensor, adding residual: Tensor) throws -> Tensor {
+    package func callAsFunction(_ x: Tensor, adding residual: Tensor) throws -> Tensor {
         guard x.rank == 4, x.shape[1] == inChannels else {
             throw TensorError.invalidShape(operation: "Conv2d", shape: x.shape,
                                            expected: "an NCHW batch with \(inChannels) channels: [batch, \(inChannels), height, width]")
@@ -62,7 +62,7 @@ public final class Conv2d: Module {
         return try x.conv2d(weight: weight.value, bias: bias?.value, stride: stride, padding: padding, residual: residual)
     }
 
-    public func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
+    package func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
         try visit("weight", weight)
         if let bias { try visit("bias", bias) }
     }
@@ -71,18 +71,18 @@ public final class Conv2d: Module {
 /// Group normalization with a learned per-channel scale and shift (Wu & He 2018), optionally
 /// followed by an activation in the same kernel pass, and optionally modulated per sample by
 /// a scale and shift (the "scale-shift norm" of Nichol & Dhariwal 2021).
-public final class GroupNorm: Module {
+package final class GroupNorm: Module {
     /// (C), initialized to ones.
-    public let gamma: Parameter
+    package let gamma: Parameter
     /// (C), initialized to zeros.
-    public let beta: Parameter
-    public let groups: Int
-    public let eps: Float
+    package let beta: Parameter
+    package let groups: Int
+    package let eps: Float
     /// Applied after normalization inside the kernel.
-    public var activation: Activation
+    package var activation: Activation
 
     /// - Throws: ``TensorError`` unless `groups` divides `channels` (both positive).
-    public init(groups: Int, channels: Int, eps: Float = 1e-5, activation: Activation = .identity) throws {
+    package init(groups: Int, channels: Int, eps: Float = 1e-5, activation: Activation = .identity) throws {
         guard groups >= 1, channels >= 1, channels % groups == 0 else {
             throw TensorError.invalidArgument(operation: "GroupNorm",
                                               message: "\(channels) channels cannot be split into \(groups) groups; the group count must divide the channel count")
@@ -94,17 +94,17 @@ public final class GroupNorm: Module {
         self.activation = activation
     }
 
-    public var channels: Int { gamma.value.count }
+    package var channels: Int { gamma.value.count }
 
     /// x (N, C, ...) → the same shape.
-    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+    package func callAsFunction(_ x: Tensor) throws -> Tensor {
         try checkChannels(x)
         return try x.groupNorm(groups: groups, gamma: gamma.value, beta: beta.value, activation: activation, eps: eps)
     }
 
     /// x (N, C, ...) with per-sample scale and shift from `scaleShift` (N, 2C) = [scale | shift]:
     /// act((x̂·gamma + beta)·(1 + scale) + shift).
-    public func callAsFunction(_ x: Tensor, scaleShift: Tensor) throws -> Tensor {
+    package func callAsFunction(_ x: Tensor, scaleShift: Tensor) throws -> Tensor {
         try checkChannels(x)
         return try x.groupNorm(groups: groups, gamma: gamma.value, beta: beta.value, scaleShift: scaleShift, activation: activation,
                                eps: eps)
@@ -116,7 +116,7 @@ public final class GroupNorm: Module {
         }
     }
 
-    public func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
+    package func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
         try visit("weight", gamma)
         try visit("bias", beta)
     }

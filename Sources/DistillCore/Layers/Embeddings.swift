@@ -4,10 +4,10 @@ import Foundation
 /// noise levels by Ho et al. 2020): [sin(s·t·ω_k), cos(s·t·ω_k)], ω_k = 10000^(-k/H),
 /// k < H = dim/2. The scale s maps the caller's time range to the usual one (1000 for t in [0, 1]).
 /// The frequencies are fixed (a frozen parameter, saved with the model).
-public final class SinusoidalEmbedding: Module {
-    public let frequencies: Parameter
+package final class SinusoidalEmbedding: Module {
+    package let frequencies: Parameter
 
-    public init(dim: Int, scale: Float = 1000, maxPeriod: Double = 10000) throws {
+    package init(dim: Int, scale: Float = 1000, maxPeriod: Double = 10000) throws {
         guard dim >= 2, dim % 2 == 0 else {
             throw TensorError.invalidArgument(operation: "SinusoidalEmbedding", message: "dim \(dim) must be even and >= 2")
         }
@@ -16,44 +16,44 @@ public final class SinusoidalEmbedding: Module {
         frequencies = Parameter(Tensor(f), trainable: false)
     }
 
-    public var dim: Int { 2 * frequencies.value.count }
+    package var dim: Int { 2 * frequencies.value.count }
 
     /// t of shape [B] or [B, 1] → [B, dim].
-    public func callAsFunction(_ t: Tensor) throws -> Tensor { try t.fourierFeatures(frequencies: frequencies.value) }
+    package func callAsFunction(_ t: Tensor) throws -> Tensor { try t.fourierFeatures(frequencies: frequencies.value) }
 
-    public func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
+    package func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
         try visit("frequencies", frequencies)
     }
 }
 
 /// Random Fourier features of a scalar (Tancik et al. 2020; Song et al. 2021 for noise
 /// levels): [sin(2π w_k t), cos(2π w_k t)], w_k ~ N(0, scale²) drawn once and frozen.
-public final class GaussianFourierEmbedding: Module {
-    public let frequencies: Parameter
+package final class GaussianFourierEmbedding: Module {
+    package let frequencies: Parameter
 
-    public init(dim: Int, scale: Float = 16, rng: inout Philox) throws {
+    package init(dim: Int, scale: Float = 16, rng: inout Philox) throws {
         guard dim >= 2, dim % 2 == 0 else {
             throw TensorError.invalidArgument(operation: "GaussianFourierEmbedding", message: "dim \(dim) must be even and >= 2")
         }
         frequencies = Parameter(try rng.normal([dim / 2], std: 2 * Float.pi * scale), trainable: false)
     }
 
-    public var dim: Int { 2 * frequencies.value.count }
+    package var dim: Int { 2 * frequencies.value.count }
 
-    public func callAsFunction(_ t: Tensor) throws -> Tensor { try t.fourierFeatures(frequencies: frequencies.value) }
+    package func callAsFunction(_ t: Tensor) throws -> Tensor { try t.fourierFeatures(frequencies: frequencies.value) }
 
-    public func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
+    package func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
         try visit("frequencies", frequencies)
     }
 }
 
 /// A learned embedding per class, plus one extra "null" class (index `classCount`) that
 /// stands for "no label" — for classifier-free guidance (Ho & Salimans 2022).
-public final class ClassEmbedding: Module {
-    public let table: Parameter
-    public let classCount: Int
+package final class ClassEmbedding: Module {
+    package let table: Parameter
+    package let classCount: Int
 
-    public init(classCount: Int, dim: Int, rng: inout Philox) throws {
+    package init(classCount: Int, dim: Int, rng: inout Philox) throws {
         guard classCount >= 1, dim >= 1 else {
             throw TensorError.invalidArgument(operation: "ClassEmbedding", message: "needs classCount >= 1 and dim >= 1")
         }
@@ -62,13 +62,13 @@ public final class ClassEmbedding: Module {
     }
 
     /// The null class's index.
-    public var nullClass: Int { classCount }
-    public var dim: Int { table.value.shape[1] }
+    package var nullClass: Int { classCount }
+    package var dim: Int { table.value.shape[1] }
 
     /// Labels in 0...classCount (classCount = null) → [B, dim].
-    public func callAsFunction(_ labels: [Int]) throws -> Tensor { try table.value.gatherRows(labels) }
+    package func callAsFunction(_ labels: [Int]) throws -> Tensor { try table.value.gatherRows(labels) }
 
-    public func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
+    package func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
         try visit("table", table)
     }
 }

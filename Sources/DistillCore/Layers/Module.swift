@@ -8,8 +8,9 @@ public final class Parameter {
     /// The last gradient computed for it, if any.
     public var grad: Tensor?
     /// False freezes it: gradient functions treat it as a constant and optimizers skip it.
-    public var isTrainable: Bool
+    package var isTrainable: Bool
 
+    /// A parameter holding `value` (detached from any tape); frozen unless `trainable`.
     public init(_ value: Tensor, trainable: Bool = true) {
         self.value = value.detached()
         self.isTrainable = trainable
@@ -29,8 +30,11 @@ public protocol Module: AnyObject {
 
 /// Errors of module state handling.
 public enum ModuleError: Error, CustomStringConvertible {
+    /// The weights lack a parameter the module has.
     case missingParameter(String)
+    /// The weights have a parameter the module does not.
     case unexpectedParameter(String)
+    /// A parameter's shape differs from the module's.
     case shapeMismatch(name: String, expected: [Int], got: [Int])
 
     public var description: String {
@@ -49,23 +53,23 @@ extension Module {
     }
 
     /// Every parameter with its name, in visiting order.
-    public var namedParameters: [(name: String, parameter: Parameter)] {
+    package var namedParameters: [(name: String, parameter: Parameter)] {
         var out: [(String, Parameter)] = []
         visitParameters { out.append(($0, $1)) }
         return out
     }
 
     /// Every parameter, in visiting order.
-    public var parameters: [Parameter] { namedParameters.map { $0.parameter } }
+    package var parameters: [Parameter] { namedParameters.map { $0.parameter } }
 
     /// Parameters not frozen.
-    public var trainableParameters: [Parameter] { parameters.filter { $0.isTrainable } }
+    package var trainableParameters: [Parameter] { parameters.filter { $0.isTrainable } }
 
     /// Total number of scalars in all parameters.
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
 
     /// Freezes (or unfreezes) every parameter.
-    public func setTrainable(_ trainable: Bool) {
+    package func setTrainable(_ trainable: Bool) {
         for p in parameters { p.isTrainable = trainable }
     }
 
@@ -90,7 +94,7 @@ extension Module {
     /// Copies every parameter value of `other` (same names and shapes), e.g. a teacher into
     /// its student. Values are shared copy-on-write, so later training of one leaves the
     /// other intact.
-    public func copyParameters(from other: Module) throws { try load(other.stateDictionary()) }
+    package func copyParameters(from other: Module) throws { try load(other.stateDictionary()) }
 
     /// Copies the parameters this module shares with `other` and sets the trainable ones
     /// `other` lacks to zero, e.g. a teacher into a student that has an extra input, which then
@@ -101,7 +105,7 @@ extension Module {
     /// part. Any other shape difference, or a parameter of `other` this module lacks, throws,
     /// and nothing is changed.
     @discardableResult
-    public func copySharedParameters(from other: Module) throws -> [String] {
+    package func copySharedParameters(from other: Module) throws -> [String] {
         var state = other.stateDictionary()
         var zeroed: [String] = []
         for (name, p) in namedParameters {
@@ -122,12 +126,12 @@ extension Module {
     }
 
     /// Clears every parameter's gradient.
-    public func zeroGradients() { for p in parameters { p.grad = nil } }
+    package func zeroGradients() { for p in parameters { p.grad = nil } }
 
     /// Evaluates the scalar loss `f` and stores the gradients of this module's trainable
     /// parameters in their ``Parameter/grad``. Returns the loss.
     @discardableResult
-    public func valueWithGradient(accumulate: Bool = false, _ f: () throws -> Tensor) throws -> Float {
+    package func valueWithGradient(accumulate: Bool = false, _ f: () throws -> Tensor) throws -> Float {
         try DistillCore.valueWithGradient(of: parameters, accumulate: accumulate, f)
     }
 }

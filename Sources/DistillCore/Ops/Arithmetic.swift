@@ -51,14 +51,14 @@ extension Tensor {
     public static func / (a: Tensor, b: Tensor) throws -> Tensor { try binary(a, b, CK_BIN_DIV, "divide") }
 
     /// Elementwise maximum, broadcasting (the gradient goes to `a` on ties).
-    public static func maximum(_ a: Tensor, _ b: Tensor) throws -> Tensor { try binary(a, b, CK_BIN_MAX, "maximum") }
+    package static func maximum(_ a: Tensor, _ b: Tensor) throws -> Tensor { try binary(a, b, CK_BIN_MAX, "maximum") }
     /// Elementwise minimum, broadcasting (the gradient goes to `a` on ties).
-    public static func minimum(_ a: Tensor, _ b: Tensor) throws -> Tensor { try binary(a, b, CK_BIN_MIN, "minimum") }
+    package static func minimum(_ a: Tensor, _ b: Tensor) throws -> Tensor { try binary(a, b, CK_BIN_MIN, "minimum") }
 
     // MARK: - Scalars
 
     /// alpha * self + beta in one pass.
-    public func affine(scale alpha: Float, shift beta: Float) -> Tensor {
+    package func affine(scale alpha: Float, shift beta: Float) -> Tensor {
         let y = Tensor(uninitialized: shape)
         ck_affine(y.pointer, pointer, Int64(count), alpha, beta)
         let x = self
@@ -67,13 +67,19 @@ extension Tensor {
         }
     }
 
+    /// Adds `s` to every element.
     public static func + (a: Tensor, s: Float) -> Tensor { a.affine(scale: 1, shift: s) }
-    public static func + (s: Float, a: Tensor) -> Tensor { a.affine(scale: 1, shift: s) }
+    package static func + (s: Float, a: Tensor) -> Tensor { a.affine(scale: 1, shift: s) }
+    /// Subtracts `s` from every element.
     public static func - (a: Tensor, s: Float) -> Tensor { a.affine(scale: 1, shift: -s) }
-    public static func - (s: Float, a: Tensor) -> Tensor { a.affine(scale: -1, shift: s) }
+    package static func - (s: Float, a: Tensor) -> Tensor { a.affine(scale: -1, shift: s) }
+    /// Multiplies every element by `s`.
     public static func * (a: Tensor, s: Float) -> Tensor { a.affine(scale: s, shift: 0) }
+    /// Multiplies every element by `s`.
     public static func * (s: Float, a: Tensor) -> Tensor { a.affine(scale: s, shift: 0) }
+    /// Divides every element by `s`.
     public static func / (a: Tensor, s: Float) -> Tensor { a.affine(scale: 1 / s, shift: 0) }
+    /// The negation.
     public static prefix func - (a: Tensor) -> Tensor { a.affine(scale: -1, shift: 0) }
 
     // MARK: - Unary math
@@ -98,16 +104,16 @@ extension Tensor {
     /// |x| elementwise (gradient sign(x), 0 at 0).
     public func abs() -> Tensor { unary(CK_UN_ABS) }
     /// sin elementwise.
-    public func sin() -> Tensor { unary(CK_UN_SIN) }
+    package func sin() -> Tensor { unary(CK_UN_SIN) }
     /// cos elementwise.
-    public func cos() -> Tensor { unary(CK_UN_COS) }
+    package func cos() -> Tensor { unary(CK_UN_COS) }
     /// 1/x elementwise.
-    public func reciprocal() -> Tensor { unary(CK_UN_RECIP) }
+    package func reciprocal() -> Tensor { unary(CK_UN_RECIP) }
 
     // MARK: - In place (untraced)
 
     /// self += other (same shape), in place; the result is not traced.
-    public mutating func addInPlace(_ other: Tensor, scale: Float = 1) throws {
+    package mutating func addInPlace(_ other: Tensor, scale: Float = 1) throws {
         guard other.shape == shape else {
             throw TensorError.shapeMismatch(operation: "addInPlace", lhs: shape, rhs: other.shape, expected: "equal shapes")
         }
@@ -116,7 +122,7 @@ extension Tensor {
     }
 
     /// self = alpha * self + beta, in place; the result is not traced.
-    public mutating func scaleInPlace(by alpha: Float, adding beta: Float = 0) {
+    package mutating func scaleInPlace(by alpha: Float, adding beta: Float = 0) {
         node = nil
         let p = uniquePointer()
         ck_affine(p, p, Int64(count), alpha, beta)

@@ -15,7 +15,7 @@ extension Tensor {
     ///
     /// - Throws: ``TensorError`` unless q, k and v are rank 4 with one shape, or when `scale`
     ///   is not finite.
-    public static func attention(q: Tensor, k: Tensor, v: Tensor, scale: Float? = nil) throws -> Tensor {
+    package static func attention(q: Tensor, k: Tensor, v: Tensor, scale: Float? = nil) throws -> Tensor {
         guard q.rank == 4 else {
             throw TensorError.invalidShape(operation: "attention", shape: q.shape, expected: "q of shape (batch, heads, tokens, headDim)")
         }

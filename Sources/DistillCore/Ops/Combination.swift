@@ -4,7 +4,7 @@ extension Tensor {
     /// Σₖ cₖ·tₖ (+ `noiseStd`·z, z standard normal from `noise`, which advances) in one fused
     /// kernel pass: the update step of every sampler. All terms share one shape; at most 8
     /// terms. Differentiable in the terms (the noise is a constant).
-    public static func linearCombination(_ terms: [(Float, Tensor)], noiseStd: Float = 0, noise: inout Philox) throws -> Tensor {
+    package static func linearCombination(_ terms: [(Float, Tensor)], noiseStd: Float = 0, noise: inout Philox) throws -> Tensor {
         guard let first = terms.first, terms.count <= Int(CK_SAMPLER_MAX_INPUTS) else {
             throw TensorError.invalidArgument(operation: "linearCombination", message: "takes 1...\(CK_SAMPLER_MAX_INPUTS) terms; got \(terms.count)")
         }
@@ -27,7 +27,7 @@ extension Tensor {
     }
 
     /// Σₖ cₖ·tₖ in one fused pass (no noise).
-    public static func linearCombination(_ terms: [(Float, Tensor)]) throws -> Tensor {
+    package static func linearCombination(_ terms: [(Float, Tensor)]) throws -> Tensor {
         var unused = Philox(seed: 0)
         return try linearCombination(terms, noiseStd: 0, noise: &unused)
     }

@@ -59,7 +59,7 @@ extension Tensor {
 
     /// Output side length of a convolution: (in + 2·padding − kernel) / stride + 1, or 0 when the
     /// kernel does not fit the padded input.
-    public static func convolutionOutputSize(_ input: Int, kernel: Int, stride: Int, padding: Int) -> Int {
+    package static func convolutionOutputSize(_ input: Int, kernel: Int, stride: Int, padding: Int) -> Int {
         Int(ck_conv2d_out_size(Int64(input), Int64(kernel), Int64(stride), Int64(padding)))
     }
 
@@ -79,7 +79,7 @@ extension Tensor {
     ///   with a square kernel and the input's channel count, the bias is not (Cout), the stride
     ///   is not positive, the padding is negative, the kernel does not fit the padded image, or
     ///   the residual does not have the output's shape.
-    public func conv2d(weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0, residual: Tensor? = nil) throws -> Tensor {
+    package func conv2d(weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0, residual: Tensor? = nil) throws -> Tensor {
         let op = "conv2d"
         guard rank == 4 else {
             throw TensorError.invalidShape(operation: op, shape: shape, expected: "an NCHW input (batch, channels, height, width)")

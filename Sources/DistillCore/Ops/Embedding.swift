@@ -3,7 +3,7 @@ import CKernels
 extension Tensor {
     /// Fourier features of a batch of scalars: self (B) or (B, 1), frequencies (H) →
     /// (B, 2H) = [sin(t f), cos(t f)]. Differentiable in both t and the frequencies.
-    public func fourierFeatures(frequencies: Tensor) throws -> Tensor {
+    package func fourierFeatures(frequencies: Tensor) throws -> Tensor {
         guard frequencies.rank == 1, rank == 1 || (rank == 2 && shape[1] == 1) else {
             throw TensorError.shapeMismatch(operation: "fourierFeatures", lhs: shape, rhs: frequencies.shape,
                                             expected: "times of shape [B] or [B, 1] and frequencies of shape [H]")
@@ -19,7 +19,7 @@ extension Tensor {
     }
 
     /// Rows of this table (V, D) picked by `indices` → (B, D). Throws on an index outside 0..<V.
-    public func gatherRows(_ indices: [Int]) throws -> Tensor {
+    package func gatherRows(_ indices: [Int]) throws -> Tensor {
         guard rank == 2 else {
             throw TensorError.invalidShape(operation: "gatherRows", shape: shape, expected: "a (V, D) table")
         }

@@ -15,7 +15,7 @@ extension Tensor {
     ///
     /// - Throws: ``TensorError`` for an input of rank < 2, a channel count not divisible by
     ///   `groups`, or a parameter of the wrong shape.
-    public func groupNorm(groups: Int, gamma: Tensor? = nil, beta: Tensor? = nil, scale: Tensor? = nil, shift: Tensor? = nil,
+    package func groupNorm(groups: Int, gamma: Tensor? = nil, beta: Tensor? = nil, scale: Tensor? = nil, shift: Tensor? = nil,
                           activation: Activation = .identity, eps: Float = 1e-5) throws -> Tensor {
         let (n, c) = try groupNormShape(groups: groups, gamma: gamma, beta: beta)
         for (name, t) in [("scale", scale), ("shift", shift)] {
@@ -34,7 +34,7 @@ extension Tensor {
     /// splitting it.
     ///
     /// - Throws: ``TensorError`` as the other form, or for `scaleShift` not of shape (N, 2C).
-    public func groupNorm(groups: Int, gamma: Tensor? = nil, beta: Tensor? = nil, scaleShift: Tensor,
+    package func groupNorm(groups: Int, gamma: Tensor? = nil, beta: Tensor? = nil, scaleShift: Tensor,
                           activation: Activation = .identity, eps: Float = 1e-5) throws -> Tensor {
         let (n, c) = try groupNormShape(groups: groups, gamma: gamma, beta: beta)
         guard scaleShift.shape == [n, 2 * c] else {

@@ -30,13 +30,13 @@ extension Tensor {
     }
 
     /// Collapses dims `from...` into one.
-    public func flattened(from axis: Int = 0) throws -> Tensor {
+    package func flattened(from axis: Int = 0) throws -> Tensor {
         let a = try Shape.axis(axis, rank: rank, "flattened")
         return try reshaped(Array(shape[..<a]) + [Shape.count(Array(shape[a...]))])
     }
 
     /// Inserts a size-1 dim at `axis` (0...rank; negative counts from the end).
-    public func expandingDims(at axis: Int) throws -> Tensor {
+    package func expandingDims(at axis: Int) throws -> Tensor {
         let a = axis < 0 ? axis + rank + 1 : axis
         guard a >= 0, a <= rank else {
             throw TensorError.outOfRange(operation: "expandingDims", value: axis, validRange: "-\(rank + 1)...\(rank)")
@@ -47,7 +47,7 @@ extension Tensor {
     }
 
     /// Removes size-1 dims (all, or those listed).
-    public func squeezed(axes: [Int]? = nil) throws -> Tensor {
+    package func squeezed(axes: [Int]? = nil) throws -> Tensor {
         let drop = try Set((axes ?? shape.indices.filter { shape[$0] == 1 }).map { try Shape.axis($0, rank: rank, "squeezed") })
         for a in drop where shape[a] != 1 {
             throw TensorError.invalidShape(operation: "squeezed", shape: shape, expected: "size 1 on axis \(a)")
@@ -72,12 +72,12 @@ extension Tensor {
     }
 
     /// Row `index` of the first axis (the first axis removed), as a view.
-    public func row(_ index: Int) throws -> Tensor {
+    package func row(_ index: Int) throws -> Tensor {
         try slice(index..<(index + 1)).reshaped(Array(shape.dropFirst()))
     }
 
     /// Elements `range` along `axis`, copied into a new tensor.
-    public func slice(_ range: Range<Int>, axis: Int) throws -> Tensor {
+    package func slice(_ range: Range<Int>, axis: Int) throws -> Tensor {
         let a = try Shape.axis(axis, rank: rank, "slice(_:axis:)")
         if a == 0 { return try slice(range) }
         guard range.lowerBound >= 0, range.upperBound <= shape[a] else {
@@ -99,7 +99,7 @@ extension Tensor {
     }
 
     /// Dims reordered: result dim i is input dim `permutation[i]`.
-    public func permuted(_ permutation: [Int]) throws -> Tensor {
+    package func permuted(_ permutation: [Int]) throws -> Tensor {
         guard permutation.count == rank, Set(permutation) == Set(0..<rank) else {
             throw TensorError.invalidArgument(operation: "permuted", message: "\(permutation) is not a permutation of 0..<\(rank)")
         }
@@ -117,7 +117,7 @@ extension Tensor {
     }
 
     /// The last two dims swapped (a rank-1 tensor is returned as is).
-    public func transposed() throws -> Tensor {
+    package func transposed() throws -> Tensor {
         guard rank >= 2 else { return self }
         var p = Array(0..<rank)
         p.swapAt(rank - 1, rank - 2)
@@ -125,7 +125,7 @@ extension Tensor {
     }
 
     /// This tensor broadcast to `newShape` (materialized).
-    public func broadcast(to newShape: [Int]) throws -> Tensor {
+    package func broadcast(to newShape: [Int]) throws -> Tensor {
         let out = try Shape.broadcast(shape, newShape, "broadcast(to:)")
         guard out == newShape else {
             throw TensorError.shapeMismatch(operation: "broadcast(to:)", lhs: shape, rhs: newShape,
@@ -170,7 +170,7 @@ extension Tensor {
     }
 
     /// Tensors of one shape stacked along a new axis.
-    public static func stack(_ tensors: [Tensor], axis: Int = 0) throws -> Tensor {
+    package static func stack(_ tensors: [Tensor], axis: Int = 0) throws -> Tensor {
         guard let first = tensors.first else {
             throw TensorError.invalidArgument(operation: "stack", message: "needs at least one tensor")
         }

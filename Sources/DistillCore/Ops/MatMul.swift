@@ -3,7 +3,7 @@ import CKernels
 // Matrix products (through the pooled OpenBLAS kernels) and the fused linear layer.
 
 /// Activations the fused linear layer (and ``Tensor/activation(_:)``) apply.
-public enum Activation: String, Sendable, Codable, CaseIterable {
+package enum Activation: String, Sendable, Codable, CaseIterable {
     case identity, relu, silu, gelu, tanh, sigmoid, softplus
 
     var kernel: Int32 {
@@ -80,7 +80,7 @@ extension Tensor {
 
     /// Fused linear layer: activation(self · weightᵀ + bias) in one kernel pass.
     /// self (..., IN), weight (OUT, IN), bias (OUT) or nil → (..., OUT).
-    public func linear(weight: Tensor, bias: Tensor?, activation: Activation = .identity) throws -> Tensor {
+    package func linear(weight: Tensor, bias: Tensor?, activation: Activation = .identity) throws -> Tensor {
         guard weight.rank == 2, rank >= 1, shape[rank - 1] == weight.shape[1] else {
             throw TensorError.shapeMismatch(operation: "linear", lhs: shape, rhs: weight.shape,
                                             expected: "input (..., IN) and weight (OUT, IN)")
@@ -118,7 +118,7 @@ extension Tensor {
     }
 
     /// An activation function elementwise.
-    public func activation(_ f: Activation) -> Tensor {
+    package func activation(_ f: Activation) -> Tensor {
         if f == .identity { return self }
         let y = Tensor(uninitialized: shape)
         ck_act_forward(y.pointer, pointer, Int64(count), f.kernel)
@@ -129,15 +129,15 @@ extension Tensor {
     }
 
     /// max(x, 0).
-    public func relu() -> Tensor { activation(.relu) }
+    package func relu() -> Tensor { activation(.relu) }
     /// x·sigmoid(x) (Elfwing et al. 2018; Hendrycks & Gimpel 2016).
-    public func silu() -> Tensor { activation(.silu) }
+    package func silu() -> Tensor { activation(.silu) }
     /// x·Φ(x), exact erf form (Hendrycks & Gimpel 2016).
-    public func gelu() -> Tensor { activation(.gelu) }
+    package func gelu() -> Tensor { activation(.gelu) }
     /// Hyperbolic tangent.
-    public func tanh() -> Tensor { activation(.tanh) }
+    package func tanh() -> Tensor { activation(.tanh) }
     /// 1 / (1 + e^-x).
-    public func sigmoid() -> Tensor { activation(.sigmoid) }
+    package func sigmoid() -> Tensor { activation(.sigmoid) }
     /// log(1 + e^x).
-    public func softplus() -> Tensor { activation(.softplus) }
+    package func softplus() -> Tensor { activation(.softplus) }
 }

@@ -3,7 +3,7 @@ import CKernels
 extension Tensor {
     /// Layer normalization over the last dim (Ba, Kiros & Hinton 2016):
     /// (x - mean) / sqrt(var + eps) · gamma + beta, gamma and beta of shape [D] or nil.
-    public func layerNorm(gamma: Tensor?, beta: Tensor?, eps: Float = 1e-5) throws -> Tensor {
+    package func layerNorm(gamma: Tensor?, beta: Tensor?, eps: Float = 1e-5) throws -> Tensor {
         guard rank >= 1, let d = shape.last, d > 0 else {
             throw TensorError.invalidShape(operation: "layerNorm", shape: shape, expected: "rank >= 1 with a non-empty last dim")
         }

@@ -93,7 +93,7 @@ extension Tensor {
     }
 
     /// log Σ exp over `axis`, computed stably; the axis is removed (or kept as 1).
-    public func logSumExp(axis: Int, keepingDims: Bool = false) throws -> Tensor {
+    package func logSumExp(axis: Int, keepingDims: Bool = false) throws -> Tensor {
         let a = try Shape.axis(axis, rank: rank, "logSumExp")
         let (o, r, i) = Tensor.split(shape, at: a)
         var outShape = shape
@@ -109,7 +109,7 @@ extension Tensor {
     }
 
     /// Softmax over `axis`.
-    public func softmax(axis: Int = -1) throws -> Tensor {
+    package func softmax(axis: Int = -1) throws -> Tensor {
         let a = try Shape.axis(axis, rank: rank, "softmax")
         let (o, r, i) = Tensor.split(shape, at: a)
         let y = Tensor(uninitialized: shape)
@@ -123,12 +123,12 @@ extension Tensor {
     }
 
     /// Log-softmax over `axis`: x - logSumExp(x).
-    public func logSoftmax(axis: Int = -1) throws -> Tensor {
+    package func logSoftmax(axis: Int = -1) throws -> Tensor {
         try self - logSumExp(axis: axis, keepingDims: true)
     }
 
     /// Maximum over `axis` (not differentiable: the result is a constant).
-    public func max(axis: Int, keepingDims: Bool = false) throws -> Tensor {
+    package func max(axis: Int, keepingDims: Bool = false) throws -> Tensor {
         let a = try Shape.axis(axis, rank: rank, "max(axis:)")
         let (o, r, i) = Tensor.split(shape, at: a)
         guard r > 0 else {

@@ -8,7 +8,7 @@ extension Tensor {
     /// convolution in the diffusion U-Net, Ho et al. 2020).
     ///
     /// - Throws: ``TensorError`` unless the input is rank 4.
-    public func upsampleNearest2x() throws -> Tensor {
+    package func upsampleNearest2x() throws -> Tensor {
         guard rank == 4 else {
             throw TensorError.invalidShape(operation: "upsampleNearest2x", shape: shape, expected: "an NCHW image batch (rank 4)")
         }
@@ -26,7 +26,7 @@ extension Tensor {
     /// mean of a 2×2 block (an odd last row or column is dropped, as PyTorch's `avg_pool2d(2)`).
     ///
     /// - Throws: ``TensorError`` unless the input is rank 4 with H, W >= 2.
-    public func averagePool2x() throws -> Tensor {
+    package func averagePool2x() throws -> Tensor {
         guard rank == 4, shape[2] >= 2, shape[3] >= 2 else {
             throw TensorError.invalidShape(operation: "averagePool2x", shape: shape,
                                            expected: "an NCHW image batch (rank 4) at least 2×2 pixels")
@@ -49,7 +49,7 @@ extension Tensor {
     ///
     /// - Throws: ``TensorError`` for an empty list, a rank below 2, or sizes that differ outside
     ///   axis 1.
-    public static func concatChannels(_ tensors: [Tensor]) throws -> Tensor {
+    package static func concatChannels(_ tensors: [Tensor]) throws -> Tensor {
         guard let first = tensors.first, first.rank >= 2 else {
             throw TensorError.invalidArgument(operation: "concatChannels", message: "needs at least one tensor of rank >= 2")
         }

@@ -1,11 +1,11 @@
 import CKernels
 
 /// Errors of optimizers and their state.
-public enum OptimizerError: Error, CustomStringConvertible {
+package enum OptimizerError: Error, CustomStringConvertible {
     case invalidHyperparameter(String)
     case stateMismatch(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case let .invalidHyperparameter(m): return "optimizer: \(m)"
         case let .stateMismatch(m): return "optimizer state: \(m)"
@@ -17,7 +17,7 @@ public enum OptimizerError: Error, CustomStringConvertible {
 ///
 /// State (moments, step count) is keyed by parameter name, so it can be saved in and
 /// restored from a checkpoint.
-public protocol Optimizer: AnyObject {
+package protocol Optimizer: AnyObject {
     /// The learning rate for the next step (schedules set it each step).
     var learningRate: Float { get set }
     /// Steps taken.
@@ -34,16 +34,16 @@ public protocol Optimizer: AnyObject {
 
 /// Adam (Kingma & Ba 2015) or AdamW (Loshchilov & Hutter 2019, decoupled weight decay),
 /// in PyTorch's formulation, one fused kernel pass per parameter.
-public final class Adam: Optimizer {
-    public var learningRate: Float
-    public let beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float
+package final class Adam: Optimizer {
+    package var learningRate: Float
+    package let beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float
     /// True: AdamW's decoupled decay p ← p(1 - lr·wd); false: L2 added to the gradient.
-    public let decoupledWeightDecay: Bool
-    public private(set) var step = 0
+    package let decoupledWeightDecay: Bool
+    package private(set) var step = 0
     let params: [(name: String, parameter: Parameter)]
     var m: [String: Tensor] = [:], v: [String: Tensor] = [:]
 
-    public init(_ module: Module, learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
+    package init(_ module: Module, learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
                 epsilon: Float = 1e-8, weightDecay: Float = 0, decoupledWeightDecay: Bool = false) throws {
         guard learningRate >= 0, (0..<1).contains(beta1), (0..<1).contains(beta2), epsilon > 0, weightDecay >= 0 else {
             throw OptimizerError.invalidHyperparameter(
@@ -56,13 +56,13 @@ public final class Adam: Optimizer {
     }
 
     /// AdamW with PyTorch's defaults (weight decay 0.01).
-    public static func adamW(_ module: Module, learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
+    package static func adamW(_ module: Module, learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
                              epsilon: Float = 1e-8, weightDecay: Float = 0.01) throws -> Adam {
         try Adam(module, learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
                  weightDecay: weightDecay, decoupledWeightDecay: true)
     }
 
-    public func update() throws {
+    package func update() throws {
         step += 1
         for (name, p) in params where p.isTrainable {
             guard let g = p.grad else { continue }
@@ -78,19 +78,19 @@ public final class Adam: Optimizer {
         }
     }
 
-    public func stateTensors() -> [String: Tensor] {
+    package func stateTensors() -> [String: Tensor] {
         var out: [String: Tensor] = [:]
         for (k, t) in m { out["exp_avg." + k] = t }
         for (k, t) in v { out["exp_avg_sq." + k] = t }
         return out
     }
 
-    public func stateScalars() -> [String: String] {
+    package func stateScalars() -> [String: String] {
         ["type": decoupledWeightDecay ? "adamw" : "adam", "step": String(step), "lr": String(learningRate),
          "beta1": String(beta1), "beta2": String(beta2), "eps": String(epsilon), "weight_decay": String(weightDecay)]
     }
 
-    public func loadState(tensors: [String: Tensor], scalars: [String: String]) throws {
+    package func loadState(tensors: [String: Tensor], scalars: [String: String]) throws {
         guard let s = scalars["step"], let st = Int(s), st >= 0 else { throw OptimizerError.stateMismatch("missing or bad 'step'") }
         var newM: [String: Tensor] = [:], newV: [String: Tensor] = [:]
         let shapes = Dictionary(uniqueKeysWithValues: params.map { ($0.name, $0.parameter.value.shape) })
@@ -110,14 +110,14 @@ public final class Adam: Optimizer {
 
 /// Stochastic gradient descent with optional momentum, dampening, Nesterov and L2 weight
 /// decay (PyTorch's formulation; Sutskever et al. 2013 for Nesterov momentum).
-public final class SGD: Optimizer {
-    public var learningRate: Float
-    public let momentum: Float, dampening: Float, weightDecay: Float, nesterov: Bool
-    public private(set) var step = 0
+package final class SGD: Optimizer {
+    package var learningRate: Float
+    package let momentum: Float, dampening: Float, weightDecay: Float, nesterov: Bool
+    package private(set) var step = 0
     let params: [(name: String, parameter: Parameter)]
     var buffers: [String: Tensor] = [:]
 
-    public init(_ module: Module, learningRate: Float, momentum: Float = 0, dampening: Float = 0,
+    package init(_ module: Module, learningRate: Float, momentum: Float = 0, dampening: Float = 0,
                 weightDecay: Float = 0, nesterov: Bool = false) throws {
         guard learningRate >= 0, momentum >= 0, weightDecay >= 0, !nesterov || (momentum > 0 && dampening == 0) else {
             throw OptimizerError.invalidHyperparameter("SGD needs lr, momentum, weight decay >= 0, and Nesterov needs momentum > 0 with no dampening")
@@ -127,7 +127,7 @@ public final class SGD: Optimizer {
         self.params = module.namedParameters
     }
 
-    public func update() throws {
+    package func update() throws {
         step += 1
         for (name, p) in params where p.isTrainable {
             guard let g = p.grad else { continue }
@@ -142,16 +142,16 @@ public final class SGD: Optimizer {
         }
     }
 
-    public func stateTensors() -> [String: Tensor] {
+    package func stateTensors() -> [String: Tensor] {
         Dictionary(uniqueKeysWithValues: buffers.map { ("momentum_buffer." + $0.key, $0.value) })
     }
 
-    public func stateScalars() -> [String: String] {
+    package func stateScalars() -> [String: String] {
         ["type": "sgd", "step": String(step), "lr": String(learningRate), "momentum": String(momentum),
          "dampening": String(dampening), "weight_decay": String(weightDecay), "nesterov": String(nesterov)]
     }
 
-    public func loadState(tensors: [String: Tensor], scalars: [String: String]) throws {
+    package func loadState(tensors: [String: Tensor], scalars: [String: String]) throws {
         guard let s = scalars["step"], let st = Int(s), st >= 0 else { throw OptimizerError.stateMismatch("missing or bad 'step'") }
         let shapes = Dictionary(uniqueKeysWithValues: params.map { ($0.name, $0.parameter.value.shape) })
         var newBuffers: [String: Tensor] = [:]

@@ -9,6 +9,7 @@ public enum LearningRateSchedule: Sendable, Codable, Equatable {
     /// `minimum` at `totalSteps` (Loshchilov & Hutter 2017, without restarts), constant after.
     case warmupCosine(peak: Float, warmupSteps: Int, totalSteps: Int, minimum: Float)
 
+    /// The rate at `step` (0-based).
     public func learningRate(at step: Int) -> Float {
         switch self {
         case let .constant(lr):
@@ -26,7 +27,7 @@ public enum LearningRateSchedule: Sendable, Codable, Equatable {
 /// (Pascanu et al. 2013). Returns the norm before clipping. The sums are done in double in
 /// fixed blocks, so the result does not depend on the thread count.
 @discardableResult
-public func clipGradientNorm(_ parameters: [Parameter], maxNorm: Float) -> Float {
+package func clipGradientNorm(_ parameters: [Parameter], maxNorm: Float) -> Float {
     let total = parameters.reduce(0.0) { acc, p in
         guard p.isTrainable, let g = p.grad else { return acc }
         return acc + ck_sum_squares(g.pointer, Int64(g.count))
@@ -41,13 +42,13 @@ public func clipGradientNorm(_ parameters: [Parameter], maxNorm: Float) -> Float
 
 /// An exponential moving average of a module's parameters (Polyak averaging; the EMA
 /// weights diffusion models sample with): shadow ← decay·shadow + (1-decay)·value.
-public final class ExponentialMovingAverage {
-    public var decay: Float
+package final class ExponentialMovingAverage {
+    package var decay: Float
     /// The averaged values by parameter name.
-    public private(set) var shadow: [String: Tensor]
+    package private(set) var shadow: [String: Tensor]
 
     /// Starts from the module's current values.
-    public init(_ module: Module, decay: Float) throws {
+    package init(_ module: Module, decay: Float) throws {
         guard (0...1).contains(decay) else {
             throw OptimizerError.invalidHyperparameter("EMA decay \(decay) must be in [0, 1]")
         }
@@ -56,7 +57,7 @@ public final class ExponentialMovingAverage {
     }
 
     /// Folds the module's current values in (one fused pass per parameter).
-    public func update(from module: Module, decay override: Float? = nil) throws {
+    package func update(from module: Module, decay override: Float? = nil) throws {
         let d = override ?? decay
         for (name, p) in module.namedParameters {
             guard var s = shadow.removeValue(forKey: name) else { throw ModuleError.unexpectedParameter(name) }
@@ -70,10 +71,10 @@ public final class ExponentialMovingAverage {
     }
 
     /// Writes the averaged values into `module` (e.g. a copy used for sampling).
-    public func copy(to module: Module) throws { try module.load(shadow) }
+    package func copy(to module: Module) throws { try module.load(shadow) }
 
     /// Replaces the shadow values (e.g. from a checkpoint).
-    public func load(_ values: [String: Tensor]) throws {
+    package func load(_ values: [String: Tensor]) throws {
         guard Set(values.keys) == Set(shadow.keys) else {
             throw OptimizerError.stateMismatch("EMA names differ from the module's parameters")
         }

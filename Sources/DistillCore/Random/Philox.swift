@@ -8,12 +8,13 @@ import CKernels
 /// once. Use distinct streams for independent purposes (data, noise, dropout, ...).
 public struct Philox: Sendable, Hashable, Codable {
     /// The key.
-    public var seed: UInt64
+    package var seed: UInt64
     /// The stream within the key.
-    public var stream: UInt64
+    package var stream: UInt64
     /// Position of the next value.
-    public var offset: UInt64
+    package var offset: UInt64
 
+    /// The generator of key `seed` on `stream`, at position `offset` (0: its first value).
     public init(seed: UInt64, stream: UInt64 = 0, offset: UInt64 = 0) {
         self.seed = seed
         self.stream = stream
@@ -21,7 +22,7 @@ public struct Philox: Sendable, Hashable, Codable {
     }
 
     /// A generator on another stream of the same seed, starting at 0.
-    public func substream(_ stream: UInt64) -> Philox { Philox(seed: seed, stream: stream) }
+    package func substream(_ stream: UInt64) -> Philox { Philox(seed: seed, stream: stream) }
 
     /// Moves past `n` values just drawn.
     mutating func advance(by n: Int) { offset += UInt64(n) }
@@ -45,7 +46,7 @@ public struct Philox: Sendable, Hashable, Codable {
     }
 
     /// A uniform integer in 0..<bound (by rejection, so unbiased).
-    public mutating func nextInt(below bound: Int) -> Int {
+    package mutating func nextInt(below bound: Int) -> Int {
         precondition(bound > 0, "nextInt(below:) needs a positive bound")
         let b = UInt64(bound)
         let limit = UInt64.max - UInt64.max % b
@@ -56,7 +57,7 @@ public struct Philox: Sendable, Hashable, Codable {
     }
 
     /// 64 random bits (uses the rest of the current Philox block).
-    public mutating func nextUInt64() -> UInt64 {
+    package mutating func nextUInt64() -> UInt64 {
         var out = [UInt32](repeating: 0, count: 4)
         let block = offset >> 2
         var ctr: [UInt32] = [UInt32(truncatingIfNeeded: block), UInt32(truncatingIfNeeded: block >> 32),
@@ -68,7 +69,7 @@ public struct Philox: Sendable, Hashable, Codable {
     }
 
     /// A random permutation of 0..<n (Fisher-Yates).
-    public mutating func permutation(_ n: Int) -> [Int] {
+    package mutating func permutation(_ n: Int) -> [Int] {
         var p = Array(0..<n)
         if n > 1 {
             for i in stride(from: n - 1, to: 0, by: -1) { p.swapAt(i, nextInt(below: i + 1)) }

@@ -11,24 +11,24 @@ public enum Runtime {
 
     /// Whether kernels take their AVX2+FMA paths (true when the CPU has them). Setting false
     /// forces the portable scalar paths.
-    public static var usesAVX2: Bool {
+    public static var simdEnabled: Bool {
         get { ck_cpu_simd_enabled() != 0 }
         set { _ = ck_cpu_set_simd_enabled(newValue ? 1 : 0) }
     }
 
     /// Bytes currently held by live tensors, and the peak since ``resetPeakMemory()``.
-    public static var liveTensorBytes: Int { Int(ck_alloc_live_bytes()) }
-    public static var peakTensorBytes: Int { Int(ck_alloc_peak_bytes()) }
-    public static func resetPeakMemory() { ck_alloc_reset_peak() }
+    package static var liveTensorBytes: Int { Int(ck_alloc_live_bytes()) }
+    package static var peakTensorBytes: Int { Int(ck_alloc_peak_bytes()) }
+    package static func resetPeakMemory() { ck_alloc_reset_peak() }
     /// Returns cached tensor memory to the system.
-    public static func releaseCachedMemory() { ck_alloc_trim() }
+    package static func releaseCachedMemory() { ck_alloc_trim() }
 }
 
 extension Runtime {
     /// Runs `body(i)` for every i in 0..<count on the kernels' thread pool (the caller takes
     /// part), each index exactly once, in no particular order. For determinism, each index must
     /// write only its own outputs. Kernels called inside run single-threaded.
-    public static func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+    package static func parallelFor(_ count: Int, _ body: (Int) -> Void) {
         guard count > 0 else { return }
         withoutActuallyEscaping(body) { escapable in
             var fn = escapable
