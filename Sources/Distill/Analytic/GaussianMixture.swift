@@ -12,7 +12,7 @@ public enum GaussianMixtureError: Error, CustomStringConvertible {
 }
 
 /// A Gaussian mixture p0 = Σ_k π_k N(μ_k, diag(Σ_k)) in any dimension: the exact teacher
-/// (`METHODS.md` §4). Under x_t = α·x0 + σ·ε its marginal stays a mixture,
+/// (`docs/methods.md` §4). Under x_t = α·x0 + σ·ε its marginal stays a mixture,
 /// p_t = Σ_k π_k N(αμ_k, α²Σ_k + σ²I), so the score, the denoiser E[x0 | x_t], the
 /// log-density and samples are all exact, and the probability-flow ODE can be solved to any
 /// accuracy (``solveProbabilityFlow(_:from:to:tolerance:)``). All arithmetic is in Double.
@@ -87,10 +87,10 @@ public struct GaussianMixture: Sendable, Codable, Equatable {
                        variances: Array(repeating: Array(repeating: std * std, count: means[0].count), count: means.count))
     }
 
-    /// Eight Gaussians on a circle of radius 2, std 0.1 (``ToyDataset/eightGaussians``).
+    /// Eight Gaussians on a circle of radius 2, std 0.1 (`ToyDataset/eightGaussians`).
     public static func ring8() -> GaussianMixture { GaussianMixture(toy: .eightGaussians)! }
 
-    /// The 5×5 grid of Gaussians 1.5 apart, std 0.1 (``ToyDataset/twentyFiveGaussians``).
+    /// The 5×5 grid of Gaussians 1.5 apart, std 0.1 (`ToyDataset/twentyFiveGaussians`).
     public static func grid25() -> GaussianMixture { GaussianMixture(toy: .twentyFiveGaussians)! }
 
     /// A 64-dimensional mixture (the size of an 8×8 image): 10 components with means in

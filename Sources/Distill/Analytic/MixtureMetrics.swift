@@ -1,6 +1,6 @@
 import Foundation
 
-/// How well a sample set covers a mixture's modes (`METHODS.md` §8).
+/// How well a sample set covers a mixture's modes (`docs/methods.md` §8).
 public struct ModeCoverage: Sendable, Equatable {
     /// Samples assigned to each component (by the largest posterior under p0).
     package var counts: [Int]

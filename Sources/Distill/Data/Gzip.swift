@@ -4,7 +4,7 @@ import CZlib
 ///
 /// ``decompress(_:path:maximumSize:)`` auto-detects the gzip or zlib header
 /// (`inflateInit2` with window bits 15 + 32), reads concatenated gzip members as one
-/// stream (as `gzip -d` does), and turns every failure into an ``IOError`` that names the
+/// stream (as `gzip -d` does), and turns every failure into an `IOError` that names the
 /// source: corrupt data or a failed checksum (`.corrupt`), input that stops before the end
 /// of the stream (`.truncated`), output larger than the limit (`.unsupported`).
 public enum Gzip {
@@ -23,7 +23,7 @@ public enum Gzip {
     ///   - path: names the source in error messages only.
     ///   - maximumSize: the largest output accepted, in bytes.
     /// - Returns: the decompressed bytes.
-    /// - Throws: ``IOError`` `.truncated` when the stream ends early, `.corrupt` for bad
+    /// - Throws: `IOError` `.truncated` when the stream ends early, `.corrupt` for bad
     ///   headers, data or checksums and for bytes after the end of the stream, and
     ///   `.unsupported` when the output would exceed `maximumSize`.
     public static func decompress(_ bytes: [UInt8], path: String, maximumSize: Int = defaultMaximumSize) throws -> [UInt8] {
@@ -110,7 +110,7 @@ public enum Gzip {
     /// Compresses `bytes` into a single gzip member (or a zlib stream).
     ///
     /// - Parameter level: 0 (store) to 9 (smallest output).
-    /// - Throws: ``IOError`` `.unsupported` for a level outside 0...9 or a zlib failure.
+    /// - Throws: `IOError` `.unsupported` for a level outside 0...9 or a zlib failure.
     public static func compress(_ bytes: [UInt8], level: Int = 9, container: Container = .gzip) throws -> [UInt8] {
         guard (0...9).contains(level) else {
             throw IOError.unsupported(path: "gzip", detail: "compression level \(level); expected 0...9")

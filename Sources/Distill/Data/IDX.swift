@@ -5,7 +5,7 @@
 /// row-major order, big-endian. Every element type of the format is read and converted to
 /// `Float`: unsigned byte (0x08), signed byte (0x09), 16-bit (0x0B) and 32-bit (0x0C)
 /// integers, 32-bit (0x0D) and 64-bit (0x0E) floats. Malformed files are rejected with an
-/// ``IOError`` naming the file.
+/// `IOError` naming the file.
 public enum IDX {
     /// The element types of the format, by their code in the magic number.
     public enum ElementType: UInt8, Sendable, CaseIterable {
@@ -36,7 +36,7 @@ public enum IDX {
     /// Reads an IDX file, gzip-compressed or not (detected from the first bytes).
     ///
     /// - Returns: the dimensions and the elements in row-major order, as `Float`.
-    /// - Throws: ``IOError`` when the file cannot be read, is truncated or corrupt (bad
+    /// - Throws: `IOError` when the file cannot be read, is truncated or corrupt (bad
     ///   magic number, zero dimensions, a size that does not match the data), or holds an
     ///   unknown element type.
     public static func read(_ path: String) throws -> (shape: [Int], values: [Float]) {
@@ -114,7 +114,7 @@ public enum IDX {
     /// Encodes values as uncompressed IDX bytes of element type `type`.
     ///
     /// Integer types round each value to the nearest integer.
-    /// - Throws: ``TensorError`` when the shape is empty, has more than 255 dimensions or a
+    /// - Throws: `TensorError` when the shape is empty, has more than 255 dimensions or a
     ///   size outside 0...2³²−1, when `values` does not fill it, or when a value is not
     ///   finite or does not fit an integer type.
     public static func encode(shape: [Int], values: [Float], type: ElementType) throws -> [UInt8] {

@@ -210,6 +210,7 @@ public struct Distiller {
     /// Runs `method` stage by stage and returns its students.
     ///
     /// - Parameters:
+    ///   - method: the method to run.
     ///   - directory: where running stages are checkpointed and finished students written
     ///     (nil: nothing is written and nothing can resume).
     ///   - resume: continue from the checkpoints in `directory`: finished stages are reloaded,

@@ -1,7 +1,7 @@
 import Foundation
 
 /// How training weighs noise levels, stated as the factor on the ε-error ||ε̂ - ε||²
-/// (`METHODS.md` §3; Salimans & Ho 2022 for the x-space weightings, Karras et al. 2022 for EDM).
+/// (`docs/methods.md` §3; Salimans & Ho 2022 for the x-space weightings, Karras et al. 2022 for EDM).
 public enum LossWeighting: String, Sendable, Codable, CaseIterable {
     /// ||ε̂ - ε||² (Ho et al. 2020's simple loss).
     case epsilon

@@ -6,12 +6,12 @@ import Foundation
 /// Architecture (default): flattened image (64 = 8×8) → 128 → 64 (the features) → 10
 /// logits, SiLU activations, trained with softmax cross-entropy and AdamW. The input size is
 /// configurable, so the same class trains on 28×28 MNIST (784 inputs) read with
-/// ``ImageDataset/idx(images:labels:maxValue:layout:)``. Images are expected in [-1, 1],
-/// as ``ImageDataset`` holds them.
+/// `ImageDataset/idx(images:labels:maxValue:layout:)`. Images are expected in [-1, 1],
+/// as `ImageDataset` holds them.
 ///
 /// ``pretrainedDigits8x8()`` loads weights shipped with the package as a resource, trained by
-/// ``trainDefault()`` on the first 1500 of the 1797 8×8 digits; it classifies 286 of the
-/// held-out last 297 correctly (96.3%, ``pretrainedDigits8x8HeldOutAccuracy()``).
+/// `trainDefault()` on the first 1500 of the 1797 8×8 digits; it classifies 286 of the
+/// held-out last 297 correctly (96.3%, `pretrainedDigits8x8HeldOutAccuracy()`).
 public final class DigitClassifier: Module {
     /// Everything that determines the architecture; saved with the weights.
     package struct Configuration: Sendable, Codable, Equatable {
@@ -84,7 +84,7 @@ public final class DigitClassifier: Module {
 
     /// The penultimate-layer activations (N, featureDimension): the FID/KID features.
     ///
-    /// - Throws: ``TensorError`` for images that do not have inputSize values each.
+    /// - Throws: `TensorError` for images that do not have inputSize values each.
     public func features(_ images: Tensor) throws -> Tensor {
         var h = try rows(images)
         for layer in hidden { h = try layer(h) }
@@ -113,7 +113,7 @@ public final class DigitClassifier: Module {
 
     /// Fraction of `images` whose predicted class is `labels`' (0 for no images).
     ///
-    /// - Throws: ``TensorError`` for bad shapes or a label count that differs from the
+    /// - Throws: `TensorError` for bad shapes or a label count that differs from the
     ///   image count.
     public func accuracy(images: Tensor, labels: [Int]) throws -> Double {
         let predicted = try predictions(images)
@@ -239,10 +239,10 @@ public final class DigitClassifier: Module {
         try SafeTensors.write(SafeTensors.Contents(tensors: stateDictionary(), metadata: meta), to: path)
     }
 
-    /// Reads a classifier written by ``write(to:metadata:)``.
+    /// Reads a classifier written by `write(to:metadata:)`.
     ///
-    /// - Throws: ``IOError`` for an unreadable or malformed file or one that is not a saved
-    ///   classifier, ``ModuleError`` when its tensors do not fit its configuration.
+    /// - Throws: `IOError` for an unreadable or malformed file or one that is not a saved
+    ///   classifier, `ModuleError` when its tensors do not fit its configuration.
     public static func read(from path: String) throws -> DigitClassifier {
         try decode(FileIO.read(path), path: path).classifier
     }
@@ -261,7 +261,7 @@ public final class DigitClassifier: Module {
         return (classifier, contents.metadata)
     }
 
-    /// The classifier trained by ``trainDefault()`` on the 8×8 digits, from the weights shipped
+    /// The classifier trained by `trainDefault()` on the 8×8 digits, from the weights shipped
     /// with the package (a resource; no file of yours is needed).
     public static func pretrainedDigits8x8() throws -> DigitClassifier {
         try decode(PackageResources.bytes(PackageResources.digitClassifier), path: PackageResources.digitClassifier).classifier

@@ -112,9 +112,10 @@ package func frechetDistance(_ a: FeatureStatistics, _ b: FeatureStatistics) thr
 }
 
 /// The Fréchet distance between two feature sets (n, f) and (m, f): FID on a classifier's
-/// features (Heusel et al. 2017). See ``frechetDistance(_:_:)-(FeatureStatistics,FeatureStatistics)``.
+/// features (Heusel et al. 2017): the Fréchet distance between Gaussians with the sets' means
+/// and covariances (`docs/methods.md` §8.6).
 ///
-/// - Throws: ``MetricError`` for bad shapes, fewer than 2 rows, non-finite values, or when
+/// - Throws: `MetricError` for bad shapes, fewer than 2 rows, non-finite values, or when
 ///   LAPACK fails.
 public func frechetDistance(_ x: Tensor, _ y: Tensor) throws -> Double {
     if x.rank == 2, y.rank == 2, x.shape[1] != y.shape[1] {
@@ -163,7 +164,7 @@ public struct KernelInceptionDistance: Sendable, Equatable {
 ///   - subsets: number of subsets (at least 1).
 ///   - subsetSize: rows per subset, capped at min(n, m); at least 2 after capping.
 ///   - seed: the key of the subset draws.
-/// - Throws: ``MetricError`` for bad shapes, fewer than 2 rows, non-finite values or bad counts.
+/// - Throws: `MetricError` for bad shapes, fewer than 2 rows, non-finite values or bad counts.
 public func kernelInceptionDistance(_ x: Tensor, _ y: Tensor, subsets: Int = 100, subsetSize: Int = 1000,
                                     seed: UInt64 = 0) throws -> KernelInceptionDistance {
     let metric = "kernelInceptionDistance"

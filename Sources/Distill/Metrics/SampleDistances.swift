@@ -22,7 +22,7 @@ import Foundation
 ///   - y: samples (m, d).
 ///   - directions: number of random directions (at least 1).
 ///   - seed: the key of the directions; the same seed gives the same directions.
-/// - Throws: ``MetricError`` for shapes that are not (samples, d) with equal d, empty sets,
+/// - Throws: `MetricError` for shapes that are not (samples, d) with equal d, empty sets,
 ///   non-finite values or a non-positive direction count.
 public func slicedWasserstein2(_ x: Tensor, _ y: Tensor, directions: Int = 256, seed: UInt64 = 0) throws -> Double {
     let metric = "slicedWasserstein2"
@@ -99,9 +99,11 @@ func wasserstein2Squared1D(_ a: [Double], _ b: [Double]) -> Double {
 /// from the same distribution. Cost O((n + m)² d).
 ///
 /// - Parameters:
-///   - bandwidths: the kernel bandwidths h; nil uses ``defaultRBFBandwidths(_:_:)``
+///   - x: the first sample set (n, d).
+///   - y: the second sample set (m, d).
+///   - bandwidths: the kernel bandwidths h; nil uses `defaultRBFBandwidths(_:_:)`
 ///     (the median heuristic times 1/4, 1/2, 1, 2, 4).
-/// - Throws: ``MetricError`` for bad shapes, fewer than 2 samples in a set, non-finite
+/// - Throws: `MetricError` for bad shapes, fewer than 2 samples in a set, non-finite
 ///   values or non-positive bandwidths.
 public func maximumMeanDiscrepancy(_ x: Tensor, _ y: Tensor, bandwidths: [Double]? = nil) throws -> Double {
     let metric = "maximumMeanDiscrepancy"
@@ -168,7 +170,7 @@ private func medianBandwidths(_ a: SampleMatrix, _ b: SampleMatrix) -> [Double] 
 /// (possibly slightly negative) for two samples of one distribution. Returned as is, in the
 /// units of the data (not square-rooted). Cost O((n + m)² d).
 ///
-/// - Throws: ``MetricError`` for bad shapes, fewer than 2 samples in a set or non-finite values.
+/// - Throws: `MetricError` for bad shapes, fewer than 2 samples in a set or non-finite values.
 public func energyDistance(_ x: Tensor, _ y: Tensor) throws -> Double {
     let (a, b) = try SampleMatrix.pair(x, y, metric: "energyDistance", minimumRows: 2)
     let n = Double(a.rows), m = Double(b.rows)

@@ -5,7 +5,7 @@ import Foundation
 /// c_skip = σ_d²/((t - ε)² + σ_d²), c_out = σ_d(t - ε)/√(σ_d² + t²), c_in = 1/√(t² + σ_d²),
 /// σ_d = 0.5, ε = 0.002, so f(x, ε) = x exactly. It is a denoiser: x̂0 = f(x/α, σ/α).
 ///
-/// With a ``DenoiserForm`` the network is instead read as a diffusion model D (its process,
+/// With a `DenoiserForm` the network is instead read as a diffusion model D (its process,
 /// parameterization and conditioning) and f(x, t) = c_skip(t)·x + (1 - c_skip(t))·D(x, t), D
 /// asked at the level with σ/α = t (the form latent consistency models use, Luo et al. 2023):
 /// f(x, ε) = x still holds, and a student made from a diffusion teacher's weights starts as

@@ -173,7 +173,7 @@ public struct TrainedModel {
         }
     }
 
-    /// The plan ``sample(count:plan:labels:guidance:seed:data:)`` uses when given none: a
+    /// The plan `sample(count:plan:labels:guidance:seed:data:)` uses when given none: a
     /// distilled student's own sampler, grid and NFE; DPM-Solver++(2M) at 20 NFE on EDM's grid
     /// for other diffusion models; 1 NFE for a consistency model; nil for a generator, which
     /// takes no plan.

@@ -362,7 +362,7 @@ public final class UNet: Module, ConditionalNetwork {
 
     /// Builds the network with weights drawn from `seed`.
     ///
-    /// - Throws: ``TensorError`` naming the problem for an invalid configuration (an image size
+    /// - Throws: `TensorError` naming the problem for an invalid configuration (an image size
     ///   the levels cannot halve, group or head counts that do not divide the channels, an
     ///   attention resolution the network does not have, ...).
     public init(_ configuration: Configuration, seed: UInt64 = 0) throws {
@@ -434,7 +434,7 @@ public final class UNet: Module, ConditionalNetwork {
     /// Flattened images (N, C·S·S), as samplers and distillers keep them, are taken too and
     /// give flattened predictions.
     ///
-    /// - Throws: ``TensorError`` when x is neither (N, imageChannels, imageSize, imageSize) nor
+    /// - Throws: `TensorError` when x is neither (N, imageChannels, imageSize, imageSize) nor
     ///   its flattened form, the times are not one per image, or labels / guidance are missing
     ///   or unexpected.
     public func callAsFunction(_ x: Tensor, time t: Tensor, labels: [Int]? = nil, guidance: Tensor? = nil) throws -> Tensor {

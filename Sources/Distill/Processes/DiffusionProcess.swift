@@ -55,7 +55,7 @@ public struct DiffusionProcess: Sendable, Equatable, Codable {
         DiffusionProcess(.rectifiedFlow(RectifiedFlowProcess(epsilon: epsilon)))
     }
 
-    /// The process called `name` (one of ``names``) with its default parameters.
+    /// The process called `name` (one of `names`) with its default parameters.
     ///
     /// - Throws: ``TrainingError/invalidConfiguration(_:)`` naming the valid names.
     public init(name: String) throws {

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A forward noising process x_t = α(t)·x0 + σ(t)·ε, ε ~ N(0, I) (`METHODS.md` §1).
+/// A forward noising process x_t = α(t)·x0 + σ(t)·ε, ε ~ N(0, I) (`docs/methods.md` §1).
 ///
 /// Every process gives α, σ, the half log-SNR λ = log(α/σ) and, where it exists, its inverse;
 /// the drift coefficient f(t) = d log α/dt and squared diffusion g²(t) = dσ²/dt - 2fσ² of the

@@ -1,4 +1,4 @@
-/// What a network's output predicts (`METHODS.md` §2). All convert to each other exactly,
+/// What a network's output predicts (`docs/methods.md` §2). All convert to each other exactly,
 /// given the state x = α·x0 + σ·ε.
 public enum Parameterization: String, Sendable, Codable, CaseIterable {
     /// The noise ε (Ho et al. 2020).

@@ -39,7 +39,7 @@ package func sampleDPMSolverPP2M(_ model: some Denoiser, from x: Tensor, grid: N
 
 /// How the third-order term of DPM-Solver++(3M) is weighted.
 package enum DPMSolverPP3MVariant: String, Sendable, Codable, CaseIterable {
-    /// x_t = … - 2α_tφ₃D2: the truly third-order update (see `METHODS.md` §5).
+    /// x_t = … - 2α_tφ₃D2: the truly third-order update (see `docs/methods.md` §5).
     case thirdOrder = "third-order"
     /// x_t = … - α_tφ₃D2, as in the official DPM-Solver code, diffusers and k-diffusion; it
     /// makes the method second order.

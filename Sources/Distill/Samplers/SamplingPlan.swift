@@ -3,7 +3,7 @@ import Foundation
 /// How to sample: a sampler, a grid of noise levels and a budget of network evaluations (NFE).
 ///
 /// A plan is the one place where "20 NFE with DPM-Solver-3 on EDM's grid" becomes a list of
-/// steps and per-step orders; ``TrainedModel/sample(count:plan:labels:guidance:seed:data:)``,
+/// steps and per-step orders; `TrainedModel/sample(count:plan:labels:guidance:seed:data:)`,
 /// ``run(_:process:from:labels:seed:data:dataRange:progress:)``, the command line, the demo
 /// and the benchmarks all resolve plans here, so NFE means the same everywhere.
 ///
@@ -213,9 +213,12 @@ public struct SamplingPlan: Sendable, Codable, Equatable {
     // MARK: - Running
 
     /// Samples `denoiser`, a model trained under `process`, from the state `x` at the grid's
-    /// first level (for seeded noise z, x = σ₀·z with σ₀ = ``startingNoiseScale(process:)``).
+    /// first level (for seeded noise z, x = σ₀·z with σ₀ = `startingNoiseScale(process:)`).
     ///
     /// - Parameters:
+    ///   - denoiser: the model (a consistency model needs the consistency sampler, and only it).
+    ///   - process: the process the model was trained under.
+    ///   - x: the initial state (rows), at the grid's first level.
     ///   - labels: one class label per row for a class-conditional model.
     ///   - seed: the seed of the noise that stochastic samplers draw on the way.
     ///   - data: samples of the data (rows), which Analytic-DPM needs for its moments.

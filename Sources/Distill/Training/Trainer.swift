@@ -322,9 +322,10 @@ public final class Trainer {
     /// - Parameters:
     ///   - checkpoint: where the run's state is written, atomically, every
     ///     ``TrainingConfiguration/checkpointEvery`` steps, at the end and when stopped.
-    ///   - log: a JSON-lines log (one object per ``TrainingConfiguration/logEvery`` steps);
+    ///   - log: a JSON-lines log (one object per `TrainingConfiguration/logEvery` steps);
     ///     a fresh run starts it anew, a resumed one keeps the lines up to its step.
     ///   - progress: called after every step.
+    ///   - loss: the step's scalar loss from the step index and its random numbers.
     /// - Returns: the summary; ``TrainingSummary/interrupted`` when stopped early.
     @discardableResult
     public func run(checkpoint: String? = nil, log: String? = nil, progress: ((TrainingProgress) -> Void)? = nil,

@@ -17,7 +17,7 @@ package enum ScoreDistillationWeighting: String, Sendable, Codable, CaseIterable
     }
 }
 
-/// Diffusion-to-generator objectives (`METHODS.md` §7): a generator is trained from a frozen
+/// Diffusion-to-generator objectives (`docs/methods.md` §7): a generator is trained from a frozen
 /// teacher's scores alone, through surrogate losses whose gradients are the methods' stated
 /// gradients (the teacher and the fake score are evaluated without gradient).
 package enum ScoreDistillation {
