@@ -57,7 +57,8 @@ package enum BenchmarkSuite {
             table?(BenchmarkTable(name: "sampler-quality", group: "sampler-quality", title: "Sampler quality vs NFE",
                                   description: "Each cell: RMS error against the ground-truth probability-flow ODE solution from the same " +
                                       "noise (deterministic samplers; — for stochastic ones) / sliced-W2 to exact samples, and the NFE " +
-                                      "actually used. VP-linear process, EDM ρ = 7 grid from t = 1 to t = 1e-3 plus a final denoise.",
+                                      "actually used. VP-linear process, EDM ρ = 7 grid from t = 1 to t = 1e-3 plus a final denoise, with the " +
+                                      "steps each sampler's SamplingPlan fits into the NFE budget.",
                                   table: SamplerQuality.markdown(rows)))
             for row in rows {
                 let tag = row.mixture.hasPrefix("ring8") ? "ring8" : "gmm64"
