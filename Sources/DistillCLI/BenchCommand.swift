@@ -33,7 +33,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "One JSON object per line: name, value, unit, ratio, reference.")
     var json = false
 
-    @Option(help: "Threads (default: DISTILL_NUM_THREADS or all CPUs).")
+    @Option(parsing: .unconditional, help: "Threads (default: DISTILL_NUM_THREADS or all CPUs).")
     var threads: Int?
 
     @Option(help: "The PyTorch reference script.")

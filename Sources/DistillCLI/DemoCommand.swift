@@ -14,7 +14,8 @@ struct DemoCommand: ParsableCommand {
         several NFE, distills it with the D2F methods (KD, PD, CD, CT, reflow) and trains one-step
         generators from its scores (Diff-Instruct, SDS, VSD), prints the tables, and writes pictures
         (sample scatter plots, the loss curve, a quality-vs-NFE plot) into the output folder. About 3
-        minutes on 2 cores.
+        minutes on 2 cores. A teacher from an earlier demo with the same settings is reused (a run
+        stopped with Ctrl-C continues it); one trained with other settings is replaced only with --force.
 
         Examples:
           distill demo
@@ -23,10 +24,11 @@ struct DemoCommand: ParsableCommand {
     )
 
     @Option(help: "Output folder.") var output = "out/demo"
-    @Option(help: "Teacher training steps.") var teacherSteps = 4000
-    @Option(help: "Training steps per distillation stage.") var distillSteps = 1500
-    @Option(help: "Training steps per one-step generator.") var generatorSteps = 1500
-    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Teacher training steps.") var teacherSteps = 4000
+    @Option(parsing: .unconditional, help: "Training steps per distillation stage.") var distillSteps = 1500
+    @Option(parsing: .unconditional, help: "Training steps per one-step generator.") var generatorSteps = 1500
+    @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
+    @Flag(help: "Replace a teacher of an earlier demo trained with other settings.") var force = false
     @Flag(help: "Tables only, no progress.") var quiet = false
 
     func run() throws {
@@ -50,9 +52,15 @@ struct DemoCommand: ParsableCommand {
         recipe.seed = seed
         let data = reporting { try Dataset.load("ring8", count: 65_536, seed: seed) }
         let bar = ProgressLine(total: teacherSteps, quiet: quiet, plainEvery: max(teacherSteps / 5, 1))
-        let (teacher, summary) = reporting {
-            try recipe.train(on: data, checkpoint: output + "/teacher.safetensors", log: output + "/teacher.jsonl",
-                             shouldStop: { Interrupt.isRequested }) { p in bar.update(p.step, String(format: "loss %.4f", p.smoothedLoss)) }
+        let checkpoint = output + "/teacher.safetensors"
+        let earlier = FileManager.default.fileExists(atPath: checkpoint) && !force
+        let (teacher, summary) = reporting { () throws -> (TrainedModel, TrainingSummary) in
+            do {
+                return try recipe.train(on: data, checkpoint: checkpoint, log: output + "/teacher.jsonl", resume: earlier,
+                                        shouldStop: { Interrupt.isRequested }) { p in bar.update(p.step, String(format: "loss %.4f", p.smoothedLoss)) }
+            } catch TrainingError.checkpointMismatch(let why) {
+                throw CLIError.usage("\(checkpoint) is an earlier demo's teacher trained with other settings (\(why)); pass --force to replace it")
+            }
         }
         if summary.interrupted {
             status("interrupted; the teacher's checkpoint is saved in \(output)")

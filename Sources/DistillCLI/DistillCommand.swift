@@ -32,19 +32,19 @@ struct DistillCommand: ParsableCommand {
     @Option(help: "Method.") var method: String
     @Option(help: "Teacher checkpoint or mixture.") var teacher: String
     @Option(help: "Training data (default: the teacher's, when built in).") var data: String?
-    @Option(help: "Training steps per stage.") var steps = 2000
-    @Option(help: "Batch size.") var batch = 512
-    @Option(help: "Student (and generator) hidden widths.") var hidden = "128,128,128"
+    @Option(parsing: .unconditional, help: "Training steps per stage.") var steps = 2000
+    @Option(parsing: .unconditional, help: "Batch size.") var batch = 512
+    @Option(parsing: .unconditional, help: "Student (and generator) hidden widths.") var hidden = "128,128,128"
     @Option(help: "Students: mlp (fresh MLPs of --hidden), or teacher (the teacher checkpoint's architecture, e.g. its U-Net; KD, PD, guided and CD students start from its weights).") var student = "mlp"
-    @Option(help: "Peak learning rate.") var lr: Float = 2e-3
-    @Option(help: "Guided: the guidance weights students are evaluated at (stage two distills the first); generators with --class: the teacher's guidance.") var guidance = "1"
-    @Option(name: .customLong("class"), help: "Generators: ask the class-conditional teacher for this class only (guided by --guidance).") var teacherClass: Int?
-    @Option(help: "Diff-Instruct / VSD: hidden widths of the fake score network.") var fakeHidden = "128,128,128"
-    @Option(help: "Diff-Instruct / VSD: fake-score updates per generator update.") var fakeSteps = 1
+    @Option(parsing: .unconditional, help: "Peak learning rate.") var lr: Float = 2e-3
+    @Option(parsing: .unconditional, help: "Guided: the guidance weights students are evaluated at (stage two distills the first); generators with --class: the teacher's guidance.") var guidance = "1"
+    @Option(name: .customLong("class"), parsing: .unconditional, help: "Generators: ask the class-conditional teacher for this class only (guided by --guidance).") var teacherClass: Int?
+    @Option(parsing: .unconditional, help: "Diff-Instruct / VSD: hidden widths of the fake score network.") var fakeHidden = "128,128,128"
+    @Option(parsing: .unconditional, help: "Diff-Instruct / VSD: fake-score updates per generator update.") var fakeSteps = 1
     @Option(help: "Generator: mlp, or conv (a convolutional generator, for image teachers).") var generator = "mlp"
-    @Option(help: "Generator latent size (default: the data size for mlp, 64 for conv).") var latent: Int?
+    @Option(parsing: .unconditional, help: "Generator latent size (default: the data size for mlp, 64 for conv).") var latent: Int?
     @Flag(help: "A stochastic generator: extra noise input (mlp: as many values as the latent; conv: a noise map).") var stochastic = false
-    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Output folder.") var output = "out/distill"
     @Flag(help: "Continue an interrupted run in OUTPUT (same settings required).") var resume = false
     @Flag(help: "Replace the files of an earlier run in OUTPUT.") var force = false

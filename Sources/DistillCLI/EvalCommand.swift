@@ -24,10 +24,10 @@ struct EvalCommand: ParsableCommand {
 
     @Option(help: "Samples (.npy, [N, d] or [N, C, H, W]).") var samples: String
     @Option(help: "Reference: .npy file or data set.") var reference: String
-    @Option(help: "Reference points drawn from procedural sources.") var count = 5000
-    @Option(help: "Seed for reference draws and projections.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Reference points drawn from procedural sources.") var count = 5000
+    @Option(parsing: .unconditional, help: "Seed for reference draws and projections.") var seed: UInt64 = 0
     @Option(help: "Classifier for FID/KID (trained on the labelled reference and written here when missing).") var classifier: String?
-    @Option(help: "Training steps of a new --classifier.") var classifierSteps = 3000
+    @Option(parsing: .unconditional, help: "Training steps of a new --classifier.") var classifierSteps = 3000
     @Flag(help: "One JSON object instead of a table.") var json = false
 
     func run() throws {

@@ -25,11 +25,11 @@ struct SampleCommand: ParsableCommand {
 
     @Option(help: "Checkpoint or mixture.") var model: String
     @OptionGroup var planOptions: PlanOptions
-    @Option(help: "Samples to draw.") var count = 2000
-    @Option(help: "Seed for the initial noise and stochastic samplers.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Samples to draw.") var count = 2000
+    @Option(parsing: .unconditional, help: "Seed for the initial noise and stochastic samplers.") var seed: UInt64 = 0
     @Option(help: "The initial state as an .npy file (used exactly as given) instead of seeded noise.") var noise: String?
     @Option(help: "Class label for every sample (class-conditional models).") var `class`: Int?
-    @Option(help: "Classifier-free guidance weight w (with --class), or the weight a guided student samples at.") var guidance: Float?
+    @Option(parsing: .unconditional, help: "Classifier-free guidance weight w (with --class), or the weight a guided student samples at.") var guidance: Float?
     @Option(help: "Data (\(Dataset.specificationHelp)) for Analytic-DPM's moments, when the model's own data are not built in.") var data: String?
     @Option(help: "Output .npy file.") var output = "out/samples.npy"
     @Option(help: "Picture file (.png), or 'none'.") var picture: String?
@@ -37,7 +37,7 @@ struct SampleCommand: ParsableCommand {
 
     func run() throws {
         // Everything is read and checked before anything is written.
-        try check(count, in: 1...(1 << 24), "--count")
+        reporting { try check(count, in: 1...(1 << 24), "--count") }
         let m = reporting { try TrainedModel.named(model) }
         let pic = picture ?? (output.hasSuffix(".npy") ? String(output.dropLast(4)) + ".png" : output + ".png")
         for (path, what) in [(output, "--output"), (pic, "--picture")] where path != "none" {

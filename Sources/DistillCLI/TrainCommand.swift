@@ -28,27 +28,27 @@ struct TrainCommand: ParsableCommand {
     )
 
     @Option(help: "Training data (see above).") var data = "8gaussians"
-    @Option(help: "Points drawn from procedural data.") var count = 65_536
+    @Option(parsing: .unconditional, help: "Points drawn from procedural data.") var count = 65_536
     @Option(help: "Process: \(DiffusionProcess.names.joined(separator: ", ")).") var process = "vp-linear"
     @Option(help: "Output parameterization: \(Parameterization.allCases.map(\.rawValue).joined(separator: ", ")).") var parameterization = "epsilon"
     @Option(help: "Loss weighting: \(LossWeighting.allCases.map(\.rawValue).joined(separator: ", ")).") var weighting = "epsilon"
     @Flag(help: "Draw noise levels log-normally (EDM) instead of uniformly in time.") var logNormal = false
     @Option(help: "Network: auto (a U-Net for images, an MLP otherwise), mlp or unet.") var network = "auto"
-    @Option(help: "MLP hidden widths.") var hidden = "256,256,256"
-    @Option(help: "U-Net channels at the first level.") var baseChannels = 32
-    @Option(help: "U-Net channel multiplier per level (default 1,2, or 1,2,2 for images of 16 pixels and more).") var channelMultipliers: String?
-    @Option(help: "U-Net residual blocks per level.") var blocksPerLevel = 2
-    @Option(help: "U-Net resolutions (image sides) with self-attention (default: the lowest).") var attentionResolutions: String?
-    @Option(help: "U-Net dropout in the residual blocks.") var dropout: Float = 0
-    @Option(help: "Training steps.") var steps = 5000
-    @Option(help: "Batch size (default 512 for an MLP, 64 for a U-Net).") var batch: Int?
-    @Option(help: "Peak learning rate (AdamW, warmup + cosine; default 2e-3 for an MLP, 1e-3 for a U-Net).") var lr: Float?
-    @Option(help: "AdamW weight decay.") var weightDecay: Float = 0
-    @Option(help: "EMA decay (0 disables).") var ema: Float = 0.999
-    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "MLP hidden widths.") var hidden = "256,256,256"
+    @Option(parsing: .unconditional, help: "U-Net channels at the first level.") var baseChannels = 32
+    @Option(parsing: .unconditional, help: "U-Net channel multiplier per level (default 1,2, or 1,2,2 for images of 16 pixels and more).") var channelMultipliers: String?
+    @Option(parsing: .unconditional, help: "U-Net residual blocks per level.") var blocksPerLevel = 2
+    @Option(parsing: .unconditional, help: "U-Net resolutions (image sides) with self-attention (default: the lowest).") var attentionResolutions: String?
+    @Option(parsing: .unconditional, help: "U-Net dropout in the residual blocks.") var dropout: Float = 0
+    @Option(parsing: .unconditional, help: "Training steps.") var steps = 5000
+    @Option(parsing: .unconditional, help: "Batch size (default 512 for an MLP, 64 for a U-Net).") var batch: Int?
+    @Option(parsing: .unconditional, help: "Peak learning rate (AdamW, warmup + cosine; default 2e-3 for an MLP, 1e-3 for a U-Net).") var lr: Float?
+    @Option(parsing: .unconditional, help: "AdamW weight decay.") var weightDecay: Float = 0
+    @Option(parsing: .unconditional, help: "EMA decay (0 disables).") var ema: Float = 0.999
+    @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
     @Flag(help: "Condition on class labels (with label dropout for classifier-free guidance).") var classConditional = false
-    @Option(help: "Label dropout probability.") var pUncond = 0.1
-    @Option(help: "Checkpoint every this many steps.") var checkpointEvery = 1000
+    @Option(parsing: .unconditional, help: "Label dropout probability.") var pUncond = 0.1
+    @Option(parsing: .unconditional, help: "Checkpoint every this many steps.") var checkpointEvery = 1000
     @Option(help: "Output folder.") var output = "out/train"
     @Flag(help: "Continue from OUTPUT/model.safetensors (same settings required).") var resume = false
     @Flag(help: "Replace an existing OUTPUT/model.safetensors with a new run.") var force = false

@@ -8,7 +8,8 @@ import Foundation
 /// digits ("digits"), MNIST-format files ("idx:IMAGES[,LABELS]", gzip allowed) or a NumPy
 /// array ("npy:FILE.npy"). Images are scaled to [-1, 1].
 public struct Dataset: Sendable {
-    /// A short name of where the data came from (recorded in model cards as a label only).
+    /// A short name of where the data came from ("moons", "digits", "npy:train.npy"; file names
+    /// without their folders), recorded in model cards as a label only.
     public let name: String
     /// The items as rows (N, values per item); images flattened.
     public let rows: Tensor
@@ -71,15 +72,16 @@ public struct Dataset: Sendable {
     public static func load(_ spec: String, count: Int = 65_536, seed: UInt64 = 0) throws -> Dataset {
         if let data = try builtIn(spec, count: count, seed: seed) { return data }
         if spec.hasPrefix("gmm:") {
-            let m = try GaussianMixture.load(String(spec.dropFirst(4)))
-            return try mixtureSamples(m, name: spec, count: count, seed: seed)
+            let path = String(spec.dropFirst(4))
+            return try mixtureSamples(GaussianMixture.load(path), name: "gmm:" + fileName(path), count: count, seed: seed)
         }
         if spec.hasPrefix("idx:") {
             let parts = spec.dropFirst(4).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             guard (1...2).contains(parts.count), !parts.contains(where: \.isEmpty) else {
                 throw DatasetError.invalidArgument(source: spec, message: "expected idx:IMAGES or idx:IMAGES,LABELS")
             }
-            return try images(spec, ImageDataset.idx(images: parts[0], labels: parts.count == 2 ? parts[1] : nil))
+            return try images("idx:" + parts.map(fileName).joined(separator: ","),
+                              ImageDataset.idx(images: parts[0], labels: parts.count == 2 ? parts[1] : nil))
         }
         if spec.hasPrefix("npy:") {
             let path = String(spec.dropFirst(4))
@@ -87,7 +89,7 @@ public struct Dataset: Sendable {
             guard t.rank >= 2, t.shape[0] > 0 else {
                 throw DatasetError.invalidShape(source: path, shape: t.shape, expected: "[N, d] or [N, C, H, W] with N ≥ 1")
             }
-            return try Dataset(rows: t, name: spec)
+            return try Dataset(rows: t, name: "npy:" + fileName(path))
         }
         throw DatasetError.invalidArgument(source: spec, message: "unknown data; expected \(specificationHelp)"
                                            + suggestion(for: spec, among: builtInNames))
@@ -122,6 +124,9 @@ public struct Dataset: Sendable {
         Dataset(name: name, rows: try d.images.flattened(from: 1), itemShape: Array(d.images.shape.dropFirst()), labels: d.labels,
                 classCount: d.labels == nil ? nil : d.classCount, mixture: nil, valueRange: -1...1)
     }
+
+    /// The last component of a path: data names recorded in model cards carry no machine paths.
+    static func fileName(_ path: String) -> String { URL(fileURLWithPath: path).lastPathComponent }
 
     /// The names ``load(_:count:seed:)`` knows without a file.
     package static var builtInNames: [String] { ToyDataset.allCases.map(\.rawValue) + GaussianMixture.builtInNames + ["digits"] }

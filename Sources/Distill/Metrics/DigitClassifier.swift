@@ -146,7 +146,7 @@ public final class DigitClassifier: Module {
 
     // MARK: - Training
 
-    /// Trains with AdamW on shuffled mini-batches drawn by a ``BatchSampler`` keyed by
+    /// Trains on the ``Trainer`` with AdamW on shuffled mini-batches drawn by a `BatchSampler` keyed by
     /// `seed`, with a linear warmup (100 steps, or a tenth of the run) and cosine decay of
     /// the learning rate to 1% of its peak. Optionally Gaussian noise is added to every
     /// training image (a regularizer that also makes the features less sensitive to the
@@ -185,20 +185,23 @@ public final class DigitClassifier: Module {
                                               message: "steps \(steps) must be at least 1 and inputNoise \(inputNoise) non-negative")
         }
         let sampler = try BatchSampler(count: dataset.count, batchSize: batchSize, seed: seed)
-        let optimizer = try Adam.adamW(self, learningRate: learningRate, weightDecay: weightDecay)
         let schedule = LearningRateSchedule.warmupCosine(peak: learningRate, warmupSteps: Swift.min(100, steps / 10),
                                                          totalSteps: steps, minimum: learningRate / 100)
+        let configuration = TrainingConfiguration(steps: steps, learningRate: schedule, weightDecay: weightDecay, gradientClip: nil,
+                                                  emaDecay: nil, seed: seed, checkpointEvery: Int.max, logEvery: Int.max)
+        let trainer = try Trainer(model: self, configuration: configuration)
         var loss: Float = .nan
-        for step in 0..<steps {
+        // The input noise keeps its own Philox streams (the shipped weights were trained so).
+        try trainer.run(progress: { p in
+            loss = p.loss
+            onStep?(p.step - 1, p.loss)
+        }) { step, _ in
             var (x, y) = try sampler.batch(forStep: step, from: dataset)
             if inputNoise > 0 {
                 var rng = Philox(seed: seed, stream: 0x4E4F_0000_0000 &+ UInt64(step))
                 x = try x + rng.normal(x.shape, std: inputNoise)
             }
-            optimizer.learningRate = schedule.learningRate(at: step)
-            loss = try valueWithGradient { try crossEntropyLoss(images: x, labels: y!) }
-            try optimizer.update()
-            onStep?(step, loss)
+            return try crossEntropyLoss(images: x, labels: y!)
         }
         zeroGradients()
         return loss

@@ -84,13 +84,17 @@ public struct TrainedModel {
             let card = try decode(ModelCard.self)
             try card.validate(source: path, storedValues: stored)
             let network = try card.architecture.network()
-            try network.load(weights)
+            do { try network.load(weights) } catch {
+                throw ModelCardError(source: path, field: "architecture", reason: "the weights do not fit the card's network (\(error))")
+            }
             return TrainedModel(network: network, card: card)
         case "distill.generator":
             let card = try decode(GeneratorCard.self)
             try card.validate(source: path, storedValues: stored)
             let generator = try card.makeGenerator()
-            try generator.load(weights)
+            do { try generator.load(weights) } catch {
+                throw ModelCardError(source: path, field: "architecture", reason: "the weights do not fit the card's generator (\(error))")
+            }
             return TrainedModel(.generator(generator, card))
         default:
             throw ModelCardError(source: path, field: "format",

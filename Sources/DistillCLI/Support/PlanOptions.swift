@@ -7,7 +7,7 @@ struct PlanOptions: ParsableArguments {
     @Option(help: "Sampler: \(SamplerKind.allCases.map(\.rawValue).joined(separator: ", ")) (default: the model's own; a consistency model takes consistency, a generator none).")
     var sampler: String?
 
-    @Option(help: "Network evaluations to spend (NFE); the grid gets as many steps as fit (default: the model's own plan, else 20).")
+    @Option(parsing: .unconditional, help: "Network evaluations to spend (NFE); the grid gets as many steps as fit (default: the model's own plan, else 20).")
     var nfe: Int?
 
     @Option(help: "Grid spacing: \(SamplingPlan.Spacing.allCases.map(\.rawValue).joined(separator: ", ")) (leading/trailing/linspace for ddpm models).")
