@@ -75,6 +75,23 @@ extension SamplerKind {
         #expect(sw2 < floor + 0.05, "\(kind.rawValue): SW2 \(sw2), floor \(floor)")
     }
 
+    /// Analytic-DPM clips its variance only when given a data range (Bao et al. 2022, Theorem
+    /// 2): called directly or through ``SamplerKind/run``, by default it does not; the range
+    /// [-1, 1] — narrower than this mixture's (modes at ±1 with std 0.3, per-coordinate
+    /// variance 1.09 > 1) — clips the noisiest steps and changes the samples.
+    @Test func analyticDPMClipsOnlyWithADataRange() throws {
+        let grid = try NoiseGrid.timeUniform(p, steps: 20, start: 1, end: 1e-3, finalDenoise: true)
+        let moments = try analyticDPMMoments(orderMixture, grid: grid, data: orderMixture.sample(2000, seed: 11).samples)
+        let x = try noise(500)
+        func viaKind(_ range: ClosedRange<Double>?) throws -> [Float] {
+            try SamplerKind.analyticDPM.run(orderMixture, from: x, grid: grid, options: .init(seed: 5), analyticMoments: moments,
+                                            dataRange: range).sample.scalars
+        }
+        let direct = try sampleAnalyticDPM(orderMixture, from: x, grid: grid, moments: moments, options: .init(seed: 5)).sample.scalars
+        #expect(firstBitMismatch(direct, try viaKind(nil)) == nil)
+        #expect(firstBitMismatch(direct, try viaKind(-1...1)) != nil)
+    }
+
     /// NFE counts equal the denoiser calls, and match each sampler's formula.
     @Test func evaluationCountsAreExact() throws {
         let n = 10
