@@ -2,12 +2,17 @@ import Distill
 import Foundation
 import Testing
 
+extension DiffusionProcess {
+    /// Progressive distillation's α = cos(πt/2) over λ ∈ [-10, 10] (Salimans & Ho 2022).
+    static let progressiveDistillation = DiffusionProcess(.vpCosine(.progressiveDistillation()))
+}
+
 /// Tiny runs of each D2F objective against the exact mixture teacher.
 @Suite struct DistillationTests {
     let gmm = orderMixture   // four modes of std 0.3 (SamplerTests.swift)
 
-    func mlp(_ seed: UInt64, guidance: Int = 0) throws -> MLPScoreNetwork {
-        try MLPScoreNetwork(.init(hiddenWidths: [64, 64], guidanceEmbeddingDim: guidance), seed: seed)
+    func mlp(_ seed: UInt64) throws -> MLPScoreNetwork {
+        try MLPScoreNetwork(.init(hiddenWidths: [64, 64]), seed: seed)
     }
 
     /// Trains `module` for `steps` AdamW steps on `loss` and returns (first 20 mean, last 20 mean).
@@ -50,7 +55,7 @@ import Testing
     /// lands far closer to the teacher's 8-step DDIM map than before training (under half the
     /// error: the untrained net maps noise to nothing like the data).
     @Test func progressiveDistillationLearns() throws {
-        let p = VPCosineProcess.progressiveDistillation()
+        let p = DiffusionProcess.progressiveDistillation
         let net = try mlp(2)
         let student = DiffusionModel(network: net, process: p, parameterization: .v)
         let (x0, _) = try gmm.sample(4096, seed: 3)
@@ -70,7 +75,7 @@ import Testing
     }
 
     @Test func outputDistillationLearnsTheTeacherMap() throws {
-        let p = VPLinearProcess()
+        let p = DiffusionProcess.vpLinear()
         let grid = try NoiseGrid.logSNRUniform(p, steps: 30, finalDenoise: true)
         let (noise, targets) = try OutputDistillation.pairs(teacher: gmm, sampler: .dpmpp2M, grid: grid, shape: [2048, 2], seed: 5)
         let net = try mlp(6)
@@ -88,8 +93,9 @@ import Testing
 
     @Test func guidedDistillationMatchesTheGuidedTeacher() throws {
         let teacher = ClassConditionalMixture(gmm)
-        let p = VPCosineProcess()
-        let net = try MLPScoreNetwork(.init(hiddenWidths: [64, 64], classCount: 4, classEmbeddingDim: 8, guidanceEmbeddingDim: 8), seed: 7)
+        let p = DiffusionProcess.vpCosine()
+        let net = try MLPScoreNetwork(.init(dataDimension: 2, hiddenWidths: [64, 64], classCount: 4, classEmbeddingDim: 8, guidanceEmbeddingDim: 8),
+                                      seed: 7)
         let student = DiffusionModel(network: net, process: p, parameterization: .v)
         let (x0, comps) = try gmm.sample(4096, seed: 8)
         let (first, last) = try train(net, steps: 600) { s, rng in
@@ -122,6 +128,14 @@ import Testing
         #expect(zip(xe.scalars, x0.scalars).allSatisfy { abs($0 - $1) < 1e-6 })
     }
 
+    /// The one-step consistency sample f(x, T) from the state x at T (Song et al. 2023, Alg. 1
+    /// with one level), through the sampling plan.
+    func oneStepSample<N>(_ model: ConsistencyModel<N>, from x: Tensor) throws -> Tensor {
+        let r = try SamplingPlan(sampler: .consistency, nfe: 1).run(model, process: .edm(), from: x)
+        #expect(r.evaluations == 1)
+        return r.sample
+    }
+
     /// A short CD run (θ⁻ = EMA 0.95, N = 18, Heun teacher) cuts the one-step sample's distance
     /// to the exact samples below the untrained model's by more than half.
     @Test func consistencyDistillationAndTrainingLearn() throws {
@@ -131,7 +145,7 @@ import Testing
         let z = try rngZ.normal([1000, 2]) * 80
         for training in [false, true] {
             let student = ConsistencyModel(network: try mlp(15)), target = ConsistencyModel(network: try mlp(15))
-            let before = try slicedWasserstein2(sampleConsistency(student, from: z).sample, exact)
+            let before = try slicedWasserstein2(oneStepSample(student, from: z), exact)
             let ema = try ExponentialMovingAverage(student.network, decay: 0.95)
             let opt = try Adam.adamW(student.network, learningRate: 1e-3, weightDecay: 0)
             for s in 0..<800 {
@@ -145,7 +159,7 @@ import Testing
                 try ema.update(from: student.network)
                 try ema.copy(to: target.network)
             }
-            let after = try slicedWasserstein2(sampleConsistency(student, from: z).sample, exact)
+            let after = try slicedWasserstein2(oneStepSample(student, from: z), exact)
             #expect(after < 0.5 * before, "\(training ? "CT" : "CD"): SW2 \(before) → \(after)")
         }
         let sched = ConsistencyDistillation.trainingSchedule(step: 0, totalSteps: 100)
@@ -156,7 +170,7 @@ import Testing
     /// Reflow pairs reproduce the flow's ODE map: for the exact mixture under rectified flow,
     /// RK45 pairs match the ground-truth ODE solution from the same noise.
     @Test func reflowPairsReproduceTheODEMap() throws {
-        let rf = RectifiedFlowProcess()
+        let rf = DiffusionProcess.rectifiedFlow()
         let grid = try NoiseGrid.timeUniform(rf, steps: 10, start: 1e-4, end: 1 - 1e-4)
         let (z0, z1) = try Reflow.pairs(flow: gmm, grid: grid, shape: [200, 2], seed: 3)
         let start = z0 * Float(rf.sigma(1e-4))   // the state at t = 1e-4 is σ·z (α·x ≈ 0 is below the tolerance)

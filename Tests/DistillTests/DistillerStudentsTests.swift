@@ -2,38 +2,55 @@ import Distill
 import Foundation
 import Testing
 
-/// Students of the teacher's architecture (``Distiller/Students/teacher(network:card:)``):
-/// a tiny class-conditional U-Net teacher over 4×4 images.
+/// Students of the teacher's architecture (``Distiller/Students/teacher``): a tiny
+/// class-conditional U-Net teacher over 4×4 images.
 @Suite struct DistillerStudentsTests {
-    let config = UNet.Configuration(imageSize: 4, imageChannels: 1, baseChannels: 8, channelMultipliers: [1, 2], blocksPerLevel: 1,
-                                    attentionResolutions: [], middleAttention: false, headCount: 1, groups: 4, embeddingDim: 16,
-                                    classCount: 3)
+    let config: UNet.Configuration = {
+        var c = UNet.Configuration(imageSize: 4, imageChannels: 1, baseChannels: 8, channelMultipliers: [1, 2], blocksPerLevel: 1,
+                                   attentionResolutions: [], headCount: 1, groups: 4, classCount: 3)
+        c.middleAttention = false
+        c.embeddingDim = 16
+        return c
+    }()
 
-    /// The teacher with every weight random (no zero-initialized layer), its card and denoiser.
-    func teacher() throws -> (UNet, ModelCard, any Denoiser) {
+    /// The teacher with every weight random (no zero-initialized layer), its card and the model
+    /// made of them (which shares the network).
+    func teacher(_ config: UNet.Configuration? = nil, consistency: Bool = false) throws -> (UNet, ModelCard, TrainedModel) {
+        let config = config ?? self.config
         let net = try UNet(config, seed: 1)
         try UNetTests.randomize(net, seed: 2)
-        let card = ModelCard(architecture: .unet(config), process: .vpLinear(VPLinearProcess()), parameterization: .epsilon,
-                             dataShape: [1, 4, 4], dataSource: "test", classCount: 3)
-        return (net, card, DiffusionModel(network: net, process: VPLinearProcess(), parameterization: .epsilon))
+        let card = ModelCard(architecture: consistency ? .consistencyUNet(config, sigmaMax: 80) : .unet(config), process: .vpLinear(),
+                             parameterization: .epsilon, dataShape: [1, 4, 4], dataSource: "test", classCount: config.classCount)
+        return (net, card, TrainedModel(network: net, card: card))
     }
 
-    /// A distiller over random "images" with labels, students of the teacher's U-Net.
-    func distiller(steps: Int, lr: Float = 1e-3) throws -> Distiller {
-        let (net, card, model) = try teacher()
+    /// Settings of a run with students of the teacher's architecture, batches of 16.
+    func settings(steps: Int, lr: Float = 1e-3) -> Distiller.Settings {
+        var s = Distiller.Settings()
+        s.steps = steps
+        s.batch = 16
+        s.learningRate = lr
+        s.students = .teacher
+        return s
+    }
+
+    /// A distiller of `teacher` over random "images" with labels, students of the teacher's U-Net.
+    func distiller(_ teacher: TrainedModel? = nil, steps: Int, lr: Float = 1e-3) throws -> Distiller {
         var rng = Philox(seed: 3)
         let rows = try rng.uniform([64, 16], low: -1, high: 1)
-        var d = Distiller(teacher: model, conditionalTeacher: model, nullLabel: 3, dimension: 16, dataSource: "test",
-                          budget: .init(steps: steps, batch: 16, learningRate: lr)) { n, s in
+        return try Distiller(teacher: teacher ?? self.teacher().2, dataName: "test", settings: settings(steps: steps, lr: lr)) { n, s in
             (try rows.slice((s % 4) * 16..<(s % 4) * 16 + n), (0..<n).map { $0 % 3 })
         }
-        d.students = .teacher(network: net, card: card)
-        return d
     }
 
     func maxDifference(_ a: any Module, _ b: any Module) -> Float {
         let sa = a.stateDictionary(), sb = b.stateDictionary()
         return sa.keys.map { k in zip(sa[k]!.scalars, sb[k]!.scalars).map { abs($0 - $1) }.max() ?? 0 }.max() ?? 0
+    }
+
+    /// A stage's network and card (students of the teacher's architecture always have both).
+    func parts(_ stage: DistilledStage) throws -> (network: any ConditionalNetwork, card: ModelCard) {
+        (try #require(stage.model.network), try #require(stage.model.card))
     }
 
     /// KD and PD students start from the teacher's weights: with a negligible learning rate
@@ -43,10 +60,11 @@ import Testing
         let d = try distiller(steps: 10, lr: 1e-9)
         for method in [DistillationMethod.kd, .pd] {
             for stage in try d.run(method) {
-                #expect(stage.network is UNet)
-                #expect(maxDifference(stage.network, teacherNet) < 1e-6)
-                #expect(stage.card.architecture == .unet(config))
-                #expect(stage.card.process == .vpLinear(VPLinearProcess()))
+                let (network, card) = try parts(stage)
+                #expect(network is UNet)
+                #expect(maxDifference(network, teacherNet) < 1e-6)
+                #expect(card.architecture == .unet(config))
+                #expect(card.process == .vpLinear())
             }
         }
         // A fresh student of the same architecture is far from the teacher.
@@ -59,44 +77,46 @@ import Testing
     /// never be told apart), and the card records the guidance input.
     @Test func guidedStudentAddsAZeroGuidanceInput() throws {
         let (teacherNet, _, _) = try teacher()
-        let d = try distiller(steps: 10, lr: 1e-9)
-        let stage = try #require(try d.run(.guided, guidanceWeights: [1]).first)
-        let student = stage.network.stateDictionary(), original = teacherNet.stateDictionary()
+        var d = try distiller(steps: 10, lr: 1e-9)
+        d.settings.guidanceWeights = [1]
+        let (network, card) = try parts(try #require(try d.run(.guided).first))
+        let student = network.stateDictionary(), original = teacherNet.stateDictionary()
         let added = student.keys.filter { original[$0] == nil }
         #expect(!added.isEmpty)
-        let frozen = Set(stage.network.namedParameters.filter { !$0.parameter.isTrainable }.map(\.name))
+        let frozen = Set(network.namedParameters.filter { !$0.parameter.isTrainable }.map(\.name))
         #expect(added.contains { frozen.contains($0) } && added.contains { !frozen.contains($0) })
         for k in added { #expect(student[k]!.scalars.allSatisfy { abs($0) < 1e-6 } != frozen.contains(k), "\(k)") }
         for (k, v) in original { #expect(zip(student[k]!.scalars, v.scalars).allSatisfy { abs($0 - $1) < 1e-6 }) }
         var guided = config
         guided.guidanceEmbeddingDim = 16
-        #expect(stage.card.architecture == .unet(guided))
+        #expect(card.architecture == .unet(guided))
     }
 
-    /// Every stage reaches `onStage` as it is finished, and its checkpoint reloads with the
-    /// same card (for CD: a consistency U-Net). PD's loss falls.
+    /// Every stage reaches `onStage` as it is finished, already written to the run's directory,
+    /// and its file reloads with the same card (for CD: a consistency U-Net). PD emits its
+    /// 16-, 8-, 4-, 2- and 1-step students, and its loss falls.
     @Test func stagesAreHandedOverAsTheyFinish() throws {
         var d = try distiller(steps: 40)
         var seen: [Int] = []
         var losses: [Float] = []
-        d.progress = { name, _, _, loss in if name == "pd-16" { losses.append(loss) } }
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("stage-\(UUID().uuidString).safetensors").path
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        d.onStage = { stage in
+        d.progress = { name, p in if name == "pd pd16" { losses.append(p.loss) } }
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let onStage: (DistilledStage) throws -> Void = { stage in
             seen.append(stage.nfe)
-            try Checkpoint(model: stage.network, optimizer: nil, step: 0, config: stage.card.json).write(to: path)
-            #expect(try SavedModel.load(path).card.json == stage.card.json)
+            let loaded = try TrainedModel.load(dir + "/\(stage.name).safetensors")
+            #expect(loaded.card?.json == stage.model.card?.json, "\(stage.name)")
         }
-        let stages = try d.run(.pd)
-        #expect(seen == [8, 4, 2, 1])
+        let stages = try d.run(.pd, directory: dir, onStage: onStage)
+        #expect(seen == [16, 8, 4, 2, 1])
         #expect(stages.map(\.nfe) == seen)
-        #expect(losses.suffix(5).reduce(0, +) < losses.prefix(5).reduce(0, +))
+        #expect(losses.count == 40 && losses.suffix(5).reduce(0, +) < losses.prefix(5).reduce(0, +))
 
-        let cd = try d.run(.cd)
-        #expect(cd[0].card.architecture == .consistencyUNet(config, sigmaMax: 80) && cd[0].card.consistencyReadsDenoiser == true)
-        #expect(seen == [8, 4, 2, 1, 1, 2, 4])
-        let ct = try d.run(.ct)
-        #expect(ct[0].card.architecture == .consistencyUNet(config, sigmaMax: 80) && ct[0].card.consistencyReadsDenoiser == nil)
+        let cd = try parts(try #require(try d.run(.cd, directory: dir, onStage: onStage).first)).card
+        #expect(cd.architecture == .consistencyUNet(config, sigmaMax: 80) && cd.consistencyReadsDenoiser == true)
+        #expect(seen == [16, 8, 4, 2, 1, 1, 2, 4])
+        let ct = try parts(try #require(try d.run(.ct).first)).card
+        #expect(ct.architecture == .consistencyUNet(config, sigmaMax: 80) && ct.consistencyReadsDenoiser == nil)
     }
 
     /// A CD student copied from the teacher reads the network as the teacher's denoiser: before
@@ -106,20 +126,20 @@ import Testing
         let (teacherNet, _, teacherModel) = try teacher()
         let d = try distiller(steps: 10, lr: 1e-9)
         let stage = try #require(try d.run(.cd).first { $0.nfe == 1 })
-        #expect(maxDifference(stage.network, teacherNet) < 1e-6)
+        #expect(maxDifference(try parts(stage).network, teacherNet) < 1e-6)
         var rng = Philox(seed: 8)
         let z = try rng.normal([6, 16])
         let T = 80.0, skip = Float(0.25 / ((T - 0.002) * (T - 0.002) + 0.25))
         let x = z * Float(T)
-        let expected = try x * skip + teacherModel.predict(x, alpha: 1, sigma: T).data * (1 - skip)
-        let got = try stage.sample(z, nil)
+        let expected = try x * skip + teacherModel.denoiser!.predict(x, alpha: 1, sigma: T).data * (1 - skip)
+        let got = try stage.model.sample(fromUnitNoise: z).sample
         #expect(zip(got.scalars, expected.scalars).allSatisfy { abs($0 - $1) <= 1e-3 * max(1, abs($1)) })
 
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("cd-\(UUID().uuidString).safetensors").path
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try Checkpoint(model: stage.network, optimizer: nil, step: 0, config: stage.card.json).write(to: path)
-        let loaded = try SavedModel.load(path)
-        #expect(try loaded.denoiser.predict(x, alpha: 1, sigma: T).data.scalars == got.scalars)
+        try stage.model.write(to: path)
+        let loaded = try TrainedModel.load(path)
+        #expect(try loaded.denoiser!.predict(x, alpha: 1, sigma: T).data.scalars == got.scalars)
     }
 
     /// Reloaded stages sample exactly as the stage itself (the same DDIM grid on the card's process).
@@ -128,14 +148,14 @@ import Testing
         let stage = try #require(try d.run(.pd).first { $0.nfe == 2 })
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pd2-\(UUID().uuidString).safetensors").path
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try Checkpoint(model: stage.network, optimizer: nil, step: 0, config: stage.card.json).write(to: path)
-        let loaded = try SavedModel.load(path)
+        try stage.model.write(to: path)
+        let loaded = try TrainedModel.load(path)
         var rng = Philox(seed: 6)
         let noise = try rng.normal([8, 16])
-        let process = loaded.card.process.process
-        let grid = try ProgressiveDistillation.grid(process: process, steps: 2)
-        let again = try sampleDDIM(loaded.denoiser, from: noise * Float(grid.levels[0].sigma), grid: grid).sample
-        #expect(try stage.sample(noise, nil).scalars == again.scalars)
+        let grid = try ProgressiveDistillation.grid(process: try #require(loaded.card).process, steps: 2)
+        let again = try sampleDDIM(loaded.denoiser!, from: noise * Float(grid.levels[0].sigma), grid: grid).sample
+        #expect(try stage.model.sample(fromUnitNoise: noise).sample.scalars == again.scalars)
+        #expect(try loaded.sample(fromUnitNoise: noise).sample.scalars == again.scalars)
     }
 
     /// `copySharedParameters` into an MLP with a guidance input (features appended to the
@@ -144,7 +164,8 @@ import Testing
     /// lacks, or with other shapes, is refused and the student left as it was.
     @Test func sharedParametersCopyAndNewOnesStartAtZero() throws {
         let plain = try MLPScoreNetwork(.init(hiddenWidths: [8, 8]), seed: 1)
-        let guided = try MLPScoreNetwork(.init(hiddenWidths: [8, 8], guidanceEmbeddingDim: 4), seed: 2)
+        let guided = try MLPScoreNetwork(.init(dataDimension: 2, hiddenWidths: [8, 8], classCount: nil, classEmbeddingDim: 32, guidanceEmbeddingDim: 4),
+                                         seed: 2)
         let zeroed = try guided.copySharedParameters(from: plain)
         #expect(zeroed == ["layers.0.weight"])
         let g = guided.stateDictionary(), p = plain.stateDictionary()
@@ -166,25 +187,20 @@ import Testing
         for (k, v) in plain.stateDictionary() { #expect(before[k]!.scalars == v.scalars) }
     }
 
-    /// Students the teacher's card can't give: a consistency teacher, a mismatched data size, a
-    /// guided student from an unconditional teacher — each a clear configuration error.
+    /// Students the teacher can't give: a consistency teacher, an exact mixture (no network to
+    /// copy), a mismatched data size, a guided student from an unconditional teacher — each a
+    /// clear configuration error.
     @Test func impossibleStudentsAreClearErrors() throws {
-        var d = try distiller(steps: 10)
-        let (net, card, model) = try teacher()
-        var consistency = card
-        consistency.architecture = .consistencyUNet(config, sigmaMax: 80)
-        d.students = .teacher(network: net, card: consistency)
-        #expect(throws: TrainingError.self) { try d.run(.kd) }
+        #expect(throws: TrainingError.self) { try distiller(teacher(consistency: true).2, steps: 10).run(.kd) }
+        #expect(throws: TrainingError.self) { try distiller(TrainedModel(exact: .ring8()), steps: 10).run(.kd) }
 
         var unconditional = config
         unconditional.classCount = nil
-        var plain = card
-        plain.architecture = .unet(unconditional)
-        d.students = .teacher(network: try UNet(unconditional), card: plain)
-        #expect(throws: TrainingError.self) { try d.run(.guided) }
+        #expect(throws: TrainingError.self) { try distiller(teacher(unconditional).2, steps: 10).run(.guided) }
 
-        var wrongSize = Distiller(teacher: model, dimension: 9, dataSource: "test") { n, _ in (try Tensor.zeros([n, 9]), nil) }
-        wrongSize.students = .teacher(network: net, card: card)
-        #expect(throws: TrainingError.self) { try wrongSize.run(.pd) }
+        let (_, _, model) = try teacher()
+        #expect(throws: TrainingError.self) {
+            try Distiller(teacher: model, data: Dataset(rows: Tensor.zeros([4, 9])), settings: settings(steps: 10)).run(.pd)
+        }
     }
 }

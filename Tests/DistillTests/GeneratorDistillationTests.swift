@@ -17,6 +17,26 @@ final class AffineGenerator: Generator {
 }
 
 @Suite struct GeneratorDistillationTests {
+    /// Generator settings as the tests were calibrated with: batch 256, an MLP of widths
+    /// [128, 128], generator learning rate 1e-3, seed 3.
+    func generatorSettings(steps: Int) -> Distiller.Settings {
+        var s = Distiller.Settings()
+        s.steps = steps
+        s.batch = 256
+        s.hidden = [128, 128]
+        s.generator.generatorLearningRate = 1e-3
+        s.seed = 3
+        return s
+    }
+
+    /// The one-step generator `method` trains from `teacher`, checked to be one.
+    func trainGenerator(_ method: DistillationMethod, teacher: TrainedModel, settings: Distiller.Settings) throws -> TrainedModel {
+        let stages = try Distiller(teacher: teacher, settings: settings).run(method)
+        let stage = try #require(stages.first)
+        #expect(stages.count == 1 && stage.nfe == 1 && stage.model.kind == .generator && stage.name == "\(method.rawValue)-nfe1")
+        return stage.model
+    }
+
     /// Diff-Instruct's surrogate gradient is the integral-KL gradient: at one noise level, with
     /// w = 1, d/dθ KL(p_θ,t ‖ q_t) = E (s_p - s_q)ᵀ ∂x_t/∂θ. The KL is estimated by Monte Carlo
     /// on fixed draws (common random numbers) and differentiated by central differences; the
@@ -27,7 +47,7 @@ final class AffineGenerator: Generator {
         let gen = AffineGenerator(a: [0.7, 1.3], b: [0.4, -0.2])
         let n = 200_000
         let t = 0.3
-        let process = VPLinearProcess()
+        let process = DiffusionProcess.vpLinear()
         let (alpha, sigma) = (process.alpha(t), process.sigma(t))
         var rng = Philox(seed: 5)
         let z = try rng.normal([n, 2]), eps = try rng.normal([n, 2])
@@ -80,10 +100,10 @@ final class AffineGenerator: Generator {
     @Test func fakeScoreConvergesToTheGeneratorsScore() throws {
         let target = try GaussianMixture(weights: [1, 2], means: [[-1, 0.5], [1, -0.5]], variances: [[0.2, 0.1], [0.1, 0.3]])
         let net = try MLPScoreNetwork(.init(hiddenWidths: [64, 64, 64]), seed: 4)
-        let fake = DiffusionModel(network: net, process: VPLinearProcess(), parameterization: .epsilon)
+        let fake = DiffusionModel(network: net, process: .vpLinear(), parameterization: .epsilon)
         func esm() throws -> Float {
             var r = Philox(seed: 33)
-            return try withoutGradient { try explicitScoreMatchingLoss(model: fake, mixture: target, batch: 4096, process: VPLinearProcess(), rng: &r).item() }
+            return try withoutGradient { try explicitScoreMatchingLoss(model: fake, mixture: target, batch: 4096, process: .vpLinear(), rng: &r).item() }
         }
         let before = try esm()
         let opt = try Adam.adamW(net, learningRate: 2e-3, weightDecay: 0)
@@ -101,17 +121,17 @@ final class AffineGenerator: Generator {
     /// generator's do not, for every method.
     @Test func noGradientReachesTheTeacher() throws {
         let teacherNet = try MLPScoreNetwork(.init(hiddenWidths: [16]), seed: 1)
-        let teacher = DiffusionModel(network: teacherNet, process: VPLinearProcess(), parameterization: .epsilon)
+        let teacher = DiffusionModel(network: teacherNet, process: .vpLinear(), parameterization: .epsilon)
         let gen = try MLPGenerator(latentDimension: 2, dataDimension: 2, hidden: [16])
         let fake = GaussianMixture.ring8()
-        for method in GeneratorMethod.allCases {
+        for method in DistillationMethod.allCases.filter(\.makesGenerator) {
             var rng = Philox(seed: 3)
             try valueWithGradient(of: gen.parameters + teacherNet.parameters) {
                 let x = try gen.sample(64, rng: &rng)
                 switch method {
-                case .diffInstruct: return try ScoreDistillation.diffInstructLoss(generated: x, teacher: teacher, fake: fake, process: VPLinearProcess(), rng: &rng)
-                case .sds: return try ScoreDistillation.sdsLoss(generated: x, teacher: teacher, process: VPLinearProcess(), rng: &rng)
-                case .vsd: return try ScoreDistillation.vsdLoss(generated: x, teacher: teacher, fake: fake, process: VPLinearProcess(), rng: &rng)
+                case .diffInstruct: return try diffInstructLoss(generated: x, teacher: teacher, fake: fake, process: .vpLinear(), rng: &rng)
+                case .sds: return try sdsLoss(generated: x, teacher: teacher, process: .vpLinear(), rng: &rng)
+                default: return try vsdLoss(generated: x, teacher: teacher, fake: fake, process: .vpLinear(), rng: &rng)
                 }
             }
             #expect(teacherNet.trainableParameters.allSatisfy { p in p.grad.map { $0.scalars.allSatisfy { $0 == 0 } } ?? true }, "\(method)")
@@ -122,13 +142,11 @@ final class AffineGenerator: Generator {
     /// Diff-Instruct covers every mode of the ring; SDS, mode-seeking, collapses onto few of
     /// them (Poole et al. 2022 note its mode-seeking; Wang et al. 2023 fix it with VSD).
     @Test func diffInstructCoversModesAndSDSCollapses() throws {
-        var s = GeneratorDistiller.Settings()
-        s.steps = 800
+        let s = generatorSettings(steps: 800)
         let mixture = GaussianMixture.ring8()
-        func coverage(_ m: GeneratorMethod) throws -> Int {
-            let (gen, _) = try GeneratorDistiller(teacher: mixture, dimension: 2, settings: s).run(m)
-            var r = Philox(seed: 1)
-            return try mixture.modeCoverage(withoutGradient { try gen.sample(2000, rng: &r) }).coveredModes
+        func coverage(_ m: DistillationMethod) throws -> Int {
+            let generator = try trainGenerator(m, teacher: TrainedModel(exact: mixture), settings: s)
+            return try mixture.modeCoverage(generator.sample(count: 2000, seed: 1)).coveredModes
         }
         let di = try coverage(.diffInstruct), sds = try coverage(.sds)
         #expect(di == 8 && sds < 8, "modes covered: Diff-Instruct \(di), SDS \(sds)")
@@ -179,7 +197,8 @@ final class AffineGenerator: Generator {
             let (a, b) = (try gen.generate(z), try gen.generate(z2))
             #expect(a.scalars != b.scalars, "\(type(of: gen)) ignores its noise")
             let json = try JSONEncoder().encode(card)
-            let rebuilt = try JSONDecoder().decode(GeneratorCard.self, from: json).makeGenerator(weights: gen.stateDictionary())
+            let rebuilt = try JSONDecoder().decode(GeneratorCard.self, from: json).makeGenerator()
+            try rebuilt.load(gen.stateDictionary())
             #expect(try rebuilt.generate(z).scalars == a.scalars)
             #expect(throws: TensorError.self) { try gen.generate(latent) }
         }
@@ -194,16 +213,12 @@ final class AffineGenerator: Generator {
     /// from the other classes (classifier-free guidance sharpens p(c | x)): mean radius larger.
     @Test func teacherClassAndGuidance() throws {
         let ring = GaussianMixture.ring8()
-        let teacher = ClassConditionalMixture(ring)
+        let teacher = TrainedModel(exact: ring)
         func run(guidance: Float?) throws -> (x: Double, y: Double, inClass: Double) {
-            var s = GeneratorDistiller.Settings()
-            s.steps = 600
+            var s = generatorSettings(steps: 600)
             s.teacherClass = 2
-            s.guidance = guidance
-            s.nullLabel = teacher.nullLabel
-            let (gen, _) = try GeneratorDistiller(teacher: teacher, dimension: 2, settings: s).run(.diffInstruct)
-            var r = Philox(seed: 9)
-            let t = try withoutGradient { try gen.sample(1000, rng: &r) }
+            s.teacherGuidance = guidance
+            let t = try trainGenerator(.diffInstruct, teacher: teacher, settings: s).sample(count: 1000, seed: 9)
             let x = t.scalars
             let mx = stride(from: 0, to: x.count, by: 2).map { Double(x[$0]) }.reduce(0, +) / 1000
             let my = stride(from: 1, to: x.count, by: 2).map { Double(x[$0]) }.reduce(0, +) / 1000
@@ -213,8 +228,8 @@ final class AffineGenerator: Generator {
         let plain = try run(guidance: nil), guided = try run(guidance: 1)
         #expect(abs(plain.x) < 0.25 && abs(plain.y - 2) < 0.25 && plain.inClass > 0.95, "class 2 only: \(plain)")
         #expect(guided.inClass > 0.95 && guided.y > plain.y + 0.1, "guided: \(guided), unguided: \(plain)")
-        var bad = GeneratorDistiller.Settings()
-        bad.guidance = 1
-        #expect(throws: TrainingError.self) { try GeneratorDistiller(teacher: teacher, dimension: 2, settings: bad).run(.sds) }
+        var bad = generatorSettings(steps: 10)
+        bad.teacherGuidance = 1
+        #expect(throws: TrainingError.self) { try Distiller(teacher: teacher, settings: bad).run(.sds) }
     }
 }

@@ -9,7 +9,7 @@ import Testing
     @Test(arguments: Parameterization.allCases)
     func weightedLossMatchesTheEpsilonForm(_ p: Parameterization) throws {
         let net = try MLPScoreNetwork(.init(hiddenWidths: [16]), seed: 3)
-        let process: any NoiseProcess = p == .velocity ? RectifiedFlowProcess() : VPCosineProcess()
+        let process: DiffusionProcess = p == .velocity ? .rectifiedFlow() : .vpCosine()
         let model = DiffusionModel(network: net, process: process, parameterization: p)
         let x0 = try ToyDataset.twoMoons.sample(64, seed: 1)
         for w in LossWeighting.allCases where w != .output {
@@ -33,7 +33,7 @@ import Testing
     /// plain mean squared error of F (Karras et al. 2022, §5).
     @Test func edmLossIsUnweightedInF() throws {
         let net = try MLPScoreNetwork(.init(hiddenWidths: [16]), seed: 4)
-        let edm = EDMProcess()
+        let edm = DiffusionProcess.edm()
         let model = DiffusionModel(network: net, process: edm, parameterization: .edm, conditioning: .edm)
         let x0 = try ToyDataset.eightGaussians.sample(32, seed: 2)
         var rng = Philox(seed: 5)
@@ -52,9 +52,9 @@ import Testing
     @Test func flowMatchingNeedsItsSetting() throws {
         let net = try MLPScoreNetwork(.init(hiddenWidths: [8]), seed: 1)
         var rng = Philox(seed: 1)
-        let wrong = DiffusionModel(network: net, process: VPLinearProcess(), parameterization: .velocity)
+        let wrong = DiffusionModel(network: net, process: .vpLinear(), parameterization: .velocity)
         #expect(throws: TensorError.self) { try flowMatchingLoss(model: wrong, data: Tensor.zeros([4, 2]), rng: &rng) }
-        let right = DiffusionModel(network: net, process: RectifiedFlowProcess(), parameterization: .velocity)
+        let right = DiffusionModel(network: net, process: .rectifiedFlow(), parameterization: .velocity)
         #expect(try flowMatchingLoss(model: right, data: ToyDataset.twoMoons.sample(16, seed: 0), rng: &rng).item() > 0)
     }
 
@@ -66,7 +66,7 @@ import Testing
         let truth = GaussianMixture.ring8()
         let turned = truth.means.map { m in [m[0] * cos(Double.pi / 8) - m[1] * sin(Double.pi / 8), m[0] * sin(Double.pi / 8) + m[1] * cos(Double.pi / 8)] }
         let wrong = try GaussianMixture(weights: truth.weights, means: turned, variances: truth.variances)
-        let process = VPLinearProcess()
+        let process = DiffusionProcess.vpLinear()
         let (x0, _) = try truth.sample(16_384, seed: 3)
         var r1 = Philox(seed: 4), r2 = Philox(seed: 4)
         let good = try slicedScoreMatchingLoss(model: truth, process: process, x0: x0, rng: &r1).item()

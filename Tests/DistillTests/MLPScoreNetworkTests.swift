@@ -8,9 +8,9 @@ import Testing
     /// reasoning as the per-op checks: h = 3e-3 in Float32, |tape - fd| <= 5e-3 + 2e-2·|fd|.
     @Test(arguments: [false, true])
     func parameterGradientsMatchFiniteDifferences(_ conditional: Bool) throws {
-        let config = MLPScoreNetwork.Configuration(dataDimension: 3, hiddenWidths: [8, 6], activation: .silu,
-                                                   timeEmbedding: .gaussianFourier(dim: 4, scale: 1),
-                                                   classCount: conditional ? 3 : nil, classEmbeddingDim: 5)
+        let config = MLPScoreNetwork.Configuration(dataDimension: 3, hiddenWidths: [8, 6], classCount: conditional ? 3 : nil,
+                                                   classEmbeddingDim: 5, guidanceEmbeddingDim: 0, activation: .silu,
+                                                   timeEmbedding: .gaussianFourier(dim: 4, scale: 1))
         let net = try MLPScoreNetwork(config, seed: 4)
         var rng = Philox(seed: 5)
         let x = try rng.normal([5, 3]), t = try rng.uniform([5])
@@ -70,7 +70,7 @@ import Testing
         let opt = try Adam.adamW(net, learningRate: 3e-3)
         let data = try ToyDataset.eightGaussians.sample(4096, seed: 2)
         var rng = Philox(seed: 3)
-        let model = DiffusionModel(network: net, process: VPLinearProcess(), parameterization: .epsilon)
+        let model = DiffusionModel(network: net, process: .vpLinear(), parameterization: .epsilon)
         var losses: [Float] = []
         for s in 0..<steps {
             let x0 = try data.slice((s * 256 % 4096)..<(s * 256 % 4096 + 256))

@@ -75,6 +75,35 @@ import Testing
         }
     }
 
+    /// The public value type: each factory is the concrete process with the same parameters
+    /// (the same α, σ, f, g² and log-SNR inverse, bit for bit), each name gives its factory,
+    /// JSON round-trips, and a process with unusable parameters is refused when decoded.
+    @Test func diffusionProcessValuesAreTheConcreteProcesses() throws {
+        let pairs: [(String, DiffusionProcess, any NoiseProcess)] = [
+            ("vp-linear", .vpLinear(), VPLinearProcess()), ("vp-cosine", .vpCosine(), VPCosineProcess()), ("ddpm", .ddpm(), DiscreteDDPMProcess()),
+            ("ve", .ve(), VEProcess()), ("edm", .edm(), EDMProcess()), ("rectified-flow", .rectifiedFlow(), RectifiedFlowProcess()),
+        ]
+        for (name, value, concrete) in pairs {
+            #expect(value.name == concrete.name && value.timeRange == concrete.timeRange, "\(name)")
+            for t in times(concrete) {
+                #expect(value.alpha(t) == concrete.alpha(t) && value.sigma(t) == concrete.sigma(t), "\(name) at \(t)")
+                #expect(value.driftCoefficient(t) == concrete.driftCoefficient(t) && value.diffusionSquared(t) == concrete.diffusionSquared(t))
+                #expect(value.time(forLogSNR: value.logSNR(t)) == concrete.time(forLogSNR: concrete.logSNR(t)), "\(name) at \(t)")
+            }
+            #expect(try DiffusionProcess(name: name) == value)
+            #expect(try JSONDecoder().decode(DiffusionProcess.self, from: JSONEncoder().encode(value)) == value, "\(name)")
+        }
+        #expect(DiffusionProcess.vpCosine(s: 0) != .vpCosine())
+        do {
+            _ = try DiffusionProcess(name: "vp-linaer")
+            Issue.record("accepted an unknown process name")
+        } catch let e as TrainingError {
+            #expect(e.description.contains("vp-linaer") && e.description.contains("did you mean 'vp-linear'"), "\(e)")
+        }
+        let bad = try JSONEncoder().encode(DiffusionProcess.vpLinear(beta0: -1))
+        #expect(throws: TrainingError.self) { try JSONDecoder().decode(DiffusionProcess.self, from: bad) }
+    }
+
     @Test func odeAndSDEDrifts() throws {
         let p = VPLinearProcess()
         let x = Tensor([1, -2]), score = Tensor([0.5, 0.25])

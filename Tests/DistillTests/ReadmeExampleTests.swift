@@ -1,11 +1,12 @@
 import Distill
 import Testing
 
-/// The README's library example, verbatim but for a shorter run, must compile and work.
+/// The README's library example, but for a shorter run, must compile and work with the public
+/// API only (what `import Distill` gives a package that depends on this one).
 @Suite struct ReadmeExampleTests {
     @Test func theTenLineExampleWorks() throws {
         let net = try MLPScoreNetwork(.init(dataDimension: 2, hiddenWidths: [256, 256, 256]), seed: 0)
-        let model = DiffusionModel(network: net, process: VPLinearProcess(), parameterization: .epsilon)
+        let model = DiffusionModel(network: net, process: .vpLinear(), parameterization: .epsilon)
         let optimizer = try Adam.adamW(net, learningRate: 1e-3)
         var rng = Philox(seed: 1)
         for step in 0..<300 {
@@ -13,7 +14,8 @@ import Testing
             try net.valueWithGradient { try denoisingScoreMatchingLoss(model: model, x0: x0, rng: &rng) }
             try optimizer.update()
         }
-        let samples = try sampleDPMSolverPP2M(model, from: rng.normal([1000, 2]), grid: .karras(VPLinearProcess(), steps: 10)).sample
+        let plan = SamplingPlan(sampler: .dpmpp2M, nfe: 10)
+        let samples = try plan.run(model, process: .vpLinear(), from: rng.normal([1000, 2])).sample
         // After 300 steps the samples already sit on the ring of radius 2 on average (±0.5).
         let v = samples.scalars
         var total: Float = 0

@@ -7,6 +7,12 @@ import Testing
 let orderMixture = try! GaussianMixture(weights: [1, 1, 1, 1], means: [[1, 1], [-1, 1], [1, -1], [-1, -1]],
                                         variances: Array(repeating: [0.09, 0.09], count: 4))
 
+extension SamplerKind {
+    /// The samplers of diffusion models: every kind but the consistency sampler (which needs a
+    /// consistency model).
+    static let diffusionSamplers = allCases.filter { $0 != .consistency }
+}
+
 @Suite struct SamplerOrderTests {
     static let deterministic = SamplerKind.allCases.filter { $0.order != nil }
 
@@ -28,7 +34,7 @@ let orderMixture = try! GaussianMixture(weights: [1, 1, 1, 1], means: [[1, 1], [
         var points: [(Double, Double)] = []
         for n in [16, 32, 64, 128, 256] {
             let grid = try NoiseGrid.logSNRUniform(p, steps: n, start: 1, end: end)
-            let r = try kind.sample(orderMixture, from: xT, grid: grid, options: .init(lowerOrderFinal: .never))
+            let r = try kind.run(orderMixture, from: xT, grid: grid, options: .init(lowerOrderFinal: .never))
             let mse = zip(r.sample.scalars, truth.scalars).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) } / Double(truth.count)
             points.append((log(Double(n)), log(mse.squareRoot())))
         }
@@ -53,7 +59,7 @@ let orderMixture = try! GaussianMixture(weights: [1, 1, 1, 1], means: [[1, 1], [
     /// denoise), their samples are no further (in sliced-W2) from exact mixture samples than two
     /// independent exact sets of the same size are from each other, plus 0.05 — the bias a
     /// first-order SDE scheme keeps at this step count on modes of std 0.3.
-    @Test(arguments: SamplerKind.allCases.filter(\.isStochastic))
+    @Test(arguments: SamplerKind.diffusionSamplers.filter(\.isStochastic))
     func stochasticSamplersMatchTheDistribution(_ kind: SamplerKind) throws {
         let n = 3000
         let grid = try NoiseGrid.timeUniform(p, steps: 200, start: 1, end: 1e-3, finalDenoise: true)
@@ -62,24 +68,32 @@ let orderMixture = try! GaussianMixture(weights: [1, 1, 1, 1], means: [[1, 1], [
             let (data, _) = try orderMixture.sample(2000, seed: 11)
             moments = try analyticDPMMoments(orderMixture, grid: grid, data: data, seed: 1)
         }
-        let out = try kind.sample(orderMixture, from: noise(n), grid: grid, options: .init(seed: 5), analyticMoments: moments)
+        let out = try kind.run(orderMixture, from: noise(n), grid: grid, options: .init(seed: 5), analyticMoments: moments)
         let (exact, _) = try orderMixture.sample(n, seed: 12), (exact2, _) = try orderMixture.sample(n, seed: 13)
         let floor = try slicedWasserstein2(exact, exact2, seed: 2)
         let sw2 = try slicedWasserstein2(out.sample, exact, seed: 2)
         #expect(sw2 < floor + 0.05, "\(kind.rawValue): SW2 \(sw2), floor \(floor)")
     }
 
+    /// Analytic-DPM clips its variance only when given a data range (Bao et al. 2022, Theorem
+    /// 2): called directly or through ``SamplerKind/run``, by default it does not; the range
+    /// [-1, 1] — narrower than this mixture's (modes at ±1 with std 0.3, per-coordinate
+    /// variance 1.09 > 1) — clips the noisiest steps and changes the samples.
+    @Test func analyticDPMClipsOnlyWithADataRange() throws {
+        let grid = try NoiseGrid.timeUniform(p, steps: 20, start: 1, end: 1e-3, finalDenoise: true)
+        let moments = try analyticDPMMoments(orderMixture, grid: grid, data: orderMixture.sample(2000, seed: 11).samples)
+        let x = try noise(500)
+        func viaKind(_ range: ClosedRange<Double>?) throws -> [Float] {
+            try SamplerKind.analyticDPM.run(orderMixture, from: x, grid: grid, options: .init(seed: 5), analyticMoments: moments,
+                                            dataRange: range).sample.scalars
+        }
+        let direct = try sampleAnalyticDPM(orderMixture, from: x, grid: grid, moments: moments, options: .init(seed: 5)).sample.scalars
+        #expect(firstBitMismatch(direct, try viaKind(nil)) == nil)
+        #expect(firstBitMismatch(direct, try viaKind(-1...1)) != nil)
+    }
+
     /// NFE counts equal the denoiser calls, and match each sampler's formula.
     @Test func evaluationCountsAreExact() throws {
-        final class Counting: Denoiser {
-            let base: GaussianMixture
-            var calls = 0
-            init(_ b: GaussianMixture) { base = b }
-            func predict(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?) throws -> Prediction {
-                calls += 1
-                return try base.predict(x, at: levels, labels: labels)
-            }
-        }
         let n = 10
         let clean = try NoiseGrid.logSNRUniform(p, steps: n - 1, start: 1, end: 1e-3, finalDenoise: true)   // 10 steps, last to σ = 0
         let (data, _) = try orderMixture.sample(200, seed: 1)
@@ -91,28 +105,28 @@ let orderMixture = try! GaussianMixture(weights: [1, 1, 1, 1], means: [[1, 1], [
             .dpmpp2M: n, .dpmpp3M: n, .dpmpp3MCompatible: n, .sdeDPMpp2M: n, .deis1: n, .deis2: n, .deis3: n,
             .ipndm: n, .plms: n + 1, .pndm: n + 9, .unipc1: n, .unipc2: n, .unipc3: n, .unipcBH1: n,
         ]
-        for kind in SamplerKind.allCases where kind != .rk45 && kind != .dpmSolverAdaptive {
-            let c = Counting(orderMixture)
-            let r = try kind.sample(c, from: noise(8), grid: clean, analyticMoments: moments)
+        for kind in SamplerKind.diffusionSamplers where kind != .rk45 && kind != .dpmSolverAdaptive {
+            let c = CountingDenoiser(orderMixture)
+            let r = try kind.run(c, from: noise(8), grid: clean, analyticMoments: moments)
             #expect(r.evaluations == c.calls, "\(kind.rawValue) reports \(r.evaluations) NFE for \(c.calls) calls")
             if let e = expected[kind] { #expect(c.calls == e, "\(kind.rawValue): \(c.calls) calls, expected \(e)") }
             #expect(r.sample.scalars.allSatisfy { $0.isFinite }, "\(kind.rawValue)")
         }
         for kind in [SamplerKind.rk45, .dpmSolverAdaptive] {
-            let c = Counting(orderMixture)
-            let r = try kind.sample(c, from: noise(8), grid: clean)
+            let c = CountingDenoiser(orderMixture)
+            let r = try kind.run(c, from: noise(8), grid: clean)
             #expect(r.evaluations == c.calls && c.calls > 0, "\(kind.rawValue)")
         }
     }
 
     @Test func samplesAreIdenticalForOneAndTwoThreads() throws {
         let grid = try NoiseGrid.karras(p, steps: 12)
-        for kind in SamplerKind.allCases where kind != .analyticDPM {
+        for kind in SamplerKind.diffusionSamplers where kind != .analyticDPM {
             let old = Runtime.threadCount
             Runtime.threadCount = 1
-            let one = try kind.sample(orderMixture, from: noise(40_000), grid: grid, options: .init(seed: 9)).sample
+            let one = try kind.run(orderMixture, from: noise(40_000), grid: grid, options: .init(seed: 9)).sample
             Runtime.threadCount = 2
-            let two = try kind.sample(orderMixture, from: noise(40_000), grid: grid, options: .init(seed: 9)).sample
+            let two = try kind.run(orderMixture, from: noise(40_000), grid: grid, options: .init(seed: 9)).sample
             Runtime.threadCount = old
             let mismatch = firstBitMismatch(one.scalars, two.scalars)
             #expect(mismatch == nil, "\(kind.rawValue): first difference at \(String(describing: mismatch))")
@@ -137,7 +151,7 @@ let orderMixture = try! GaussianMixture(weights: [1, 1, 1, 1], means: [[1, 1], [
         #expect(throws: SamplerError.self) { try sampleDDIM(orderMixture, from: noise(4), grid: g, options: .init(labels: [1])) }
         let explicitGrid = try NoiseGrid.explicit([(0.1, 0.99), (0.9, 0.43)])
         #expect(throws: SamplerError.self) { try sampleEulerMaruyama(orderMixture, from: noise(4), grid: explicitGrid) }    // needs f, g²
-        #expect(throws: SamplerError.self) { try SamplerKind.analyticDPM.sample(orderMixture, from: noise(4), grid: g) }
+        #expect(throws: SamplerError.self) { try SamplerKind.analyticDPM.run(orderMixture, from: noise(4), grid: g) }
     }
 
     /// Every sampler runs on an explicit (α, σ) grid and on EDM's, reaching the data region.
@@ -151,14 +165,14 @@ let orderMixture = try! GaussianMixture(weights: [1, 1, 1, 1], means: [[1, 1], [
         ]
         for (gi, grid) in grids.enumerated() {
             let x = try noise(64) * Float(grid.levels[0].sigma / p.sigma(1))
-            for kind in SamplerKind.allCases {
+            for kind in SamplerKind.diffusionSamplers {
                 if grid.process == nil && [.eulerMaruyama, .predictorCorrector, .deis1, .deis2, .deis3, .rk45].contains(kind) { continue }
                 if grid.process is EDMProcess && [.eulerMaruyama, .predictorCorrector].contains(kind) == false && kind == .analyticDPM { continue }
                 var moments: [Double]?
                 if kind == .analyticDPM {
                     moments = try analyticDPMMoments(orderMixture, grid: grid, data: orderMixture.sample(100, seed: 1).samples)
                 }
-                let out = try kind.sample(orderMixture, from: x, grid: grid, analyticMoments: moments)
+                let out = try kind.run(orderMixture, from: x, grid: grid, analyticMoments: moments)
                 #expect(out.sample.scalars.allSatisfy { $0.isFinite && abs($0) < 10 }, "\(kind.rawValue) on grid \(gi)")
             }
         }
@@ -188,8 +202,8 @@ let orderMixture = try! GaussianMixture(weights: [1, 1, 1, 1], means: [[1, 1], [
         let guided = GuidedDenoiser(ByComponent(m: orderMixture), guidance: 3, nullLabel: 4)
         let grid = try NoiseGrid.logSNRUniform(p, steps: 20, start: 1, end: 1e-3, finalDenoise: true)
         let labels = (0..<16).map { $0 % 4 }
-        for kind in SamplerKind.allCases where kind != .analyticDPM {
-            let out = try kind.sample(guided, from: noise(16), grid: grid, options: .init(labels: labels, seed: 2)).sample.scalars
+        for kind in SamplerKind.diffusionSamplers where kind != .analyticDPM {
+            let out = try kind.run(guided, from: noise(16), grid: grid, options: .init(labels: labels, seed: 2)).sample.scalars
             for (i, l) in labels.enumerated() {
                 let d = orderMixture.means.map { hypot(Double(out[2 * i]) - $0[0], Double(out[2 * i + 1]) - $0[1]) }
                 #expect(d.indices.min(by: { d[$0] < d[$1] }) == l, "\(kind.rawValue): row \(i) of class \(l) ended at distances \(d)")

@@ -8,12 +8,12 @@ import Testing
     /// ½E||ε̂ - ε*||² (ε* = -σ∇log p_t) on a fixed evaluation draw of 8192 points.
     func explicitError(_ model: some Denoiser, _ gmm: GaussianMixture) throws -> Float {
         var rng = Philox(seed: 777)
-        return try withoutGradient { try explicitScoreMatchingLoss(model: model, mixture: gmm, batch: 8192, process: VPLinearProcess(), rng: &rng).item() }
+        return try withoutGradient { try explicitScoreMatchingLoss(model: model, mixture: gmm, batch: 8192, process: .vpLinear(), rng: &rng).item() }
     }
 
     @Test func dsmTrainedNetworkApproachesTheExactScoreAndSamples() throws {
         let gmm = GaussianMixture.ring8()
-        let process = VPLinearProcess()
+        let process = DiffusionProcess.vpLinear()
         let net = try MLPScoreNetwork(.init(hiddenWidths: [128, 128, 128]), seed: 0)
         let model = DiffusionModel(network: net, process: process, parameterization: .epsilon)
         let (data, _) = try gmm.sample(16_384, seed: 1)

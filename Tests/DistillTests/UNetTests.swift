@@ -7,8 +7,8 @@ import Testing
     /// at 4×4 and in the middle.
     static func tinyConfiguration(dropout: Float = 0) -> UNet.Configuration {
         UNet.Configuration(imageSize: 8, imageChannels: 1, baseChannels: 8, channelMultipliers: [1, 2], blocksPerLevel: 1,
-                           attentionResolutions: [4], headCount: 2, groups: 4, embeddingDim: 16, classCount: 10,
-                           guidanceEmbeddingDim: 8, dropout: dropout)
+                           attentionResolutions: [4], middleAttention: true, headCount: 2, groups: 4, timeEmbedding: nil, embeddingDim: 16,
+                           classCount: 10, guidanceEmbeddingDim: 8, dropout: dropout, downsampling: .stridedConvolution)
     }
 
     /// Sets every trainable parameter to small random values, so that no zero-initialized layer
@@ -147,7 +147,7 @@ import Testing
             Runtime.threadCount = threads
             defer { Runtime.threadCount = old }
             let net = try UNet(Self.tinyConfiguration(dropout: 0.1), seed: 11)
-            let model = DiffusionModel(network: net, process: VPLinearProcess(), parameterization: .epsilon)
+            let model = DiffusionModel(network: net, process: .vpLinear(), parameterization: .epsilon)
             let opt = try Adam.adamW(net, learningRate: 1e-3)
             var rng = Philox(seed: 12)
             for _ in 0..<2 {
@@ -177,7 +177,7 @@ import Testing
         let config = UNet.Configuration(imageSize: 8, baseChannels: 16, channelMultipliers: [1, 2], blocksPerLevel: 1,
                                         attentionResolutions: [4], headCount: 2, groups: 8)
         let net = try UNet(config, seed: 21)
-        let process = VPLinearProcess()
+        let process = DiffusionProcess.vpLinear()
         let model = DiffusionModel(network: net, process: process, parameterization: .epsilon)
         let opt = try Adam.adamW(net, learningRate: 2e-3, weightDecay: 0)
         let sampler = try BatchSampler(count: data.count, batchSize: 64, seed: 22)
@@ -220,25 +220,29 @@ import Testing
         print("digits DSM: loss \(before) → \(after); per-pixel Gaussian baseline \(baseline)")
     }
 
-    /// A U-Net model card round-trips through a checkpoint and SavedModel.load.
+    /// A U-Net model card round-trips through a checkpoint and TrainedModel.load.
     @Test func savedModelRoundTrip() throws {
         let config = Self.tinyConfiguration()
         let net = try UNet(config, seed: 31)
         try Self.randomize(net, seed: 32)
-        let card = ModelCard(architecture: .unet(config), process: .vpLinear(VPLinearProcess()), parameterization: .epsilon,
+        let card = ModelCard(architecture: .unet(config), process: .vpLinear(), parameterization: .epsilon,
                              dataShape: [1, 8, 8], dataSource: "digits8x8", classCount: 10)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("unet-\(UUID().uuidString).safetensors").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         try Checkpoint(model: net, optimizer: nil, step: 5, config: card.json).write(to: path)
-        let saved = try SavedModel.load(path)
-        #expect(saved.card == card)
+        let saved = try TrainedModel.load(path)
+        #expect(saved.card == card && saved.kind == .diffusion && saved.itemShape == [1, 8, 8] && saved.classCount == 10)
+        #expect(try Checkpoint.read(from: path).step == 5)
         let loaded = try #require(saved.network as? UNet)
         #expect(loaded.configuration == config)
         var rng = Philox(seed: 33)
         let x = try rng.normal([2, 1, 8, 8]), t = Tensor([0.3, 0.8]), g = Tensor([1, 2])
         let a = try net(x, time: t, labels: [1, 10], guidance: g), b = try loaded(x, time: t, labels: [1, 10], guidance: g)
         #expect(a.scalars == b.scalars)
-        let model = try #require(saved.denoiser as? DiffusionModel<UNet>)
+        guard case let .diffusion(model, _) = saved.body else {
+            Issue.record("a U-Net diffusion card loads as \(saved.kind)")
+            return
+        }
         let p = try model.withGuidance(2).predict(x, alpha: 0.8, sigma: 0.6, labels: [1, 2])
         #expect(p.data.shape == [2, 1, 8, 8])
     }

@@ -49,7 +49,7 @@ package func analyticDPMMoments(_ model: some Denoiser, grid: NoiseGrid, data: T
 /// per-dimension posterior variance (β̄ₙ/ᾱₙ)(1 - β̄ₙΓₙ) is clipped to [0, (hi - lo)²/4]
 /// (their Theorem 2). No noise on the last step. NFE = steps.
 package func sampleAnalyticDPM(_ model: some Denoiser, from x: Tensor, grid: NoiseGrid, moments: [Double],
-                              dataRange: ClosedRange<Double>? = -1...1, options: SamplerOptions = .init(),
+                              dataRange: ClosedRange<Double>? = nil, options: SamplerOptions = .init(),
                               onStep: ((SamplerStep) -> Void)? = nil) throws -> SamplerResult {
     guard moments.count == grid.levels.count else {
         throw SamplerError.invalidOption("\(moments.count) Analytic-DPM moments for a grid of \(grid.levels.count) levels")

@@ -296,7 +296,7 @@ extension SamplerKind {
         case .heun, .edmStochastic, .dpm2, .dpmpp2S, .predictorCorrector:
             return 2 * k - c
         case .dpmSolver1, .dpmSolver2, .dpmSolver3:
-            return (orders ?? Array(repeating: singlestepOrder!, count: k)).reduce(0, +)
+            return (orders ?? Array(repeating: singlestepOrder!, count: k)).dropLast(c).reduce(c, +)   // a step into σ = 0 is a plain denoise
         case .pndm:
             // Three pseudo Runge–Kutta warm-up steps of 4 NFE each (1 for a step into σ = 0).
             let warmup = min(k, 3)
