@@ -339,7 +339,7 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let cases: [([String], String)] = [
             (["sample", "--model", "ring8", "--sampler", "nope"], "unknown sampler 'nope'; valid: euler"),
-            (["sample", "--model", "ring8", "--sampler", "dpmpp-2n"], "did you mean 'dpmpp-2m'"),
+            (["sample", "--model", "ring8", "--sampler", "dpmpp2m"], "did you mean 'dpmpp-2m'"),
             (["sample", "--model", "ring8", "--count", "0"], "--count must be in 1..."),
             (["sample", "--model", "ring8", "--nfe", "0"], "--nfe must be in 1..."),
             (["sample", "--model", "ring8", "--guidance", "nan", "--class", "1"], "guidance"),
@@ -407,8 +407,8 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
 /// training lengths cut down (`--steps 12`, short demos, `bench --quick`), in the order that
 /// makes the files each one reads exist.
 @Suite(.serialized) struct ExampleTests {
-    /// The package root (the test bundle sits in .build/CONFIG/).
-    static let root = URL(fileURLWithPath: distillBinary).deletingLastPathComponent().deletingLastPathComponent()
+    /// The package root (this file is Tests/DistillCLITests/CLITests.swift).
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 
     /// Lines starting with `distill ` (after a `swift run -c release ` prefix), comments cut.

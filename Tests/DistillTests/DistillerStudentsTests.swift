@@ -99,7 +99,7 @@ import Testing
         var d = try distiller(steps: 40)
         var seen: [Int] = []
         var losses: [Float] = []
-        d.progress = { name, p in if name == "pd pd16" { losses.append(p.loss) } }
+        d.progress = { name, p in if name == "pd, 16 steps" { losses.append(p.loss) } }
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let onStage: (DistilledStage) throws -> Void = { stage in

@@ -91,8 +91,7 @@ public struct Dataset: Sendable {
             }
             return try Dataset(rows: t, name: "npy:" + fileName(path))
         }
-        throw DatasetError.invalidArgument(source: spec, message: "unknown data; expected \(specificationHelp)"
-                                           + suggestion(for: spec, among: builtInNames))
+        throw DatasetError.invalidArgument(source: "data", message: "unknown data '\(spec)'\(suggestion(for: spec, among: builtInNames)); expected \(specificationHelp)")
     }
 
     /// The data of a built-in name (a toy, a built-in mixture or "digits"), which read no

@@ -88,7 +88,7 @@ struct DistillationRun {
         guard !needsData || d.data != nil else {
             throw TrainingError.invalidConfiguration("\(method.rawValue) needs training data (samples of the teacher's distribution)")
         }
-        let name = stage == method.rawValue ? stage : "\(method.rawValue) \(stage)"
+        let name = label(stage)
         let summary = try trainer.runSteps(checkpoint: path, log: nil, progress: { p in
             d.progress?(name, p)
             if d.shouldStop?() == true { trainer.requestStop() }
@@ -98,6 +98,14 @@ struct DistillationRun {
             return try body(&step, x0, labels)
         }
         if summary.interrupted { throw TrainingError.interrupted(checkpoint: path ?? "(no directory: nothing was saved)") }
+    }
+
+    /// How progress names a stage: "pd, 16 steps", "guided, stage 1", "cd".
+    func label(_ stage: String) -> String {
+        if stage == method.rawValue { return stage }
+        if method == .pd, let k = Int(stage.dropFirst(2)) { return "pd, \(k) steps" }
+        if stage.hasPrefix("stage") { return "\(method.rawValue), stage \(stage.dropFirst(5))" }
+        return "\(method.rawValue), \(stage)"
     }
 
     /// A single-module stage: `loss(step, x0, labels, rng)`.

@@ -53,7 +53,7 @@ package struct VPCosineProcess: NoiseProcess, Codable, Equatable {
         VPCosineProcess(s: 0, tMin: 2 / Double.pi * atan(exp(-10.0)), tMax: 2 / Double.pi * atan(exp(10.0)))
     }
 
-    package var name: String { s == 0 ? "vp-cosine-pd" : "vp-cosine" }
+    package var name: String { "vp-cosine" }
     package var timeRange: ClosedRange<Double> { tMin...tMax }
     func angle(_ t: Double) -> Double { (t + s) / (1 + s) * Double.pi / 2 }
     package func alpha(_ t: Double) -> Double { cos(angle(t)) / cos(angle(0)) }
@@ -99,7 +99,7 @@ package struct DiscreteDDPMProcess: NoiseProcess, Codable, Equatable {
         }
     }
 
-    package var name: String { "ddpm-discrete" }
+    package var name: String { "ddpm" }
     package var timeRange: ClosedRange<Double> { (1 / Double(steps))...1 }
 
     /// Linear interpolation of log α in t (extrapolated linearly beyond the ends).

@@ -4,7 +4,7 @@ import Foundation
 /// grid T = σ̃₀ > σ̃₁ > … > σ̃ₖ₋₁ > 0: x̂0 = f(x, σ̃₀) from the state x = T·z, then for each
 /// later level τ the sample is re-noised, x = x̂0 + √(τ² - ε²)·z, and denoised again,
 /// x̂0 = f(x, τ). NFE = k (one per noisy level); the noise comes from Philox(seed, stream 0xC0).
-func sampleConsistency(_ model: some ConsistencyFunction, from x: Tensor, grid: NoiseGrid, labels: [Int]?, seed: UInt64,
+package func sampleConsistency(_ model: some ConsistencyFunction, from x: Tensor, grid: NoiseGrid, labels: [Int]?, seed: UInt64,
                        progress: ((Int, Int) -> Void)?) throws -> SamplerResult {
     guard grid.levels.last!.isClean else { throw SamplerError.invalidGrid("a consistency grid ends at σ = 0") }
     if let labels, labels.count != x.shape.first { throw SamplerError.invalidOption("\(labels.count) labels for a batch of \(x.shape.first ?? 0)") }

@@ -138,7 +138,11 @@ public struct SamplingPlan: Sendable, Codable, Equatable {
             let grid = try makeGrid(process: process, steps: orders.count + (clean ? 1 : 0))
             return (grid, orders + (clean ? [1] : []))
         }
-        return (try makeGrid(process: process, steps: sampler.steps(forBudget: budget, cleanEnd: clean)), nil)
+        let steps = sampler.steps(forBudget: budget, cleanEnd: clean)
+        if let least = sampler.evaluations(steps: steps, cleanEnd: clean), least > budget {
+            throw SamplerError.invalidOption("\(sampler.rawValue) needs at least \(least) NFE for one step\(clean ? "" : " without a final denoise"); the budget is \(budget)")
+        }
+        return (try makeGrid(process: process, steps: steps), nil)
     }
 
     /// Orders for a grid of fixed length: the official allocation of the largest budget whose
