@@ -177,9 +177,10 @@ public enum FileIO {
         defer { closedir(d) }
         let own = getpid()
         while let entry = readdir(d) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
+            // d_name is read in place, up to its NUL: the record may be shorter than
+            // `dirent` (copying the whole field reads past the end of readdir's buffer).
+            let field = UnsafeRawPointer(entry) + MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+            let name = String(cString: field.assumingMemoryBound(to: CChar.self))
             guard let pid = temporaryFileOwner(name), pid != own else { continue }
             guard kill(pid, 0) != 0, errno == ESRCH else { continue }
             let path = "\(directory)/\(name)"
