@@ -11,10 +11,11 @@
 // mixture must give finite densities and scores. Anything else — a trap, a sanitizer
 // report, an untyped or malformed error, more than 10 s on one input — stops the run and
 // writes the input to CRASH_DIR/crash-LOADER.bin (replay it with --replay).
+// DISTILL_FUZZ_OUTCOMES=1 prints how often each outcome (error kind) was reached.
 //
-// Built with `-Xswiftc -DLIBFUZZER --sanitize=fuzzer` (see scripts/fuzz.sh --libfuzzer),
-// the same checks run under libFuzzer's coverage-guided search instead; the loader is
-// named by the environment variable DISTILL_FUZZ_LOADER.
+// Built with `-Xswiftc -DLIBFUZZER --sanitize=fuzzer` (scripts/fuzz.sh --libfuzzer), the
+// same checks run under libFuzzer's coverage-guided search instead; the loader is named by
+// the environment variable DISTILL_FUZZ_LOADER.
 import Distill
 import Foundation
 #if canImport(Glibc)
@@ -84,17 +85,20 @@ func check(_ loader: Loader, _ bytes: [UInt8]) -> String? {
     return message
 }
 
-/// A coarse signature of the code path an input took: "ok", or its error message with the
-/// numbers and quoted names dropped.
+/// A coarse signature of the code path an input took: "ok", or its error message without
+/// numbers (hex bytes included) and with everything between the first and the last quote
+/// or bracket (names and values quoted from the input) cut out.
 func signature(_ message: String?) -> String {
     guard let message else { return "ok" }
-    var signature = "", quoted = false
-    for c in message {
-        if c == "'" { quoted.toggle(); continue }
-        if quoted || c.isNumber { continue }
-        signature.append(c)
+    let hexByte = { (w: Substring) in w.count <= 2 && w.unicodeScalars.allSatisfy { "0123456789ABCDEF".unicodeScalars.contains($0) } }
+    let words = message.split(separator: " ", omittingEmptySubsequences: false).filter { !hexByte($0) }
+    let text = Array(words.joined(separator: " ").unicodeScalars.filter { !("0"..."9").contains($0) })
+    let special = "'\"[](){}".unicodeScalars
+    func string(_ s: ArraySlice<Unicode.Scalar>) -> String { String(String.UnicodeScalarView(s)) }
+    guard let first = text.firstIndex(where: special.contains), let last = text.lastIndex(where: special.contains) else {
+        return string(text[...])
     }
-    return String(signature.prefix(160))
+    return string(text[..<first].prefix(80)) + "…" + string(text[(last + 1)...].suffix(80))
 }
 
 // MARK: - Crash reporting
@@ -264,7 +268,7 @@ func mutate(_ input: [UInt8], other: [UInt8], loader: Loader, rng: inout SplitMi
     if (npy || st) && rng.chance(60) {
         let (lenAt, width, start) = npy ? (8, 2, 10) : (0, 8, 8)
         let len = b[lenAt..<(lenAt + width)].reversed().reduce(0) { $0 << 8 | Int($1) }
-        if len <= b.count - start {
+        if len >= 0 && len <= b.count - start {
             var header = Array(b[start..<(start + len)])
             mutateSome(&header, other: other, rng: &rng)
             let fixed = rng.chance(85) ? bytes(of: UInt64(header.count), width: width, bigEndian: false) : Array(b[lenAt..<(lenAt + width)])
@@ -339,55 +343,62 @@ func run(_ loader: Loader, _ bytes: [UInt8]) -> String? {
 }
 
 #if LIBFUZZER
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<Int32>,
-                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-                         _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
+// Built with --sanitize=fuzzer the module is parsed as a library: libFuzzer's own main
+// runs the search and calls this entry point.
 
-nonisolated(unsafe) var fuzzLoader = Loader.npy
+/// The loader under test, from DISTILL_FUZZ_LOADER.
+let fuzzLoader: Loader = {
+    guard let name = ProcessInfo.processInfo.environment["DISTILL_FUZZ_LOADER"], let loader = Loader(rawValue: name) else {
+        FileHandle.standardError.write(Data("DistillFuzz: set DISTILL_FUZZ_LOADER to one of \(Loader.allCases.map(\.rawValue))\n".utf8))
+        exit(64)
+    }
+    return loader
+}()
 
-guard let name = ProcessInfo.processInfo.environment["DISTILL_FUZZ_LOADER"], let loader = Loader(rawValue: name) else {
-    FileHandle.standardError.write(Data("DistillFuzz: set DISTILL_FUZZ_LOADER to one of \(Loader.allCases.map(\.rawValue))\n".utf8))
-    exit(64)
-}
-fuzzLoader = loader
-var argc = CommandLine.argc
-var argv = CommandLine.unsafeArgv
-exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     _ = check(fuzzLoader, size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
     return 0
-})
+}
 #else
-let options = parseOptions()
-let loader = options.loader
-installCrashHandlers(crashDir: options.crashDir, loader: loader)
+/// The deterministic mutation loop (see the top of this file).
+@main enum FuzzMain {
+    static func main() {
+        let options = parseOptions()
+        let loader = options.loader
+        installCrashHandlers(crashDir: options.crashDir, loader: loader)
 
-if !options.replay.isEmpty {
-    for file in options.replay {
-        guard let bytes = try? FileIO.read(file) else { fail(loader, "cannot read \(file)") }
-        print("\(file): \(run(loader, bytes) ?? "loaded")")
+        if !options.replay.isEmpty {
+            for file in options.replay {
+                guard let bytes = try? FileIO.read(file) else { fail(loader, "cannot read \(file)") }
+                print("\(file): \(run(loader, bytes) ?? "loaded")")
+            }
+            exit(0)
+        }
+
+        var pool = readCorpus(options.corpus)
+        if pool.isEmpty { pool = [[]] }
+        var seen: [String: Int] = [:]
+        for seed in pool { seen[signature(run(loader, seed)), default: 0] += 1 }   // the corpus itself first
+        let start = now(), maxLength = max(1 << 16, pool.map(\.count).max() ?? 0)
+        var iteration = 0
+        while iteration < options.iterations {
+            if iteration % 32 == 0 && now() - start >= options.seconds { break }
+            var rng = SplitMix64(state: options.seed &* 0x100_0000_01B3 ^ UInt64(iteration))
+            let base = pool[rng.below(pool.count)], other = pool[rng.below(pool.count)]
+            var input = mutate(base, other: other, loader: loader, rng: &rng)
+            if input.count > maxLength { input.removeLast(input.count - maxLength) }
+            let result = signature(run(loader, input))
+            if seen[result] == nil && pool.count < 4096 { pool.append(input) }
+            seen[result, default: 0] += 1
+            iteration += 1
+        }
+        if ProcessInfo.processInfo.environment["DISTILL_FUZZ_OUTCOMES"] == "1" {
+            for (outcome, count) in seen.sorted(by: { $0.value > $1.value }) { print(count, outcome) }
+        }
+        let loaded = seen["ok"] ?? 0
+        let elapsed = ((now() - start) * 10).rounded() / 10
+        print("DistillFuzz \(loader.rawValue): \(iteration) inputs in \(elapsed) s (seed \(options.seed)), \(loaded) loaded, \(seen.count) distinct outcomes, \(pool.count) inputs kept")
     }
-    exit(0)
 }
-
-var pool = readCorpus(options.corpus)
-if pool.isEmpty { pool = [[]] }
-var seen: [String: Int] = [:]
-for seed in pool { seen[signature(run(loader, seed)), default: 0] += 1 }   // the corpus itself first
-let start = now(), maxLength = max(1 << 16, pool.map(\.count).max() ?? 0)
-var iteration = 0
-while iteration < options.iterations {
-    if iteration % 32 == 0 && now() - start >= options.seconds { break }
-    var rng = SplitMix64(state: options.seed &* 0x100_0000_01B3 ^ UInt64(iteration))
-    let base = pool[rng.below(pool.count)], other = pool[rng.below(pool.count)]
-    var input = mutate(base, other: other, loader: loader, rng: &rng)
-    if input.count > maxLength { input.removeLast(input.count - maxLength) }
-    let result = signature(run(loader, input))
-    if seen[result] == nil && pool.count < 4096 { pool.append(input) }
-    seen[result, default: 0] += 1
-    iteration += 1
-}
-let loaded = seen["ok"] ?? 0
-let elapsed = ((now() - start) * 10).rounded() / 10
-print("DistillFuzz \(loader.rawValue): \(iteration) inputs in \(elapsed) s (seed \(options.seed)), \(loaded) loaded, \(seen.count) distinct outcomes, \(pool.count) inputs kept")
 #endif
