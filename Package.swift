@@ -69,6 +69,8 @@ let package = Package(
             ],
             path: "Sources/DistillCLI"
         ),
+        // The fuzz harness of the file loaders (scripts/fuzz.sh); not a product.
+        .executableTarget(name: "DistillFuzz", dependencies: ["Distill"], path: "Tests/Fuzz/DistillFuzz"),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"], path: "Tests/CKernelsTests"),
         .testTarget(name: "DistillCoreTests", dependencies: ["DistillCore"], path: "Tests/DistillCoreTests", exclude: ["Fixtures"]),
         .testTarget(name: "DistillTests", dependencies: ["Distill"], path: "Tests/DistillTests"),

@@ -1,6 +1,7 @@
 // Size classes: multiples of 64 bytes up to 4 KiB, then 8 classes per power of two (at most
 // 12.5% slack). Freed buffers go to a per-class free list (the link lives in the buffer),
-// up to a cap on cached bytes; beyond it they go back to the system.
+// up to a cap on cached bytes; beyond it they go back to the system. DISTILL_ALLOC_CACHE=0
+// turns the free lists off (read once, at the first free).
 #include "ck_alloc.h"
 #include <pthread.h>
 #include <stdlib.h>
@@ -17,6 +18,14 @@ typedef struct block { struct block *next; } block;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static block *g_free[NCLASSES];
 static size_t g_cached, g_live, g_peak;
+
+static pthread_once_t g_cache_once = PTHREAD_ONCE_INIT;
+static int g_cache_on = 1;
+
+static void read_cache_setting(void) {
+    const char *v = getenv("DISTILL_ALLOC_CACHE");
+    g_cache_on = !(v && strcmp(v, "0") == 0);
+}
 
 static size_t class_of(size_t bytes, size_t *class_bytes) {
     if (bytes == 0) bytes = 1;
@@ -62,9 +71,10 @@ void ck_free(void *ptr, size_t bytes) {
     if (!ptr) return;
     size_t cb;
     size_t c = class_of(bytes, &cb);
+    pthread_once(&g_cache_once, read_cache_setting);
     pthread_mutex_lock(&g_mu);
     g_live -= cb;
-    if (c < NCLASSES && g_cached + cb <= CACHE_CAP) {
+    if (g_cache_on && c < NCLASSES && g_cached + cb <= CACHE_CAP) {
         block *b = ptr;
         b->next = g_free[c];
         g_free[c] = b;

@@ -255,7 +255,7 @@ static void dwd_task(void *ctx, int64_t chunk, int64_t nt) {
         if (j->want_dw && !inplace) to_channels_last(xs + n * HWi * C, C, j->x + (n0 + n) * j->Cin * HWi, j->Cin, HWi, simd);
     }
     const dwd_operand dyc = {.p = ds, .img = HW * D, .row = j->W * D, .px = D, .ch = 1, .at_neighbour = 0};
-    const dwd_operand xo = inplace ? (dwd_operand){.p = j->x + n0 * j->Cin * HWi, .img = j->Cin * HWi, .row = j->Wi, .px = 1,
+    const dwd_operand xo = inplace ? (dwd_operand){.p = j->x ? j->x + n0 * j->Cin * HWi : NULL, .img = j->Cin * HWi, .row = j->Wi, .px = 1,
                                                    .ch = HWi, .at_neighbour = 1}
                                    : (dwd_operand){.p = xs, .img = HWi * C, .row = j->Wi * C, .px = C, .ch = 1, .at_neighbour = 1};
     const dwd_operand *va = inplace ? &dyc : &xo, *vb = inplace ? &xo : &dyc;

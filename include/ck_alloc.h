@@ -1,6 +1,10 @@
 // 64-byte aligned buffers with a size-class cache, so a training loop that allocates the
 // same activation sizes every step reuses memory instead of going back to the OS (large
 // mallocs are mmaps, and every fresh page faults). Thread-safe.
+//
+// The environment variable DISTILL_ALLOC_CACHE=0 (read once, at the first ck_free) turns
+// the cache off: every ck_free goes straight to free(), so AddressSanitizer sees a
+// use-after-free or a double free of a tensor buffer instead of a recycled block.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>

@@ -55,20 +55,63 @@ public struct GaussianMixture: Sendable, Codable, Equatable {
         self.variances = variances
     }
 
-    /// Reads `{"weights": [..], "means": [[..], ..], "variances": [[..], ..]}`.
+    /// The largest mixture file read (64 MiB).
+    static let maximumFileBytes = 64 << 20
+    /// The most numbers a loaded mixture may hold: components × dimension.
+    static let maximumEntries = 1 << 22
+    /// Loaded means lie in ±1e10 and variances in [1e-20, 1e20]: every exact quantity is
+    /// then finite in Double for any Float32 input (no silent NaN from a legal file).
+    static let meanLimit = 1e10, varianceRange = 1e-20...1e20
+
+    /// Reads `{"weights": [..], "means": [[..], ..], "variances": [[..], ..]}` from a
+    /// regular file of at most 64 MiB (see ``decode(_:source:)``).
     public static func load(_ path: String) throws -> GaussianMixture {
-        try decode(Data(FileIO.read(path)), source: path)
+        try decode(Data(FileIO.read(path, maximumSize: maximumFileBytes)), source: path)
     }
 
     /// Parses the JSON form (`source` names the origin in errors).
+    ///
+    /// The object must have exactly the keys `weights` (K positive numbers), `means` and
+    /// `variances` (K rows of d numbers each, K × d at most 4 194 304); means in ±1e10,
+    /// variances in [1e-20, 1e20]. Every error names the source and the field.
     public static func decode(_ json: Data, source: String) throws -> GaussianMixture {
-        struct Raw: Decodable { let weights: [Double]; let means: [[Double]]; let variances: [[Double]] }
-        let raw: Raw
-        do { raw = try JSONDecoder().decode(Raw.self, from: json) } catch {
-            throw GaussianMixtureError.invalid(source: source,
-                                               reason: "expected JSON {\"weights\": [...], \"means\": [[...]], \"variances\": [[...]]} (\(error))")
+        func bad(_ reason: String) -> GaussianMixtureError { .invalid(source: source, reason: reason) }
+        let expected = #"expected JSON {"weights": [...], "means": [[...]], "variances": [[...]]}"#
+        let value: JSONValue
+        do { value = try JSONValue.parse(ArraySlice(json)) } catch let e as JSONSyntaxError {
+            throw bad("\(e); \(expected)")
         }
-        return try GaussianMixture(weights: raw.weights, means: raw.means, variances: raw.variances, source: source)
+        guard let fields = value.fields else { throw bad("the text is \(value.kind); \(expected)") }
+        guard Set(fields.keys) == ["weights", "means", "variances"] else {
+            throw bad("the keys are \(fields.keys.sorted()); \(expected)")
+        }
+        func numbers(_ v: JSONValue, _ field: String, _ allowed: (Double) -> Bool, _ rule: String) throws -> [Double] {
+            guard case let .array(items) = v else { throw bad("'\(field)' is \(v.kind); expected an array of numbers") }
+            return try items.enumerated().map { i, item in
+                guard let x = item.double else { throw bad("\(field)[\(i)] is \(item.kind); expected a number") }
+                guard x.isFinite, allowed(x) else { throw bad("\(field)[\(i)] = \(item.excerpt()); expected \(rule)") }
+                return x
+            }
+        }
+        func rows(_ field: String, _ allowed: (Double) -> Bool, _ rule: String) throws -> [[Double]] {
+            guard case let .array(items)? = fields[field] else { throw bad("'\(field)' is \(fields[field]!.kind); expected an array of rows") }
+            let d = items.first.flatMap { if case let .array(r) = $0 { return r.count } else { return nil } } ?? 0
+            guard items.count * max(d, 1) <= maximumEntries else {
+                throw bad("'\(field)' has \(items.count) rows of \(d); expected at most \(maximumEntries) numbers in all")
+            }
+            return try items.enumerated().map { k, row in try numbers(row, "\(field)[\(k)]", allowed, rule) }
+        }
+        let weights = try numbers(fields["weights"]!, "weights", { $0 >= 0 }, "a positive finite number")
+        let means = try rows("means", { abs($0) <= meanLimit }, "a finite number in ±\(meanLimit)")
+        let variances = try rows("variances", { varianceRange.contains($0) }, "a number in [\(varianceRange.lowerBound), \(varianceRange.upperBound)]")
+        // Weights: each positive (all zero is reported by the initializer as "sum to 0"),
+        // with a finite sum, and none vanishing when normalized (log π_k stays finite).
+        let total = weights.reduce(0, +)
+        guard total.isFinite else { throw bad("the weights sum to \(total); expected a finite sum") }
+        if total > 0, let k = weights.firstIndex(where: { !($0 / total > 0) }) {
+            throw bad("weights[\(k)] = \(weights[k]), which is 0 relative to the sum \(total); expected a positive weight")
+        }
+        return try GaussianMixture(weights: weights, means: means, variances: variances, source: source)
     }
 
     /// Writes the JSON form atomically.

@@ -43,66 +43,112 @@ public enum IDX {
         try decode(FileIO.read(path), path: path)
     }
 
+    /// The largest data section accepted (4 GiB), checked as soon as the header is read,
+    /// before the rest of a compressed file is inflated.
+    package static let maximumDataBytes = 1 << 32
+
     /// Parses IDX bytes, gzip-compressed or not (`path` names the source in errors).
+    ///
+    /// The header's sizes are checked before the data is read or inflated: the element
+    /// count and byte count (overflow-checked) against ``maximumDataBytes`` and this
+    /// machine's memory; a compressed stream is inflated only up to the size the header
+    /// declares, and must end right there.
     public static func decode(_ bytes: [UInt8], path: String) throws -> (shape: [Int], values: [Float]) {
-        let raw = Gzip.isGzip(bytes) ? try Gzip.decompress(bytes, path: path) : bytes
-        guard raw.count >= 4 else {
-            throw IOError.truncated(path: path, detail: "\(raw.count) bytes is shorter than the 4-byte IDX magic number")
+        guard Gzip.isGzip(bytes) else {
+            let header = try Header(bytes, path: path)
+            try header.checkData(bytes.count, path: path, stream: "the file")
+            return (header.shape, header.values(bytes))
         }
-        guard raw[0] == 0, raw[1] == 0 else {
-            throw IOError.corrupt(path: path, detail: "not an IDX file: the magic number starts \(hex(raw[0])) \(hex(raw[1])); expected 00 00")
-        }
-        guard let type = ElementType(rawValue: raw[2]) else {
-            throw IOError.unsupported(path: path, detail: "IDX element type 0x\(hex(raw[2])); expected one of 08, 09, 0B, 0C, 0D, 0E")
-        }
-        let rank = Int(raw[3])
-        guard rank >= 1 else {
-            throw IOError.corrupt(path: path, detail: "the IDX header declares 0 dimensions; expected at least 1")
-        }
-        let dataStart = 4 + 4 * rank
-        guard raw.count >= dataStart else {
-            throw IOError.truncated(path: path, detail: "the header needs \(dataStart) bytes for \(rank) dimensions, the file has \(raw.count)")
-        }
-        var shape: [Int] = []
-        var count = 1
-        for d in 0..<rank {
-            let p = 4 + 4 * d
-            let size = Int(raw[p]) << 24 | Int(raw[p + 1]) << 16 | Int(raw[p + 2]) << 8 | Int(raw[p + 3])
-            shape.append(size)
-            let (product, overflow) = count.multipliedReportingOverflow(by: size)
-            guard !overflow, !product.multipliedReportingOverflow(by: type.size).overflow else {
-                throw IOError.corrupt(path: path, detail: "dimensions \(shape)… describe more elements than any file could hold")
+        let inflater = try Gzip.Inflater(bytes, path: path)
+        var raw: [UInt8] = []
+        try inflater.read(4, into: &raw)
+        try inflater.read(Header.size(of: raw, path: path) - raw.count, into: &raw)
+        let header = try Header(raw, path: path)
+        let end = header.dataStart + header.count * header.type.size
+        raw.reserveCapacity(min(end, Gzip.Inflater.maximumRatio * bytes.count))
+        try inflater.read(end - raw.count, into: &raw)
+        try inflater.read(1, into: &raw)   // past the end of the data: reads the checksum, or finds extra bytes
+        try header.checkData(raw.count, path: path, stream: "the decompressed data")
+        return (header.shape, header.values(raw))
+    }
+
+    /// An IDX header: element type, dimensions and where the data starts.
+    struct Header {
+        let type: ElementType
+        let shape: [Int]
+        let count: Int
+        var dataStart: Int { 4 + 4 * shape.count }
+
+        /// The header's length in bytes, from its first 4 bytes.
+        static func size(of raw: [UInt8], path: String) throws -> Int {
+            guard raw.count >= 4 else {
+                throw IOError.truncated(path: path, detail: "\(raw.count) bytes is shorter than the 4-byte IDX magic number")
             }
-            count = product
+            return 4 + 4 * Int(raw[3])
         }
-        let need = count * type.size
-        let have = raw.count - dataStart
-        guard have >= need else {
-            throw IOError.truncated(path: path, detail: "shape \(shape) of \(type) needs \(need) data bytes, the file has \(have)")
+
+        /// Reads and checks the header at the start of `raw`.
+        init(_ raw: [UInt8], path: String) throws {
+            let dataStart = try Self.size(of: raw, path: path)
+            guard raw[0] == 0, raw[1] == 0 else {
+                throw IOError.corrupt(path: path, detail: "not an IDX file: the magic number starts \(hex(raw[0])) \(hex(raw[1])); expected 00 00")
+            }
+            guard let type = ElementType(rawValue: raw[2]) else {
+                throw IOError.unsupported(path: path, detail: "IDX element type 0x\(hex(raw[2])); expected one of 08, 09, 0B, 0C, 0D, 0E")
+            }
+            let rank = Int(raw[3])
+            guard rank >= 1 else {
+                throw IOError.corrupt(path: path, detail: "the IDX header declares 0 dimensions; expected at least 1")
+            }
+            guard raw.count >= dataStart else {
+                throw IOError.truncated(path: path, detail: "the header needs \(dataStart) bytes for \(rank) dimensions, the file has \(raw.count)")
+            }
+            let shape = (0..<rank).map { d in
+                raw[(4 + 4 * d)..<(8 + 4 * d)].reduce(0) { $0 << 8 | Int($1) }
+            }
+            guard let count = Shape.checkedCount(shape, elementSize: max(type.size, MemoryLayout<Float>.stride)),
+                  count * type.size <= IDX.maximumDataBytes else {
+                throw IOError.unsupported(path: path, detail: "dimensions \(shape) of \(type); expected at most \(Shape.maxRank) dimensions of sizes up to \(Shape.maxDimension) and at most \(IDX.maximumDataBytes) data bytes")
+            }
+            try FileIO.checkDecodedSize(elements: count, path: path)
+            (self.type, self.shape, self.count) = (type, shape, count)
         }
-        guard have == need else {
-            throw IOError.corrupt(path: path, detail: "\(have - need) bytes after the \(need) data bytes that shape \(shape) describes")
-        }
-        var values = [Float](repeating: 0, count: count)
-        raw.withUnsafeBufferPointer { src in
-            values.withUnsafeMutableBufferPointer { dst in
-                let p = src.baseAddress! + dataStart
-                func word(_ i: Int, _ size: Int) -> UInt64 {
-                    var v: UInt64 = 0
-                    for k in 0..<size { v = v << 8 | UInt64(p[i * size + k]) }
-                    return v
-                }
-                switch type {
-                case .unsignedByte: for i in 0..<count { dst[i] = Float(p[i]) }
-                case .signedByte: for i in 0..<count { dst[i] = Float(Int8(bitPattern: p[i])) }
-                case .short: for i in 0..<count { dst[i] = Float(Int16(bitPattern: UInt16(word(i, 2)))) }
-                case .int: for i in 0..<count { dst[i] = Float(Int32(bitPattern: UInt32(word(i, 4)))) }
-                case .float: for i in 0..<count { dst[i] = Float(bitPattern: UInt32(word(i, 4))) }
-                case .double: for i in 0..<count { dst[i] = Float(Double(bitPattern: word(i, 8))) }
-                }
+
+        /// Throws unless `available` bytes (header included) are exactly header + data.
+        func checkData(_ available: Int, path: String, stream: String) throws {
+            let need = count * type.size, have = available - dataStart
+            guard have >= need else {
+                throw IOError.truncated(path: path, detail: "shape \(shape) of \(type) needs \(need) data bytes, \(stream) has \(have)")
+            }
+            guard have == need else {
+                throw IOError.corrupt(path: path, detail: "\(stream) has bytes after the \(need) data bytes that shape \(shape) describes")
             }
         }
-        return (shape, values)
+
+        /// The data of `raw` (checked by ``checkData(_:path:stream:)``) as `Float`s.
+        func values(_ raw: [UInt8]) -> [Float] {
+            var values = [Float](repeating: 0, count: count)
+            let (type, count, dataStart) = (self.type, self.count, self.dataStart)
+            raw.withUnsafeBufferPointer { src in
+                values.withUnsafeMutableBufferPointer { dst in
+                    let p = src.baseAddress! + dataStart
+                    func word(_ i: Int, _ size: Int) -> UInt64 {
+                        var v: UInt64 = 0
+                        for k in 0..<size { v = v << 8 | UInt64(p[i * size + k]) }
+                        return v
+                    }
+                    switch type {
+                    case .unsignedByte: for i in 0..<count { dst[i] = Float(p[i]) }
+                    case .signedByte: for i in 0..<count { dst[i] = Float(Int8(bitPattern: p[i])) }
+                    case .short: for i in 0..<count { dst[i] = Float(Int16(bitPattern: UInt16(word(i, 2)))) }
+                    case .int: for i in 0..<count { dst[i] = Float(Int32(bitPattern: UInt32(word(i, 4)))) }
+                    case .float: for i in 0..<count { dst[i] = Float(bitPattern: UInt32(word(i, 4))) }
+                    case .double: for i in 0..<count { dst[i] = Float(Double(bitPattern: word(i, 8))) }
+                    }
+                }
+            }
+            return values
+        }
     }
 
     /// Two upper-case hex digits.

@@ -1,9 +1,7 @@
-import Foundation
-
 /// A training checkpoint: model weights, optional EMA weights, optimizer state, the step,
 /// the run's configuration (JSON text) and free-form extra strings (e.g. RNG positions).
 ///
-/// Stored as one safetensors file — tensors `model/NAME`, `ema/NAME`, `optim/KEY`; the
+/// Stored as one safetensors file — tensors `model/NAME`, `ema/NAME`, `optim/KEY`, `aux/NAME`; the
 /// scalars in its metadata — written atomically, so an interrupted save leaves the previous
 /// checkpoint intact. Python's `safetensors` can open it.
 package struct Checkpoint {
@@ -57,7 +55,9 @@ package struct Checkpoint {
         for (k, v) in ema ?? [:] { tensors["ema/" + k] = v }
         for (k, v) in optimizerTensors { tensors["optim/" + k] = v }
         for (k, v) in auxiliary { tensors["aux/" + k] = v }
-        let optimizerJSON = String(decoding: try JSONSerialization.data(withJSONObject: optimizerScalars, options: [.sortedKeys]), as: UTF8.self)
+        let optimizerJSON = String(decoding: JSONValue.object(optimizerScalars.keys.sorted(by: SafeTensors.utf8Order).map {
+            (key: $0, value: JSONValue.string(optimizerScalars[$0]!))
+        }).serialized, as: UTF8.self)
         var meta = ["format": Checkpoint.format, "format_version": Checkpoint.formatVersion, "step": String(step),
                     "config": config, "optimizer": optimizerJSON, "has_ema": ema == nil ? "false" : "true"]
         for (k, v) in extra { meta["extra." + k] = v }
@@ -66,7 +66,16 @@ package struct Checkpoint {
 
     /// Reads a checkpoint written by ``write(to:)``.
     package static func read(from path: String) throws -> Checkpoint {
-        let c = try SafeTensors.read(path)
+        try decode(FileIO.read(path), path: path)
+    }
+
+    /// Parses checkpoint bytes (`path` names the source in errors): a safetensors file
+    /// (checked as ``SafeTensors/decode(_:path:)`` does) whose metadata says it is a
+    /// checkpoint of this format version, with a non-negative step, tensors named
+    /// `model/…`, `optim/…` and, when `has_ema` is "true", `ema/…`, and optimizer scalars as
+    /// a JSON object of strings.
+    package static func decode(_ bytes: [UInt8], path: String) throws -> Checkpoint {
+        let c = try SafeTensors.decode(bytes, path: path)
         guard c.metadata["format"] == format else {
             throw IOError.corrupt(path: path, detail: "not a distill checkpoint (metadata 'format' is \(c.metadata["format"].map { "'\($0)'" } ?? "missing"))")
         }
@@ -76,24 +85,40 @@ package struct Checkpoint {
         guard let stepText = c.metadata["step"], let step = Int(stepText), step >= 0 else {
             throw IOError.corrupt(path: path, detail: "metadata 'step' is missing or not a non-negative integer")
         }
+        let hasEMA: Bool
+        switch c.metadata["has_ema"] {
+        case "true": hasEMA = true
+        case "false", nil: hasEMA = false
+        case let v?: throw IOError.corrupt(path: path, detail: "metadata 'has_ema' is '\(v)'; expected 'true' or 'false'")
+        }
         var model: [String: Tensor] = [:], ema: [String: Tensor] = [:], optim: [String: Tensor] = [:], aux: [String: Tensor] = [:]
         for (k, v) in c.tensors {
-            if k.hasPrefix("model/") { model[String(k.dropFirst(6))] = v }
-            else if k.hasPrefix("ema/") { ema[String(k.dropFirst(4))] = v }
-            else if k.hasPrefix("optim/") { optim[String(k.dropFirst(6))] = v }
-            else if k.hasPrefix("aux/") { aux[String(k.dropFirst(4))] = v }
-            else { throw IOError.corrupt(path: path, detail: "unexpected tensor '\(k)'") }
+            let slash = k.firstIndex(of: "/") ?? k.endIndex
+            let name = String(k[slash...].dropFirst())
+            switch k[..<slash] {
+            case "model" where !name.isEmpty: model[name] = v
+            case "ema" where !name.isEmpty && hasEMA: ema[name] = v
+            case "optim" where !name.isEmpty: optim[name] = v
+            case "aux" where !name.isEmpty: aux[name] = v
+            default:
+                throw IOError.corrupt(path: path, detail: "unexpected tensor '\(k)'; expected model/NAME, optim/NAME, aux/NAME\(hasEMA ? " or ema/NAME" : " (and ema/NAME only when metadata 'has_ema' is 'true')")")
+            }
         }
         var scalars: [String: String] = [:]
         if let o = c.metadata["optimizer"] {
-            guard let obj = try? JSONSerialization.jsonObject(with: Data(o.utf8)) as? [String: String] else {
+            guard case let .object(members)? = try? JSONValue.parse(ArraySlice(o.utf8)) else {
                 throw IOError.corrupt(path: path, detail: "metadata 'optimizer' is not a JSON object of strings")
             }
-            scalars = obj
+            for (k, v) in members {
+                guard case let .string(s) = v else {
+                    throw IOError.corrupt(path: path, detail: "metadata 'optimizer': '\(k)' is \(v.kind); expected a string")
+                }
+                scalars[k] = s
+            }
         }
         var extra: [String: String] = [:]
         for (k, v) in c.metadata where k.hasPrefix("extra.") { extra[String(k.dropFirst(6))] = v }
-        var checkpoint = Checkpoint(model: model, ema: c.metadata["has_ema"] == "true" ? ema : nil, optimizerTensors: optim,
+        var checkpoint = Checkpoint(model: model, ema: hasEMA ? ema : nil, optimizerTensors: optim,
                                     optimizerScalars: scalars, step: step, config: c.metadata["config"] ?? "{}", extra: extra)
         checkpoint.auxiliary = aux
         return checkpoint

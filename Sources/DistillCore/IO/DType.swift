@@ -15,8 +15,11 @@ enum DType: Equatable {
         }
     }
 
-    /// Converts `count` elements starting at `offset` of `bytes` into `out`.
+    /// Converts `count` elements starting at `offset` of `bytes` into `out`. The caller has
+    /// checked that the elements lie inside `bytes`.
     func decode(_ bytes: [UInt8], offset: Int, count: Int, bigEndian: Bool, into out: UnsafeMutablePointer<Float>) {
+        precondition(offset >= 0 && count >= 0 && count <= (bytes.count - offset) / size, "DType.decode: elements outside the bytes")
+        guard count > 0 else { return }
         bytes.withUnsafeBytes { raw in
             let base = raw.baseAddress! + offset
             func word(_ i: Int) -> UInt64 {

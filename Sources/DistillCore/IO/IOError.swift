@@ -11,13 +11,27 @@ public enum IOError: Error, Equatable, CustomStringConvertible {
     /// Writing failed; nothing was left at the destination.
     case writeFailed(path: String, reason: String)
 
+    /// One line, whatever the path and the names quoted from a file hold (control
+    /// characters are escaped).
     public var description: String {
+        let text: String
         switch self {
-        case let .cannotOpen(p, r): return "\(p): cannot open: \(r)"
-        case let .truncated(p, d): return "\(p): truncated: \(d)"
-        case let .corrupt(p, d): return "\(p): corrupt: \(d)"
-        case let .unsupported(p, d): return "\(p): unsupported: \(d)"
-        case let .writeFailed(p, r): return "\(p): write failed: \(r)"
+        case let .cannotOpen(p, r): text = "\(p): cannot open: \(r)"
+        case let .truncated(p, d): text = "\(p): truncated: \(d)"
+        case let .corrupt(p, d): text = "\(p): corrupt: \(d)"
+        case let .unsupported(p, d): text = "\(p): unsupported: \(d)"
+        case let .writeFailed(p, r): text = "\(p): write failed: \(r)"
         }
+        return Self.oneLine(text)
+    }
+
+    /// `text` with control characters (newlines included) written as escapes.
+    package static func oneLine(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return text }
+        var out = ""
+        for u in text.unicodeScalars {
+            if u.properties.generalCategory == .control { out += u.escaped(asASCII: true) } else { out.unicodeScalars.append(u) }
+        }
+        return out
     }
 }

@@ -1,12 +1,46 @@
 /// Shape arithmetic shared by the tensor operations.
-enum Shape {
+package enum Shape {
+    /// The largest size of one dimension a tensor may have (2³¹ − 1).
+    package static let maxDimension = Int(Int32.max)
+    /// The most dimensions a tensor may have (NumPy's limit).
+    package static let maxRank = 64
+
     /// Number of elements of a shape (1 for a scalar's empty shape).
+    ///
+    /// Meant for shapes that passed ``checkedCount(_:elementSize:)`` (every tensor's
+    /// shape did). It never wraps around: a product that overflows `Int` comes out as
+    /// `Int.max`, a count no tensor can have, so a comparison with a real count fails.
     @inline(__always)
-    static func count(_ shape: [Int]) -> Int {
+    package static func count(_ shape: [Int]) -> Int {
         var n = 1
-        for d in shape { n &*= d }
+        for d in shape {
+            let (m, overflow) = n.multipliedReportingOverflow(by: d)
+            if overflow { return shape.contains(0) ? 0 : Int.max }
+            n = m
+        }
         return n
     }
+
+    /// The element count of `shape` when it is a shape a tensor may have: at most
+    /// ``maxRank`` dimensions, each in 0...``maxDimension``, and the count times
+    /// `elementSize` bytes fits in `Int` — counting a zero-size dimension as 1, so that
+    /// no product of some of the dimensions can overflow later. Nil otherwise.
+    package static func checkedCount(_ shape: [Int], elementSize: Int = MemoryLayout<Float>.stride) -> Int? {
+        guard shape.count <= maxRank else { return nil }
+        var count = 1, bound = elementSize
+        for d in shape {
+            guard d >= 0, d <= maxDimension else { return nil }
+            let (b, overflow) = bound.multipliedReportingOverflow(by: max(d, 1))
+            guard !overflow else { return nil }
+            bound = b
+            count *= d   // count * elementSize <= bound, so this cannot overflow
+        }
+        return count
+    }
+
+    /// What ``checkedCount(_:elementSize:)`` requires, for error messages.
+    package static let validShapeDescription =
+        "at most \(maxRank) dimensions of sizes 0...\(maxDimension) whose element count fits in memory"
 
     /// Row-major contiguous strides.
     static func strides(_ shape: [Int]) -> [Int] {
@@ -14,15 +48,15 @@ enum Shape {
         var acc = 1
         for d in stride(from: shape.count - 1, through: 0, by: -1) {
             s[d] = acc
-            acc &*= shape[d]
+            if d > 0 { acc *= shape[d] }   // the product of a tensor's trailing dims fits
         }
         return s
     }
 
-    /// Throws unless every dimension is non-negative.
+    /// Throws unless `shape` is one a tensor may have (``checkedCount(_:elementSize:)``).
     static func validate(_ shape: [Int], _ op: String) throws {
-        if shape.contains(where: { $0 < 0 }) {
-            throw TensorError.invalidShape(operation: op, shape: shape, expected: "non-negative sizes")
+        guard checkedCount(shape) != nil else {
+            throw TensorError.invalidShape(operation: op, shape: shape, expected: validShapeDescription)
         }
     }
 
