@@ -1,10 +1,10 @@
 import Foundation
 
 /// Errors describing an invalid Gaussian mixture.
-public enum GaussianMixtureError: Error, CustomStringConvertible {
+package enum GaussianMixtureError: Error, CustomStringConvertible {
     case invalid(source: String, reason: String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case let .invalid(source, reason): return "\(source): invalid Gaussian mixture: \(reason)"
         }
@@ -15,16 +15,18 @@ public enum GaussianMixtureError: Error, CustomStringConvertible {
 /// (`docs/methods.md` §4). Under x_t = α·x0 + σ·ε its marginal stays a mixture,
 /// p_t = Σ_k π_k N(αμ_k, α²Σ_k + σ²I), so the score, the denoiser E[x0 | x_t], the
 /// log-density and samples are all exact, and the probability-flow ODE can be solved to any
-/// accuracy (``solveProbabilityFlow(_:from:to:tolerance:)``). All arithmetic is in Double.
+/// accuracy (`solveProbabilityFlow(_:from:to:tolerance:)`). All arithmetic is in Double.
 public struct GaussianMixture: Sendable, Codable, Equatable {
     /// Mixture weights π_k, normalized to sum to 1.
-    public let weights: [Double]
+    package let weights: [Double]
     /// Means μ_k (K × d).
-    public let means: [[Double]]
+    package let means: [[Double]]
     /// Diagonal covariances Σ_k (K × d), all positive.
-    public let variances: [[Double]]
+    package let variances: [[Double]]
 
+    /// The number of components K.
     public var componentCount: Int { weights.count }
+    /// The dimension d of the data.
     public var dimension: Int { means.first?.count ?? 0 }
 
     /// A validated mixture; weights are normalized. `source` names the origin in errors.
@@ -64,7 +66,7 @@ public struct GaussianMixture: Sendable, Codable, Equatable {
     static let meanLimit = 1e10, varianceRange = 1e-20...1e20
 
     /// Reads `{"weights": [..], "means": [[..], ..], "variances": [[..], ..]}` from a
-    /// regular file of at most 64 MiB (see ``decode(_:source:)``).
+    /// regular file of at most 64 MiB (see `decode(_:source:)`).
     public static func load(_ path: String) throws -> GaussianMixture {
         try decode(Data(FileIO.read(path, maximumSize: maximumFileBytes)), source: path)
     }
@@ -74,7 +76,7 @@ public struct GaussianMixture: Sendable, Codable, Equatable {
     /// The object must have exactly the keys `weights` (K positive numbers), `means` and
     /// `variances` (K rows of d numbers each, K × d at most 4 194 304); means in ±1e10,
     /// variances in [1e-20, 1e20]. Every error names the source and the field.
-    public static func decode(_ json: Data, source: String) throws -> GaussianMixture {
+    package static func decode(_ json: Data, source: String) throws -> GaussianMixture {
         func bad(_ reason: String) -> GaussianMixtureError { .invalid(source: source, reason: reason) }
         let expected = #"expected JSON {"weights": [...], "means": [[...]], "variances": [[...]]}"#
         let value: JSONValue
@@ -115,7 +117,7 @@ public struct GaussianMixture: Sendable, Codable, Equatable {
     }
 
     /// Writes the JSON form atomically.
-    public func write(to path: String) throws {
+    package func write(to path: String) throws {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         try FileIO.writeAtomically(path, Array(try enc.encode(self)))
@@ -131,14 +133,14 @@ public struct GaussianMixture: Sendable, Codable, Equatable {
     }
 
     /// Eight Gaussians on a circle of radius 2, std 0.1 (`ToyDataset/eightGaussians`).
-    public static func ring8() -> GaussianMixture { GaussianMixture(toy: .eightGaussians)! }
+    package static func ring8() -> GaussianMixture { GaussianMixture(toy: .eightGaussians)! }
 
     /// The 5×5 grid of Gaussians 1.5 apart, std 0.1 (`ToyDataset/twentyFiveGaussians`).
-    public static func grid25() -> GaussianMixture { GaussianMixture(toy: .twentyFiveGaussians)! }
+    package static func grid25() -> GaussianMixture { GaussianMixture(toy: .twentyFiveGaussians)! }
 
     /// A 64-dimensional mixture (the size of an 8×8 image): 10 components with means in
     /// [-0.8, 0.8] and per-pixel variances in [0.005, 0.05], drawn from a fixed seed.
-    public static func highDimensional64(seed: UInt64 = 64) -> GaussianMixture {
+    package static func highDimensional64(seed: UInt64 = 64) -> GaussianMixture {
         var rng = Philox(seed: seed, stream: 0x6d6978)
         let m = (try! rng.uniform([10, 64], low: -0.8, high: 0.8)).scalars.map(Double.init)
         let v = (try! rng.uniform([10, 64], low: 0.005, high: 0.05)).scalars.map(Double.init)
@@ -157,7 +159,7 @@ public struct GaussianMixture: Sendable, Codable, Equatable {
         }
     }
 
-    public static let builtInNames = ["ring8", "grid25", "gmm64"]
+    package static let builtInNames = ["ring8", "grid25", "gmm64"]
 
     // MARK: - Exact quantities (rows of a flat n × d Double array)
 
@@ -183,13 +185,13 @@ public struct GaussianMixture: Sendable, Codable, Equatable {
     }
 
     /// log p_t(x) for each of the n rows of x (flat n × d).
-    public func logDensity(_ x: [Double], alpha: Double = 1, sigma: Double = 0) -> [Double] {
+    package func logDensity(_ x: [Double], alpha: Double = 1, sigma: Double = 0) -> [Double] {
         let d = dimension
         return (0..<(x.count / d)).map { i in Self.logSumExp(logTerms(x[(i * d)..<((i + 1) * d)], alpha: alpha, sigma: sigma)) }
     }
 
     /// The exact denoiser E[x0 | x_t = x] and score ∇log p_t(x) for each row.
-    public func denoiserAndScore(_ x: [Double], alpha: Double, sigma: Double) -> (denoised: [Double], score: [Double]) {
+    package func denoiserAndScore(_ x: [Double], alpha: Double, sigma: Double) -> (denoised: [Double], score: [Double]) {
         let d = dimension, n = x.count / d
         var den = [Double](repeating: 0, count: x.count), sc = den
         for i in 0..<n {
@@ -238,7 +240,7 @@ public struct GaussianMixture: Sendable, Codable, Equatable {
     /// 2022, eq. 4 with s = 1), by adaptive Dormand–Prince in Double; x̃ - D is O(σ̃²) near 0,
     /// so stopping at σ̃ = 1e-7 when σ1 = 0 leaves an error far below the tolerance.
     /// Returns the states at (α1, σ1) and the number of right-hand-side evaluations.
-    public func solveProbabilityFlow(_ x: Tensor, from start: (alpha: Double, sigma: Double),
+    package func solveProbabilityFlow(_ x: Tensor, from start: (alpha: Double, sigma: Double),
                                      to end: (alpha: Double, sigma: Double), tolerance: Double = 1e-9) throws -> (Tensor, Int) {
         guard x.rank == 2, x.shape[1] == dimension else {
             throw TensorError.invalidShape(operation: "solveProbabilityFlow", shape: x.shape, expected: "[n, \(dimension)]")

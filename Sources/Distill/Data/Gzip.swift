@@ -7,12 +7,12 @@ import CZlib
 /// stream (as `gzip -d` does), and turns every failure into an `IOError` that names the
 /// source: corrupt data or a failed checksum (`.corrupt`), input that stops before the end
 /// of the stream (`.truncated`), output larger than the limit (`.unsupported`).
-public enum Gzip {
+package enum Gzip {
     /// The default cap on decompressed output (4 GiB): a guard against decompression bombs.
-    public static let defaultMaximumSize = 1 << 32
+    package static let defaultMaximumSize = 1 << 32
 
     /// True when `bytes` start with the gzip magic number (1F 8B).
-    public static func isGzip(_ bytes: [UInt8]) -> Bool {
+    package static func isGzip(_ bytes: [UInt8]) -> Bool {
         bytes.count >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B
     }
 
@@ -27,7 +27,7 @@ public enum Gzip {
     /// - Throws: `IOError` `.truncated` when the stream ends early, `.corrupt` for bad
     ///   headers, data or checksums and for bytes after the end of the stream, and
     ///   `.unsupported` when the output would exceed `maximumSize`.
-    public static func decompress(_ bytes: [UInt8], path: String, maximumSize: Int = defaultMaximumSize) throws -> [UInt8] {
+    package static func decompress(_ bytes: [UInt8], path: String, maximumSize: Int = defaultMaximumSize) throws -> [UInt8] {
         let inflater = try Inflater(bytes, path: path)
         var out: [UInt8] = []
         // A gzip member ends with its uncompressed size mod 2^32: a good capacity hint.
@@ -144,7 +144,7 @@ public enum Gzip {
     }
 
     /// The container around deflated data.
-    public enum Container: Sendable {
+    package enum Container: Sendable {
         /// A gzip member (RFC 1952), as in .gz files.
         case gzip
         /// A zlib stream (RFC 1950), as in PNG image data.
@@ -155,7 +155,7 @@ public enum Gzip {
     ///
     /// - Parameter level: 0 (store) to 9 (smallest output).
     /// - Throws: `IOError` `.unsupported` for a level outside 0...9 or a zlib failure.
-    public static func compress(_ bytes: [UInt8], level: Int = 9, container: Container = .gzip) throws -> [UInt8] {
+    package static func compress(_ bytes: [UInt8], level: Int = 9, container: Container = .gzip) throws -> [UInt8] {
         guard (0...9).contains(level) else {
             throw IOError.unsupported(path: "gzip", detail: "compression level \(level); expected 0...9")
         }

@@ -6,9 +6,9 @@
 /// `Float`: unsigned byte (0x08), signed byte (0x09), 16-bit (0x0B) and 32-bit (0x0C)
 /// integers, 32-bit (0x0D) and 64-bit (0x0E) floats. Malformed files are rejected with an
 /// `IOError` naming the file.
-public enum IDX {
+package enum IDX {
     /// The element types of the format, by their code in the magic number.
-    public enum ElementType: UInt8, Sendable, CaseIterable {
+    package enum ElementType: UInt8, Sendable, CaseIterable {
         /// Unsigned 8-bit integer (0x08), the type of the MNIST files.
         case unsignedByte = 0x08
         /// Signed 8-bit integer (0x09).
@@ -23,7 +23,7 @@ public enum IDX {
         case double = 0x0E
 
         /// Bytes per element.
-        public var size: Int {
+        package var size: Int {
             switch self {
             case .unsignedByte, .signedByte: return 1
             case .short: return 2
@@ -39,7 +39,7 @@ public enum IDX {
     /// - Throws: `IOError` when the file cannot be read, is truncated or corrupt (bad
     ///   magic number, zero dimensions, a size that does not match the data), or holds an
     ///   unknown element type.
-    public static func read(_ path: String) throws -> (shape: [Int], values: [Float]) {
+    package static func read(_ path: String) throws -> (shape: [Int], values: [Float]) {
         try decode(FileIO.read(path), path: path)
     }
 
@@ -53,7 +53,7 @@ public enum IDX {
     /// count and byte count (overflow-checked) against ``maximumDataBytes`` and this
     /// machine's memory; a compressed stream is inflated only up to the size the header
     /// declares, and must end right there.
-    public static func decode(_ bytes: [UInt8], path: String) throws -> (shape: [Int], values: [Float]) {
+    package static func decode(_ bytes: [UInt8], path: String) throws -> (shape: [Int], values: [Float]) {
         guard Gzip.isGzip(bytes) else {
             let header = try Header(bytes, path: path)
             try header.checkData(bytes.count, path: path, stream: "the file")
@@ -163,7 +163,7 @@ public enum IDX {
     /// - Throws: `TensorError` when the shape is empty, has more than 255 dimensions or a
     ///   size outside 0...2³²−1, when `values` does not fill it, or when a value is not
     ///   finite or does not fit an integer type.
-    public static func encode(shape: [Int], values: [Float], type: ElementType) throws -> [UInt8] {
+    package static func encode(shape: [Int], values: [Float], type: ElementType) throws -> [UInt8] {
         guard (1...255).contains(shape.count), shape.allSatisfy({ (0...Int(UInt32.max)).contains($0) }) else {
             throw TensorError.invalidShape(operation: "IDX.encode", shape: shape, expected: "1 to 255 dimensions of sizes 0...4294967295")
         }

@@ -18,7 +18,7 @@ public struct DiffusionRecipe: Sendable, Codable, Equatable {
     /// The DSM loss weighting.
     public var weighting: LossWeighting = .epsilon
     /// Draw noise levels log-normally (EDM: mean -1.2, std 1.2) instead of uniformly in time.
-    public var logNormalTimes = false
+    package var logNormalTimes = false
     /// Hidden widths of the MLP (used when ``unet`` is nil).
     public var hidden: [Int] = [256, 256, 256]
     /// A U-Net instead of the MLP (items must be square images [C, S, S]); its image size,
@@ -36,7 +36,7 @@ public struct DiffusionRecipe: Sendable, Codable, Equatable {
     /// EMA decay of the weights (nil: none); sampling uses the EMA weights.
     public var emaDecay: Float? = 0.999
     /// Clip the global gradient norm to this (nil: no clipping).
-    public var gradientClip: Float? = 1
+    package var gradientClip: Float? = 1
     /// Seeds the initialization, the batches and every noise draw.
     public var seed: UInt64 = 0
     /// Condition on the data's labels, with label dropout for classifier-free guidance.

@@ -7,13 +7,13 @@ import Darwin
 #endif
 
 /// Whole-file reads and atomic writes over POSIX calls.
-public enum FileIO {
+package enum FileIO {
     /// The bytes of a file.
     ///
     /// Only regular files are read: a FIFO, device, socket or directory is refused with an
     /// ``IOError`` (a FIFO is opened without blocking, so it cannot hang the read), and so
     /// is a file larger than this machine's physical memory.
-    public static func read(_ path: String) throws -> [UInt8] {
+    package static func read(_ path: String) throws -> [UInt8] {
         try read(path, maximumSize: physicalMemory)
     }
 
@@ -102,7 +102,7 @@ public enum FileIO {
     /// partial file. A process killed mid-write leaves its temporary file behind: every
     /// write first removes such leftovers in its directory (see
     /// ``removeStaleTemporaryFiles(in:)``).
-    public static func writeAtomically(_ path: String, _ pieces: [UnsafeRawBufferPointer]) throws {
+    package static func writeAtomically(_ path: String, _ pieces: [UnsafeRawBufferPointer]) throws {
         let dir = directory(of: path)
         removeStaleTemporaryFiles(in: dir)
         let tmp = "\(dir)/\(temporaryName(for: basename(of: path), pid: getpid(), random: UInt32.random(in: 0...UInt32.max)))"
@@ -141,7 +141,7 @@ public enum FileIO {
     }
 
     /// Writes `bytes` atomically.
-    public static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws {
+    package static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try writeAtomically(path, [$0]) }
     }
 
@@ -191,7 +191,7 @@ public enum FileIO {
     }
 
     /// The folder part of a path ("." when there is none).
-    public static func directory(of path: String) -> String {
+    package static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }

@@ -39,7 +39,7 @@ public enum NPY {
     /// length against the file, the header dict (exactly 'descr', 'fortran_order' and
     /// 'shape'), each dimension (0...2³¹−1, at most 64), the element count and byte count
     /// (overflow-checked) against the data bytes present, which must match exactly.
-    public static func decode(_ bytes: [UInt8], path: String) throws -> Tensor {
+    package static func decode(_ bytes: [UInt8], path: String) throws -> Tensor {
         let r = ByteReader(bytes: bytes, path: path)
         guard bytes.count >= 10 else { throw IOError.truncated(path: path, detail: "\(bytes.count) bytes is shorter than an .npy header") }
         guard Array(bytes[0..<6]) == magic else { throw IOError.corrupt(path: path, detail: "not an .npy file (bad magic bytes)") }

@@ -8,13 +8,16 @@
 /// `safetensors` reads, atomically (temporary file, then rename).
 public enum SafeTensors {
     /// The largest header accepted (the reference implementation's limit).
-    public static let maxHeaderBytes = 100_000_000
+    package static let maxHeaderBytes = 100_000_000
 
     /// A file's tensors and metadata.
     public struct Contents {
+        /// The tensors by name.
         public var tensors: [String: Tensor]
+        /// The header's `__metadata__` strings.
         public var metadata: [String: String]
 
+        /// Contents to write.
         public init(tensors: [String: Tensor], metadata: [String: String] = [:]) {
             self.tensors = tensors
             self.metadata = metadata
@@ -37,7 +40,7 @@ public enum SafeTensors {
     /// each tensor's dtype, shape (0...2³¹−1 per dimension) and data offsets (inside the
     /// data section, matching shape × dtype size, overflow-checked), and that the tensors
     /// cover the data section exactly, without gaps or overlaps.
-    public static func decode(_ bytes: [UInt8], path: String) throws -> Contents {
+    package static func decode(_ bytes: [UInt8], path: String) throws -> Contents {
         func corrupt(_ detail: String) -> IOError { .corrupt(path: path, detail: detail) }
         guard bytes.count >= 8 else { throw IOError.truncated(path: path, detail: "\(bytes.count) bytes; a safetensors file starts with an 8-byte header length") }
         let n64 = try ByteReader(bytes: bytes, path: path).uint(at: 0, size: 8)

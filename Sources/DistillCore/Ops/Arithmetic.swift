@@ -94,15 +94,15 @@ extension Tensor {
     }
 
     /// e^x elementwise.
-    public func exp() -> Tensor { unary(CK_UN_EXP) }
+    package func exp() -> Tensor { unary(CK_UN_EXP) }
     /// Natural logarithm elementwise.
-    public func log() -> Tensor { unary(CK_UN_LOG) }
+    package func log() -> Tensor { unary(CK_UN_LOG) }
     /// Square root elementwise.
     public func sqrt() -> Tensor { unary(CK_UN_SQRT) }
     /// x² elementwise.
     public func squared() -> Tensor { unary(CK_UN_SQUARE) }
     /// |x| elementwise (gradient sign(x), 0 at 0).
-    public func abs() -> Tensor { unary(CK_UN_ABS) }
+    package func abs() -> Tensor { unary(CK_UN_ABS) }
     /// sin elementwise.
     package func sin() -> Tensor { unary(CK_UN_SIN) }
     /// cos elementwise.

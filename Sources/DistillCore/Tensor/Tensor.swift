@@ -70,7 +70,7 @@ public struct Tensor: @unchecked Sendable {
     }
 
     /// A scalar (rank-0) tensor.
-    public init(_ scalar: Float) {
+    package init(_ scalar: Float) {
         self.init(uninitialized: [])
         pointer.pointee = scalar
     }
@@ -87,17 +87,17 @@ public struct Tensor: @unchecked Sendable {
     public static func zeros(_ shape: [Int]) throws -> Tensor { try full(shape, 0) }
 
     /// Ones of `shape`.
-    public static func ones(_ shape: [Int]) throws -> Tensor { try full(shape, 1) }
+    package static func ones(_ shape: [Int]) throws -> Tensor { try full(shape, 1) }
 
     /// Zeros of the same shape as `other`.
-    public static func zeros(like other: Tensor) -> Tensor {
+    package static func zeros(like other: Tensor) -> Tensor {
         let t = Tensor(uninitialized: other.shape)
         ck_fill(t.pointer, Int64(t.count), 0)
         return t
     }
 
     /// `count` values evenly spaced from `start` to `end` inclusive.
-    public static func linspace(_ start: Float, _ end: Float, count: Int) throws -> Tensor {
+    package static func linspace(_ start: Float, _ end: Float, count: Int) throws -> Tensor {
         guard count >= 1 else {
             throw TensorError.invalidArgument(operation: "Tensor.linspace", message: "count \(count) must be at least 1")
         }
@@ -119,7 +119,7 @@ public struct Tensor: @unchecked Sendable {
     }
 
     /// Element at a multi-index.
-    public func scalar(at index: [Int]) throws -> Float {
+    package func scalar(at index: [Int]) throws -> Float {
         guard index.count == rank else {
             throw TensorError.invalidArgument(operation: "Tensor.scalar(at:)",
                                               message: "index has \(index.count) components; the tensor has rank \(rank)")
@@ -141,7 +141,7 @@ public struct Tensor: @unchecked Sendable {
 
     /// Calls `body` with the elements for writing (copying first if the storage is shared).
     /// Writing a traced tensor detaches it from the gradient tape.
-    public mutating func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
+    package mutating func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
         node = nil
         return try body(UnsafeMutableBufferPointer(start: uniquePointer(), count: count))
     }

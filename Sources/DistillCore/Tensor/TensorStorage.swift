@@ -4,11 +4,11 @@ import CKernels
 ///
 /// Storage is shared between tensor values; ``Tensor`` copies it before writing when it is
 /// not the only owner (copy-on-write).
-public final class TensorStorage: @unchecked Sendable {
+@usableFromInline package final class TensorStorage: @unchecked Sendable {
     /// First element.
-    public let base: UnsafeMutablePointer<Float>
+    @usableFromInline package let base: UnsafeMutablePointer<Float>
     /// Number of floats the buffer holds.
-    public let capacity: Int
+    package let capacity: Int
 
     /// A buffer of `capacity` floats with unspecified contents.
     init(capacity: Int) {
