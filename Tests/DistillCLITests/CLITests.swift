@@ -10,12 +10,16 @@ struct RunResult {
     let status: Int32
     let stdout: String
     let stderr: String
+    /// True when the process died of a signal (a crash), not by exiting.
+    var crashed = false
+    /// True when it had to be killed after the time limit (a hang).
+    var hung = false
 }
 
 /// Runs `distill` with `args` in `directory`; `interruptAfter` sends SIGINT after that many
 /// seconds once `waitFor` exists.
 func runDistill(_ args: [String], in directory: String? = nil, interruptWhen waitFor: String? = nil,
-                environment: [String: String] = [:]) throws -> RunResult {
+                environment: [String: String] = [:], timeLimit: Double? = nil) throws -> RunResult {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: distillBinary)
     p.arguments = args
@@ -34,9 +38,16 @@ func runDistill(_ args: [String], in directory: String? = nil, interruptWhen wai
         while p.isRunning && Date() < grace { usleep(20_000) }
         if p.isRunning { p.terminate() }   // the interrupt was ignored: the test fails on the exit status
     }
+    var hung = false
+    if let timeLimit {
+        let deadline = Date().addingTimeInterval(timeLimit)
+        while p.isRunning && Date() < deadline { usleep(20_000) }
+        if p.isRunning { hung = true; kill(p.processIdentifier, SIGKILL) }
+    }
     let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    return RunResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    return RunResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self),
+                     crashed: p.terminationReason == .uncaughtSignal && !hung, hung: hung)
 }
 
 func scratch() throws -> String {

@@ -16,7 +16,7 @@ package enum GaussianMixtureError: Error, CustomStringConvertible {
 /// p_t = Σ_k π_k N(αμ_k, α²Σ_k + σ²I), so the score, the denoiser E[x0 | x_t], the
 /// log-density and samples are all exact, and the probability-flow ODE can be solved to any
 /// accuracy (`solveProbabilityFlow(_:from:to:tolerance:)`). All arithmetic is in Double.
-public struct GaussianMixture: Sendable, Codable, Equatable {
+public struct GaussianMixture: Sendable, Encodable, Equatable {
     /// Mixture weights π_k, normalized to sum to 1.
     package let weights: [Double]
     /// Means μ_k (K × d).

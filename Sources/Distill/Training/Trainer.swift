@@ -341,6 +341,8 @@ public final class Trainer {
     package func runSteps(checkpoint: String?, log: String?, progress: ((TrainingProgress) -> Void)?,
                           body: (inout Step) throws -> Float) throws -> TrainingSummary {
         let c = configuration
+        // What a killed run left half-written in the checkpoint's folder goes first.
+        if let checkpoint { FileIO.removeStaleTemporaryFiles(in: FileIO.directory(of: checkpoint)) }
         let start = step, t0 = Date()
         var smoothed = Float.nan
         let logFile = try log.map { try TrainingLog(path: $0, keepingStepsUpTo: step) }
