@@ -44,13 +44,6 @@ extension NoiseProcess {
     /// True when t runs from noise to data (rectified flow), false when it runs from data to noise.
     package var isDenoisingForward: Bool { logSNR(timeRange.upperBound) > logSNR(timeRange.lowerBound) }
 
-    /// g² from α and σ for a process whose f is known: dσ²/dt by a central difference.
-    func diffusionSquaredNumerically(_ t: Double) -> Double {
-        let h = 1e-6 * max(1, abs(t))
-        let ds2 = (pow(sigma(t + h), 2) - pow(sigma(t - h), 2)) / (2 * h)
-        return ds2 - 2 * driftCoefficient(t) * sigma(t) * sigma(t)
-    }
-
     /// Reverse-time SDE drift f(t)x - g²(t)·score (Anderson 1982; Song et al. 2021, eq. 6).
     package func reverseSDEDrift(_ x: Tensor, score: Tensor, at t: Double) throws -> Tensor {
         try x * Float(driftCoefficient(t)) - score * Float(diffusionSquared(t))

@@ -68,11 +68,6 @@ extension Module {
     /// Total number of scalars in all parameters.
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
 
-    /// Freezes (or unfreezes) every parameter.
-    package func setTrainable(_ trainable: Bool) {
-        for p in parameters { p.isTrainable = trainable }
-    }
-
     /// Values by name.
     public func stateDictionary() -> [String: Tensor] {
         Dictionary(uniqueKeysWithValues: namedParameters.map { ($0.name, $0.parameter.value) })

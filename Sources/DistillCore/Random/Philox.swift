@@ -21,9 +21,6 @@ public struct Philox: Sendable, Hashable, Codable {
         self.offset = offset
     }
 
-    /// A generator on another stream of the same seed, starting at 0.
-    package func substream(_ stream: UInt64) -> Philox { Philox(seed: seed, stream: stream) }
-
     /// Moves past `n` values just drawn.
     mutating func advance(by n: Int) { offset += UInt64(n) }
 
