@@ -92,42 +92,116 @@ import Testing
         }
     }
 
+    /// Index spaces for the backward: the forward's cases, a transposed operand (stride 33 in
+    /// the last dim), a contiguous row cut into three blocks, and long rows broadcast against a
+    /// row and a column vector.
+    static func backwardCases() -> [([Int64], [Int64], [Int64])] {
+        cases() + [([33, 37], [1, 33], [37, 1]), ([40_003], [1], [1]), ([2, 16_385], [16_385, 1], [0, 1]),
+                   ([3, 20_000], [20_000, 1], [1, 0])]
+    }
+
+    /// ck_binary_backward on both paths against ∂(a op b) in Double, in the output layout, for
+    /// broadcast operands, in accumulate mode (both gradients at once, onto random values) and
+    /// in write mode (one gradient per call, as the engine asks for them, onto NaN garbage).
+    /// MAX/MIN draw a and b from a grid of 0.25 so ties occur (the gradient must go to a).
+    /// Tolerance 5 roundings of scale |start| + |dy·∂|: DIV's ∂/∂b rounds b·b, the quotient,
+    /// the product with dy and the sum (4); the others fewer. Write mode rounds one product,
+    /// the same in both paths: bit for bit (the body is compiled twice from one source).
     @Test(arguments: ops)
-    func backwardMatchesFormulas(_ op: ck_binop) {
-        var r = TestRNG(8)
-        for n in [777, 40_003] {   // one block, and a row cut into several blocks
-        let a = r.floats(n), b = r.floats(n).map { $0 + ($0 >= 0 ? 0.5 : -0.5) }, dy = r.floats(n)
-        var ga = [Float](repeating: 1, count: n), gb = [Float](repeating: 1, count: n)
-        ck_binary_backward(&ga, &gb, 1, dy, a, [1], b, [1], [Int64(n)], 1, Int32(op.rawValue))
-        for i in 0..<n {
-            let (x, y, g) = (a[i], b[i], dy[i])
-            let (da, db): (Float, Float)
-            switch op {
-            case CK_BIN_ADD: (da, db) = (1, 1)
-            case CK_BIN_SUB: (da, db) = (1, -1)
-            case CK_BIN_MUL: (da, db) = (y, x)
-            case CK_BIN_DIV: (da, db) = (1 / y, -x / (y * y))
-            case CK_BIN_MAX: (da, db) = x >= y ? (1, 0) : (0, 1)
-            default: (da, db) = x <= y ? (1, 0) : (0, 1)
+    func backwardMatchesReferenceOnBothPaths(_ op: ck_binop) {
+        var r = TestRNG(8 + UInt64(op.rawValue))
+        let ties = op == CK_BIN_MAX || op == CK_BIN_MIN
+        for (shape, sa, sb) in Self.backwardCases() {
+            let span = { (st: [Int64]) in Int(zip(shape, st).map { ($0 - 1) * $1 }.reduce(0, +)) + 1 }
+            let grid = { (v: Float) in ties ? (v * 4).rounded() / 4 : v }
+            let a = r.floats(span(sa), -1.5, 1.5).map(grid), b = r.floats(span(sb)).map { grid($0 + ($0 >= 0 ? 0.5 : -0.5)) }
+            let n = Int(shape.reduce(1, *)), nd = Int32(shape.count)
+            let dy = r.floats(n), startA = r.floats(n), startB = r.floats(n)
+            // Reference: walk the index space as ck_binary_forward_ref does.
+            var refA = [Double](repeating: 0, count: n), refB = refA
+            for k in 0..<n {
+                var rest = k, ao = 0, bo = 0
+                for d in stride(from: shape.count - 1, through: 0, by: -1) {
+                    let i = rest % Int(shape[d])
+                    rest /= Int(shape[d])
+                    ao += i * Int(sa[d])
+                    bo += i * Int(sb[d])
+                }
+                let x = Double(a[ao]), y = Double(b[bo])
+                let (da, db): (Double, Double)
+                switch op {
+                case CK_BIN_ADD: (da, db) = (1, 1)
+                case CK_BIN_SUB: (da, db) = (1, -1)
+                case CK_BIN_MUL: (da, db) = (y, x)
+                case CK_BIN_DIV: (da, db) = (1 / y, -x / (y * y))
+                case CK_BIN_MAX: (da, db) = x >= y ? (1, 0) : (0, 1)
+                default: (da, db) = x <= y ? (1, 0) : (0, 1)
+                }
+                refA[k] = Double(dy[k]) * da
+                refB[k] = Double(dy[k]) * db
             }
-            #expect(abs(ga[i] - (1 + g * da)) <= 1e-5 * (1 + abs(g * da)))
-            #expect(abs(gb[i] - (1 + g * db)) <= 1e-5 * (1 + abs(g * db)))
-        }
+            let name = "op \(op.rawValue) shape \(shape) a \(sa) b \(sb)"
+            let accRef = zip(startA + startB, refA + refB).map { Double($0) + $1 }
+            let accScale = zip(startA + startB, refA + refB).map { abs(Double($0)) + abs($1) }
+            expectBothPaths("accumulate \(name)", reference: accRef, scale: accScale, tol: 5 * unitRoundoff) {
+                var ga = startA, gb = startB
+                ck_binary_backward(&ga, &gb, 1, dy, a, sa, b, sb, shape, nd, Int32(op.rawValue))
+                return ga + gb
+            }
+            expectBothPaths("write \(name)", reference: refA + refB, tol: 5 * unitRoundoff, bitIdentical: true) {
+                var ga = [Float](repeating: .nan, count: n), gb = ga
+                ck_binary_backward(&ga, nil, 0, dy, a, sa, b, sb, shape, nd, Int32(op.rawValue))
+                ck_binary_backward(nil, &gb, 0, dy, a, sa, b, sb, shape, nd, Int32(op.rawValue))
+                return ga + gb
+            }
         }
     }
 
-    @Test func affineAxpyFill() {
-        for n in awkwardSizes {
+    /// ck_affine (also in place) and ck_axpy on both paths at sizes around the vector widths
+    /// and block edges, against Double: a product and a sum, at most 2 roundings of
+    /// |alpha·x| + |beta| (|y| + |alpha·x| for axpy); the SIMD path may fuse them into one FMA.
+    @Test func affineAndAxpyMatchReferenceOnBothPaths() {
+        let (alpha, beta): (Float, Float) = (-1.7, 0.3)
+        for n in awkwardSizes + [31, 33, 65, 127] {
             var r = TestRNG(UInt64(n) + 3)
-            let x = r.floats(n)
-            var y = [Float](repeating: 0, count: n)
-            ck_affine(&y, x, Int64(n), 2.5, -1)
-            #expect(zip(y, x).allSatisfy { abs($0 - (2.5 * $1 - 1)) <= 1e-6 })
+            let x = r.floats(n), y0 = r.floats(n)
+            let ax = x.map { Double(alpha) * Double($0) }
+            let affineRef = ax.map { $0 + Double(beta) }, affineScale = ax.map { abs($0) + abs(Double(beta)) }
+            expectBothPaths("affine n \(n)", reference: affineRef, scale: affineScale, tol: 2 * unitRoundoff) {
+                var y = [Float](repeating: .nan, count: n)
+                ck_affine(&y, x, Int64(n), alpha, beta)
+                return y
+            }
+            expectBothPaths("affine in place n \(n)", reference: affineRef, scale: affineScale, tol: 2 * unitRoundoff) {
+                var y = x
+                y.withUnsafeMutableBufferPointer { ck_affine($0.baseAddress, $0.baseAddress, Int64(n), alpha, beta) }
+                return y
+            }
+            expectBothPaths("axpy n \(n)", reference: zip(y0, ax).map { Double($0) + $1 },
+                            scale: zip(y0, ax).map { abs(Double($0)) + abs($1) }, tol: 2 * unitRoundoff) {
+                var y = y0
+                ck_axpy(&y, x, Int64(n), alpha)
+                return y
+            }
             var z = x
-            ck_axpy(&z, x, Int64(n), -3)
-            #expect(zip(z, x).allSatisfy { abs($0 - (-2 * $1)) <= 1e-6 })
             ck_fill(&z, Int64(n), 4)
             #expect(z.allSatisfy { $0 == 4 })
+        }
+    }
+
+    /// The STREAM triad probe a = b + s·c on both paths against Double: 2 roundings of
+    /// |b| + |s·c| (the SIMD path may fuse them into one FMA).
+    @Test func triadMatchesReferenceOnBothPaths() {
+        let s: Float = 3.1
+        for n in awkwardSizes + [31, 33, 65] {
+            var r = TestRNG(UInt64(n) + 77)
+            let b = r.floats(n), c = r.floats(n)
+            expectBothPaths("triad n \(n)", reference: zip(b, c).map { Double($0) + Double(s) * Double($1) },
+                            scale: zip(b, c).map { abs(Double($0)) + abs(Double(s) * Double($1)) }, tol: 2 * unitRoundoff) {
+                var a = [Float](repeating: .nan, count: n)
+                ck_bench_triad(&a, b, c, s, Int64(n))
+                return a
+            }
         }
     }
 

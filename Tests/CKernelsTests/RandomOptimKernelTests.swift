@@ -101,59 +101,108 @@ import Testing
 }
 
 @Suite struct OptimizerKernelTests {
-    @Test(arguments: [true, false])
-    func adamStepMatchesDoubleFormula(_ decoupled: Bool) {
-        var g = TestRNG(1)
-        let n = 1003
-        var p = g.floats(n), m = g.floats(n, 0, 0.1), v = g.floats(n, 0, 0.01)
-        let grad = g.floats(n)
-        var (pd, md, vd) = (p.map(Double.init), m.map(Double.init), v.map(Double.init))
-        let (lr, b1, b2, eps, wd, step, scale) = (1e-2, 0.9, 0.999, 1e-8, 0.1, 7, 0.5)
-        ck_adam_step(&p, &m, &v, grad, Int64(n), Float(lr), Float(b1), Float(b2), Float(eps), Float(wd), decoupled ? 1 : 0,
-                     Int64(step), Float(scale))
-        for i in 0..<n {
-            var gi = scale * Double(grad[i])
-            if decoupled { pd[i] *= 1 - lr * wd } else { gi += wd * pd[i] }
-            md[i] = b1 * md[i] + (1 - b1) * gi
-            vd[i] = b2 * vd[i] + (1 - b2) * gi * gi
-            let denom = (vd[i] / (1 - pow(b2, Double(step)))).squareRoot() + eps
-            pd[i] -= lr / (1 - pow(b1, Double(step))) * md[i] / denom
-        }
-        #expect(toleranceRatio(p, pd.map(Float.init), atol: 1e-6, rtol: 1e-5) <= 1)
-        #expect(toleranceRatio(m, md.map(Float.init), atol: 1e-7, rtol: 1e-5) <= 1)
-        #expect(toleranceRatio(v, vd.map(Float.init), atol: 1e-9, rtol: 1e-5) <= 1)
-    }
+    /// Sizes for the fused optimizer passes: the awkward sizes plus the tails of 4×-unrolled
+    /// 8-float vectors.
+    static let sizes = awkwardSizes + [31, 33, 65]
 
-    @Test(arguments: [(0.0, false), (0.9, false), (0.9, true)])
-    func sgdStepMatchesFormula(_ momentum: Double, _ nesterov: Bool) {
-        var g = TestRNG(2)
-        let n = 257
-        var p = g.floats(n), buf = g.floats(n)
-        let grad = g.floats(n)
-        let (p0, b0) = (p, buf)
-        let (lr, wd): (Double, Double) = (0.1, 0.01)
-        for first in [true, false] {
-            p = p0; buf = b0
-            ck_sgd_step(&p, &buf, grad, Int64(n), Float(lr), Float(momentum), 0, Float(wd), nesterov ? 1 : 0, first ? 1 : 0, 1)
-            for i in 0..<n {
-                let gi = Double(grad[i]) + wd * Double(p0[i])
-                var d = gi
-                if momentum != 0 {
-                    let b = first ? gi : momentum * Double(b0[i]) + gi
-                    #expect(abs(Double(buf[i]) - b) <= 1e-6)
-                    d = nesterov ? gi + momentum * b : b
+    /// One Adam/AdamW step on both paths against the formula in Double (from the same Float
+    /// inputs and hyperparameters), for the first step (the largest bias corrections) and a
+    /// later one. Outputs p, m, v, each within 32 roundings of its scale: the chain to p has
+    /// about 20 (g', m, v, the square root, both bias factors, quotient, product, decay,
+    /// difference); scales are the magnitudes of the terms (|β₁m| + (1−β₁)|g'|, and so on),
+    /// so cancellation in a sum is not charged to the kernel. v is kept >= 1e-3 so the
+    /// denominator's relative error stays within that of v.
+    @Test(arguments: [true, false])
+    func adamStepMatchesDoubleFormulaOnBothPaths(_ decoupled: Bool) {
+        let (lr, b1, b2, eps, wd, scale): (Float, Float, Float, Float, Float, Float) = (1e-2, 0.9, 0.999, 1e-8, 0.1, 0.5)
+        for n in Self.sizes {
+            for step in [1, 7] {
+                var g = TestRNG(UInt64(n * 10 + step))
+                let p0 = g.floats(n), m0 = g.floats(n, -0.1, 0.1), v0 = g.floats(n, 1e-3, 1e-2), grad = g.floats(n)
+                let (dlr, db1, db2, deps, dwd, dscale) = (Double(lr), Double(b1), Double(b2), Double(eps), Double(wd), Double(scale))
+                let bc1 = 1 - pow(db1, Double(step)), bc2 = 1 - pow(db2, Double(step))
+                var ref = [Double](repeating: 0, count: 3 * n), sc = ref
+                for i in 0..<n {
+                    let p = Double(p0[i]), m = Double(m0[i]), v = Double(v0[i])
+                    let keep = decoupled ? 1 - dlr * dwd : 1, l2 = decoupled ? 0 : dwd
+                    let gi = dscale * Double(grad[i]) + l2 * p, gAbs = abs(dscale * Double(grad[i])) + abs(l2 * p)
+                    let mi = db1 * m + (1 - db1) * gi, mScale = abs(db1 * m) + (1 - db1) * gAbs
+                    let vi = db2 * v + (1 - db2) * gi * gi, vScale = db2 * v + (1 - db2) * gAbs * gAbs
+                    let size = dlr / bc1 / ((vi / bc2).squareRoot() + deps)
+                    (ref[i], sc[i]) = (keep * p - size * mi, abs(keep * p) + size * mScale)
+                    (ref[n + i], sc[n + i]) = (mi, mScale)
+                    (ref[2 * n + i], sc[2 * n + i]) = (vi, vScale)
                 }
-                #expect(abs(Double(p[i]) - (Double(p0[i]) - lr * d)) <= 1e-6)
+                expectBothPaths("adam n \(n) step \(step) decoupled \(decoupled)", reference: ref, scale: sc, tol: 32 * unitRoundoff) {
+                    var p = p0, m = m0, v = v0
+                    ck_adam_step(&p, &m, &v, grad, Int64(n), lr, b1, b2, eps, wd, decoupled ? 1 : 0, Int64(step), scale)
+                    return p + m + v
+                }
             }
         }
     }
 
-    @Test func emaUpdate() {
-        var g = TestRNG(4)
-        var ema = g.floats(100)
-        let p = g.floats(100), e0 = ema
-        ck_ema_update(&ema, p, 100, 0.99)
-        for i in 0..<100 { #expect(abs(ema[i] - (0.99 * e0[i] + 0.01 * p[i])) <= 1e-6) }
+    /// One SGD step on both paths against PyTorch's formula in Double, for every option
+    /// (momentum, dampening, Nesterov, first step); outputs p and buf. With momentum 0 buf is
+    /// unused: it must come back unchanged (and may be NULL). Tolerance 16 roundings of the
+    /// terms' magnitudes: the chain to p has at most 11 (g', 1 − dampening, buf, Nesterov's
+    /// sum, the step).
+    @Test(arguments: [(0.0, 0.0, false), (0.9, 0.0, false), (0.9, 0.1, false), (0.9, 0.0, true)] as [(Float, Float, Bool)])
+    func sgdStepMatchesFormulaOnBothPaths(_ momentum: Float, _ dampening: Float, _ nesterov: Bool) {
+        let (lr, wd, scale): (Float, Float, Float) = (0.1, 0.01, 0.5)
+        let (dlr, dwd, dscale, mom, damp) = (Double(lr), Double(wd), Double(scale), Double(momentum), Double(dampening))
+        for n in Self.sizes {
+            var g = TestRNG(UInt64(n) + 2)
+            let p0 = g.floats(n), buf0 = g.floats(n), grad = g.floats(n)
+            for first in [true, false] {
+                var ref = [Double](repeating: 0, count: 2 * n), sc = ref
+                for i in 0..<n {
+                    let p = Double(p0[i])
+                    let gi = dscale * Double(grad[i]) + dwd * p, gAbs = abs(dscale * Double(grad[i])) + abs(dwd * p)
+                    var (d, dAbs) = (gi, gAbs)
+                    (ref[n + i], sc[n + i]) = (Double(buf0[i]), 0)   // unused: unchanged, exactly
+                    if momentum != 0 {
+                        let b = first ? gi : mom * Double(buf0[i]) + (1 - damp) * gi
+                        let bAbs = first ? gAbs : abs(mom * Double(buf0[i])) + (1 - damp) * gAbs
+                        (ref[n + i], sc[n + i]) = (b, bAbs)
+                        (d, dAbs) = nesterov ? (gi + mom * b, gAbs + mom * bAbs) : (b, bAbs)
+                    }
+                    (ref[i], sc[i]) = (p - dlr * d, abs(p) + dlr * dAbs)
+                }
+                let name = "sgd n \(n) momentum \(momentum) dampening \(dampening) nesterov \(nesterov) first \(first)"
+                expectBothPaths(name, reference: ref, scale: sc, tol: 16 * unitRoundoff) {
+                    var p = p0, buf = buf0
+                    ck_sgd_step(&p, &buf, grad, Int64(n), lr, momentum, dampening, wd, nesterov ? 1 : 0, first ? 1 : 0, scale)
+                    return p + buf
+                }
+                if momentum == 0 {
+                    expectBothPaths("\(name), no buffer", reference: Array(ref[..<n]), scale: Array(sc[..<n]), tol: 16 * unitRoundoff) {
+                        var p = p0
+                        ck_sgd_step(&p, nil, grad, Int64(n), lr, 0, dampening, wd, nesterov ? 1 : 0, first ? 1 : 0, scale)
+                        return p
+                    }
+                }
+            }
+        }
+    }
+
+    /// ema = decay·ema + (1 − decay)·p on both paths against Double: 1 − decay is exact for
+    /// decay in [0.5, 1] (Sterbenz), then two products and a sum, 3 roundings of
+    /// |decay·ema| + |(1 − decay)·p|.
+    @Test func emaUpdateMatchesFormulaOnBothPaths() {
+        for decay: Float in [0.999, 0.75] {
+            for n in Self.sizes {
+                var g = TestRNG(UInt64(n) + 4)
+                let e0 = g.floats(n), p = g.floats(n)
+                let d = Double(decay), w = 1 - Double(decay)
+                expectBothPaths("ema n \(n) decay \(decay)", reference: zip(e0, p).map { d * Double($0) + w * Double($1) },
+                                scale: zip(e0, p).map { abs(d * Double($0)) + abs(w * Double($1)) }, tol: 3 * unitRoundoff) {
+                    var ema = e0
+                    ck_ema_update(&ema, p, Int64(n), decay)
+                    return ema
+                }
+            }
+        }
     }
 }
 
@@ -173,6 +222,97 @@ import Testing
                 #expect(abs(Double(y[r * Int(D) + c]) - want) <= 1e-5 * (1 + abs(want)))
             }
         }
+    }
+
+    /// ck_layernorm_backward against the formula in Double from the same inputs and the
+    /// forward's cached mean and rstd, with and without gamma, for rows across the 32-row
+    /// tasks and columns across the 64-column tasks; every gradient accumulates onto random
+    /// values, and asking for dx alone or dgamma/dbeta alone gives the same bits. The kernel
+    /// has no SIMD path: both settings must meet the bounds (the check then covers one if it
+    /// is added). dx: 16 roundings of |dx0| + rstd·(|dh| + mean|dh| + |h|·mean|dh·h|), dh =
+    /// dy·gamma, h = (x − mean)·rstd (h, dh, the two means, h·c, two differences, the product,
+    /// the sum: about 12). dgamma, dbeta: float sums over N rows, (N + 3) roundings of
+    /// |start| + Σ|term| (the worst case of a sequential sum).
+    @Test(arguments: [(1, 1), (37, 70), (5, 130), (70, 3), (2, 200)] as [(Int, Int)])
+    func layerNormBackwardMatchesDouble(_ N: Int, _ D: Int) {
+        var g = TestRNG(UInt64(N * 1000 + D))
+        let x = g.floats(N * D, -3, 5), gamma = g.floats(D), beta = g.floats(D), dy = g.floats(N * D)
+        let dx0 = g.floats(N * D), dg0 = g.floats(D), db0 = g.floats(D)
+        for affine in [true, false] {
+            var y = [Float](repeating: 0, count: N * D), mean = [Float](repeating: 0, count: N), rstd = mean
+            ck_layernorm_forward(&y, &mean, &rstd, x, affine ? gamma : nil, affine ? beta : nil, Int64(N), Int64(D), 1e-5)
+            var dxRef = [Double](repeating: 0, count: N * D), dxScale = dxRef
+            var dgRef = dg0.map(Double.init), dbRef = db0.map(Double.init)
+            var dgScale = dg0.map { abs(Double($0)) }, dbScale = db0.map { abs(Double($0)) }
+            for r in 0..<N {
+                let m = Double(mean[r]), rs = Double(rstd[r])
+                let h = (0..<D).map { (Double(x[r * D + $0]) - m) * rs }
+                let dh = (0..<D).map { Double(dy[r * D + $0]) * (affine ? Double(gamma[$0]) : 1) }
+                let a = dh.reduce(0, +) / Double(D), c = zip(dh, h).reduce(0) { $0 + $1.0 * $1.1 } / Double(D)
+                let aAbs = dh.reduce(0) { $0 + abs($1) } / Double(D), cAbs = zip(dh, h).reduce(0) { $0 + abs($1.0 * $1.1) } / Double(D)
+                for i in 0..<D {
+                    dxRef[r * D + i] = Double(dx0[r * D + i]) + rs * (dh[i] - a - h[i] * c)
+                    dxScale[r * D + i] = abs(Double(dx0[r * D + i])) + rs * (abs(dh[i]) + aAbs + abs(h[i]) * cAbs)
+                    let t = Double(dy[r * D + i])
+                    dgRef[i] += t * h[i]
+                    dgScale[i] += abs(t * h[i])
+                    dbRef[i] += t
+                    dbScale[i] += abs(t)
+                }
+            }
+            let gp = affine ? gamma : nil
+            let name = "layerNorm N \(N) D \(D) affine \(affine)"
+            // Rounding counts folded into the scales: 16 for dx, N + 3 for the column sums.
+            let scale = dxScale.map { 16 * $0 } + (dgScale + dbScale).map { Double(N + 3) * $0 }
+            let (all, _) = expectBothPaths(name, reference: dxRef + dgRef + dbRef, scale: scale, tol: unitRoundoff) {
+                var dx = dx0, dg = dg0, db = db0
+                ck_layernorm_backward(&dx, &dg, &db, dy, x, gp, mean, rstd, Int64(N), Int64(D))
+                return dx + dg + db
+            }
+            var dxAlone = dx0, dgAlone = dg0, dbAlone = db0
+            ck_layernorm_backward(&dxAlone, nil, nil, dy, x, gp, mean, rstd, Int64(N), Int64(D))
+            ck_layernorm_backward(nil, &dgAlone, &dbAlone, dy, x, gp, mean, rstd, Int64(N), Int64(D))
+            #expect(firstBitMismatch(dxAlone + dgAlone + dbAlone, all) == nil, "\(name): gradients asked for separately differ")
+        }
+    }
+
+    /// ck_fourier_backward against Double, for batches across the 64-row tasks and
+    /// frequency counts across the 64-column tasks, gradients accumulating onto random values,
+    /// each alone (NULL for the other) giving the same bits. The angle is the Float product
+    /// t·f as in the forward (which defines y = sin, cos of it); sin and cos of it in Double.
+    /// A float sum of H (or B) terms of 4 roundings each (sin/cos within 1 ulp, two products,
+    /// a difference, the factor): (H + 6) roundings of |start| + Σ|f|(|dy·cos| + |dy'·sin|)
+    /// for dt, likewise with |t| and B for dfreqs. No SIMD path: both settings must meet it.
+    @Test(arguments: [(1, 1), (3, 3), (70, 5), (5, 130), (150, 65)] as [(Int, Int)])
+    func fourierBackwardMatchesDouble(_ B: Int, _ H: Int) {
+        var g = TestRNG(UInt64(B * 1000 + H))
+        var t = g.floats(B), f = g.floats(H, -3, 3)
+        if B > 3 { t[1] = t[0]; t[2] = 0 }
+        if H > 3 { f[0] = 60; f[1] = -250 }   // Gaussian Fourier features reach such frequencies
+        let dy = g.floats(B * 2 * H), dt0 = g.floats(B), df0 = g.floats(H)
+        var dtRef = dt0.map(Double.init), dfRef = df0.map(Double.init)
+        var dtScale = dt0.map { abs(Double($0)) }, dfScale = df0.map { abs(Double($0)) }
+        for b in 0..<B {
+            for k in 0..<H {
+                let a = Double(t[b] * f[k]), c = Double(dy[b * 2 * H + k]), s = Double(dy[b * 2 * H + H + k])
+                let term = c * Foundation.cos(a) - s * Foundation.sin(a), termAbs = abs(c * Foundation.cos(a)) + abs(s * Foundation.sin(a))
+                dtRef[b] += Double(f[k]) * term
+                dtScale[b] += abs(Double(f[k])) * termAbs
+                dfRef[k] += Double(t[b]) * term
+                dfScale[k] += abs(Double(t[b])) * termAbs
+            }
+        }
+        // Rounding counts folded into the scales: H + 6 for dt, B + 6 for dfreqs.
+        let scale = dtScale.map { Double(H + 6) * $0 } + dfScale.map { Double(B + 6) * $0 }
+        let (both, _) = expectBothPaths("fourier B \(B) H \(H)", reference: dtRef + dfRef, scale: scale, tol: unitRoundoff) {
+            var dt = dt0, df = df0
+            ck_fourier_backward(&dt, &df, dy, t, f, Int64(B), Int64(H))
+            return dt + df
+        }
+        var dtAlone = dt0, dfAlone = df0
+        ck_fourier_backward(&dtAlone, nil, dy, t, f, Int64(B), Int64(H))
+        ck_fourier_backward(nil, &dfAlone, dy, t, f, Int64(B), Int64(H))
+        #expect(firstBitMismatch(dtAlone + dfAlone, both) == nil, "fourier B \(B) H \(H): gradients asked for separately differ")
     }
 
     @Test func fourierAndLookup() {

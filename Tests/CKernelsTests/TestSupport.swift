@@ -1,4 +1,5 @@
 import CKernels
+import Testing
 
 /// Deterministic test data (a 64-bit LCG; independent of the library's Philox).
 struct TestRNG {
@@ -52,4 +53,43 @@ let awkwardSizes = [0, 1, 7, 8, 9, 15, 17, 63, 1000, 16383, 16385, 40_003]
 func firstBitMismatch(_ a: [Float], _ b: [Float]) -> Int? {
     if a.count != b.count { return min(a.count, b.count) }
     return a.indices.first { a[$0].bitPattern != b[$0].bitPattern }
+}
+
+/// One float rounding: the unit roundoff of Float32 (2^-24). Tolerances below are stated as
+/// multiples of it, counted from the roundings a kernel's formula performs.
+let unitRoundoff = 0x1p-24
+
+/// Runs `compute` on the scalar path (SIMD off) and on the SIMD path (on; on a CPU without
+/// AVX2+FMA that is the scalar path again), and expects each result within tolerance of the
+/// reference: |got[i] − reference[i]| <= tol · scale[i] for every i (`scale` defaults to
+/// |reference[i]|; NaN must match NaN, and an infinite reference must be met exactly). With
+/// `bitIdentical`, the two paths must also agree bit for bit. Returns both results.
+@discardableResult
+func expectBothPaths(_ name: String, reference: [Double], scale: [Double]? = nil, tol: Double, bitIdentical: Bool = false,
+                     sourceLocation: SourceLocation = #_sourceLocation, _ compute: () -> [Float]) -> (scalar: [Float], simd: [Float]) {
+    let scalar = withSIMD(false) { compute() }, simd = withSIMD(true) { compute() }
+    for (path, got) in [("scalar", scalar), ("SIMD", simd)] {
+        #expect(got.count == reference.count, "\(name) (\(path)): \(got.count) values, reference \(reference.count)",
+                sourceLocation: sourceLocation)
+        guard got.count == reference.count else { continue }
+        var worst = 0.0, at = -1
+        for i in got.indices {
+            let g = Double(got[i]), r = reference[i]
+            let ratio: Double
+            if r.isNaN || g.isNaN || r.isInfinite { ratio = (r.isNaN && g.isNaN) || g == r ? 0 : .infinity }
+            else {
+                let err = abs(g - r), bound = tol * (scale?[i] ?? abs(r))
+                ratio = err == 0 ? 0 : err / bound
+            }
+            if !(ratio <= worst) { worst = ratio; at = i }
+        }
+        #expect(worst <= 1, "\(name) (\(path)): element \(at) is \(at >= 0 ? got[at] : 0), reference \(at >= 0 ? reference[at] : 0): \(worst)x the tolerance",
+                sourceLocation: sourceLocation)
+    }
+    if firstBitMismatch(scalar, simd) != nil { print("DEBUGPATHS differ: \(name)") }
+    if bitIdentical {
+        let mismatch = firstBitMismatch(scalar, simd)
+        #expect(mismatch == nil, "\(name): scalar and SIMD paths differ at element \(mismatch ?? -1)", sourceLocation: sourceLocation)
+    }
+    return (scalar, simd)
 }

@@ -19,6 +19,70 @@ import Testing
         try checkGradients("same tensor twice", [a]) { try $0[0] * $0[0] + $0[0] }
     }
 
+    /// Maximum and minimum with broadcast operands. Finite differences need |a − b| well above
+    /// the step (3e-3): a sits on a 0.1 grid + 0.03 and b on the grid + 0.08, 0.05 apart at
+    /// least. Then ties (a, b on a 0.5 grid): the forward equals max/min of the broadcast
+    /// pairs exactly, and the gradient is the weights routed to a where a >= b (a <= b for
+    /// minimum, a on ties), else to b, summed over each operand's broadcast dims (sums of at
+    /// most 12 floats: 1e-6).
+    @Test func maximumAndMinimumBroadcast() throws {
+        var d = TestData(11)
+        let shapes: [([Int], [Int])] = [([3, 4], [4]), ([3, 4], [3, 1]), ([2, 1, 4], [3, 1]), ([5], []), ([], [2, 3]), ([4, 1, 3], [1, 2, 1])]
+        func onGrid(_ t: Tensor, step: Float, offset: Float) throws -> Tensor {
+            try Tensor(shape: t.shape, scalars: t.scalars.map { ($0 / step).rounded() * step + offset })
+        }
+        var ties = 0
+        for (sa, sb) in shapes {
+            let a = try onGrid(d.uniform(sa), step: 0.1, offset: 0.03), b = try onGrid(d.uniform(sb), step: 0.1, offset: 0.08)
+            try checkGradients("maximum \(sa) \(sb)", [a, b]) { try Tensor.maximum($0[0], $0[1]) }
+            try checkGradients("minimum \(sa) \(sb)", [a, b]) { try Tensor.minimum($0[0], $0[1]) }
+
+            let ta = try onGrid(d.uniform(sa), step: 0.5, offset: 0), tb = try onGrid(d.uniform(sb), step: 0.5, offset: 0)
+            for isMax in [true, false] {
+                let op = isMax ? Tensor.maximum : Tensor.minimum
+                let y = try op(ta, tb)
+                // Where each output element reads a and b: their indices broadcast like the values.
+                let ia = try Tensor(shape: sa, scalars: (0..<ta.count).map(Float.init)).broadcast(to: y.shape).scalars.map { Int($0) }
+                let ib = try Tensor(shape: sb, scalars: (0..<tb.count).map(Float.init)).broadcast(to: y.shape).scalars.map { Int($0) }
+                let w = d.uniform(y.shape)
+                var ga = [Double](repeating: 0, count: ta.count), gb = [Double](repeating: 0, count: tb.count)
+                var forward = [Float]()
+                for k in 0..<y.count {
+                    let (x, z) = (ta.scalars[ia[k]], tb.scalars[ib[k]])
+                    let toA = isMax ? x >= z : x <= z
+                    if x == z { ties += 1 }
+                    forward.append(toA ? x : z)
+                    if toA { ga[ia[k]] += Double(w.scalars[k]) } else { gb[ib[k]] += Double(w.scalars[k]) }
+                }
+                let name = "\(isMax ? "maximum" : "minimum") \(sa) \(sb) with ties"
+                #expect(y.scalars == forward, "\(name): forward")
+                let (_, grads) = try valueWithGradient(at: [ta, tb]) { try (op($0[0], $0[1]) * w).sum() }
+                for (got, want) in [(grads[0].scalars, ga), (grads[1].scalars, gb)] {
+                    #expect(zip(got, want).allSatisfy { abs(Double($0) - $1) <= 1e-6 }, "\(name): gradient \(got) vs \(want)")
+                }
+            }
+        }
+        #expect(ties >= 10, "only \(ties) ties: the rule for ties went untested")
+    }
+
+    /// The fused linear combination Σ cₖ·tₖ (+ noise): three terms, a tensor given twice (its
+    /// coefficients add), eight terms (the most it takes), and with noise (a constant: the
+    /// same generator state on every evaluation).
+    @Test func linearCombination() throws {
+        var d = TestData(12)
+        let ts = (0..<8).map { _ in d.uniform([3, 5]) }
+        let cs: [Float] = [0.5, -1.25, 2, 0.75, -3, 1.5, -0.5, 0.25]
+        try checkGradients("linearCombination", Array(ts[..<3])) { try Tensor.linearCombination(zip(cs, $0).map { ($0, $1) }) }
+        try checkGradients("linearCombination, a term twice", Array(ts[..<2])) {
+            try Tensor.linearCombination([(0.5, $0[0]), (-1.25, $0[1]), (3, $0[0])])
+        }
+        try checkGradients("linearCombination, 8 terms", ts) { try Tensor.linearCombination(zip(cs, $0).map { ($0, $1) }) }
+        try checkGradients("linearCombination with noise", Array(ts[..<2])) {
+            var noise = Philox(seed: 3, stream: 1)
+            return try Tensor.linearCombination([(0.5, $0[0]), (-1.25, $0[1])], noiseStd: 0.7, noise: &noise)
+        }
+    }
+
     @Test func scalarArithmetic() throws {
         var d = TestData(2)
         let x = d.uniform([7])

@@ -275,16 +275,33 @@ private func correlatedFeatures(_ n: Int, _ f: Int, seed: UInt64, shift: Float =
 }
 
 @Suite struct DigitClassifierTests {
-    /// The embedded weights reproduce the accuracy recorded when they were generated, on the
-    /// held-out last 297 digits (to one image: kernels may differ in rounding across CPUs).
-    @Test func pretrainedClassifierReachesItsHeldOutAccuracy() throws {
+    /// The shipped weights classify the held-out last 297 digits at least as well as the
+    /// simplest classifier there is: 1-nearest-neighbour on the raw pixels with the same
+    /// training images (the first 1500), computed here in plain loops, independent of the
+    /// library and of the accuracy recorded with the weights (it gets 281 of 297, 94.6%). A
+    /// trained 64-128-64-10 MLP that cannot match a parameter-free baseline on its own split
+    /// is broken; for scale, scikit-learn's published digits example reaches 97% with an RBF
+    /// SVM trained on the first half of these digits and tested on the second.
+    @Test func pretrainedClassifierBeatsNearestNeighbourOnHeldOutDigits() throws {
         let classifier = try DigitClassifier.pretrainedDigits8x8()
         let digits = try ImageDataset.digits8x8()
-        let test = try digits.subset((digits.count - DigitClassifier.digits8x8HeldOutCount)..<digits.count)
+        let split = digits.count - DigitClassifier.digits8x8HeldOutCount
+        let test = try digits.subset(split..<digits.count)
         let accuracy = try classifier.accuracy(images: test.images, labels: test.labels!)
-        #expect(accuracy >= 0.9)
-        let recorded = try DigitClassifier.pretrainedDigits8x8HeldOutAccuracy()
-        #expect(abs(accuracy - recorded) <= 1.0 / 297 + 1e-12, "measured \(accuracy), recorded \(recorded)")
+        let pixels = digits.images.scalars, labels = digits.labels!, d = 64
+        var nearestRight = 0
+        for q in split..<digits.count {
+            var best = Float.infinity, label = -1
+            for t in 0..<split {
+                var dist: Float = 0
+                for k in 0..<d { let e = pixels[q * d + k] - pixels[t * d + k]; dist += e * e }
+                if dist < best { best = dist; label = labels[t] }
+            }
+            if label == labels[q] { nearestRight += 1 }
+        }
+        let floor = Double(nearestRight) / Double(digits.count - split)
+        #expect(floor >= 0.9, "1-NN on the raw pixels: \(floor) (281/297 expected)")
+        #expect(accuracy >= floor, "classifier \(accuracy) below 1-nearest-neighbour \(floor) on the held-out digits")
         #expect(try classifierAccuracy(classifier, samples: test.images, labels: test.labels!) == accuracy)
         // Wrong intended labels score low: each label shifted by one class.
         #expect(try classifierAccuracy(classifier, samples: test.images, labels: test.labels!.map { ($0 + 1) % 10 }) < 0.1)

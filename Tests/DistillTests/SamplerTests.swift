@@ -55,25 +55,7 @@ extension SamplerKind {
         return try rng.normal([n, 2]) * Float(p.sigma(1))
     }
 
-    /// Stochastic samplers draw exact samples in distribution: with 200 steps (plus the final
-    /// denoise), their samples are no further (in sliced-W2) from exact mixture samples than two
-    /// independent exact sets of the same size are from each other, plus 0.05 — the bias a
-    /// first-order SDE scheme keeps at this step count on modes of std 0.3.
-    @Test(arguments: SamplerKind.diffusionSamplers.filter(\.isStochastic))
-    func stochasticSamplersMatchTheDistribution(_ kind: SamplerKind) throws {
-        let n = 3000
-        let grid = try NoiseGrid.timeUniform(p, steps: 200, start: 1, end: 1e-3, finalDenoise: true)
-        var moments: [Double]?
-        if kind == .analyticDPM {
-            let (data, _) = try orderMixture.sample(2000, seed: 11)
-            moments = try analyticDPMMoments(orderMixture, grid: grid, data: data, seed: 1)
-        }
-        let out = try kind.run(orderMixture, from: noise(n), grid: grid, options: .init(seed: 5), analyticMoments: moments)
-        let (exact, _) = try orderMixture.sample(n, seed: 12), (exact2, _) = try orderMixture.sample(n, seed: 13)
-        let floor = try slicedWasserstein2(exact, exact2, seed: 2)
-        let sw2 = try slicedWasserstein2(out.sample, exact, seed: 2)
-        #expect(sw2 < floor + 0.05, "\(kind.rawValue): SW2 \(sw2), floor \(floor)")
-    }
+    // Stochastic samplers in distribution, and whether their noise matters: StochasticSamplerTests.
 
     /// Analytic-DPM clips its variance only when given a data range (Bao et al. 2022, Theorem
     /// 2): called directly or through ``SamplerKind/run``, by default it does not; the range

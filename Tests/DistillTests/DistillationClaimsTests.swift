@@ -1,0 +1,287 @@
+import Distill
+import Foundation
+import Testing
+
+/// What each D2F method claims, checked on the exact ring8 mixture (issue 23, part 1): every
+/// student is trained by the ``Distiller`` with the exact mixture as its teacher and compared,
+/// on the same noise, with the teacher's DDIM at the same NFE and with the teacher's usual
+/// sampler (DPM-Solver++(2M), 21 NFE).
+///
+/// Two measures, both over four seeds of evaluation noise (2000 rows each):
+/// - the **map error**, the RMS distance to the exact probability-flow ODE map of the same noise
+///   (`solveProbabilityFlow`, to 1e-9): exact given the noise, for the students that learn the
+///   teacher's deterministic map (KD, PD, reflow, and CD's one-step sample);
+/// - the **sliced-W2** to exact samples (a fresh draw per seed), whose seed-to-seed spread and
+///   exact-vs-exact floor at the same sample size each test measures; on ring8 it is dominated by
+///   how many samples fall in each mode, so students are compared with the teacher *on the same
+///   noise*, which shares that fluctuation.
+///
+/// Budgets (MLPs of 128×3, batch 256, 1500–3000 steps a stage) are far below the evidence pages'
+/// (3000 steps of 512); the thresholds are set from the figures measured at these budgets over
+/// training seeds 1, 2 and 3 (quoted next to each), with room for a changed rounding (another
+/// SIMD path) to move a student as much as a new training seed does. Results do not depend on
+/// the thread count.
+@Suite(.serialized) struct DistillationClaimsTests {
+    static let mixture = GaussianMixture.ring8()
+    static var teacher: TrainedModel { TrainedModel(exact: mixture) }
+    /// Built once, read only (the suite runs serialized).
+    nonisolated(unsafe) static let evaluation = try! Evaluation(mixture: mixture, teacher: teacher)
+
+    /// Figures of one measure, one per evaluation seed.
+    struct Series: CustomStringConvertible {
+        let values: [Double]
+        var worst: Double { values.max()! }
+        var best: Double { values.min()! }
+        var spread: Double { worst - best }
+        var description: String { values.map { String(format: "%.4f", $0) }.joined(separator: " ") }
+    }
+
+    /// The evaluation noise, the exact ODE map of each, and exact samples: fixed seeds shared by
+    /// every test.
+    struct Evaluation {
+        static let seeds = 0..<4, count = 2000
+        let mixture: GaussianMixture
+        let teacher: TrainedModel
+        /// Unit noise per seed.
+        let noise: [Tensor]
+        /// The exact ODE map of the teacher's starting state σ_T·z (VP-linear, t = 1).
+        let truth: [Tensor]
+        /// Exact samples per seed (the reference of the sliced-W2), and another draw (the floor).
+        let exact: [Tensor], another: [Tensor]
+        /// The sliced-W2 of two exact draws of the same size: the floor any sampler is measured against.
+        let floor: Series
+        /// The teacher's usual sampler and its figures.
+        static let teacherPlan = SamplingPlan(sampler: .dpmpp2M, nfe: 21)
+        let teacherMap: Series, teacherSW2: Series
+
+        init(mixture: GaussianMixture, teacher: TrainedModel) throws {
+            self.mixture = mixture
+            self.teacher = teacher
+            let start = try SamplingPlan(sampler: .ddim, nfe: 1).startingLevel(process: .vpLinear())
+            noise = try Self.seeds.map { s in var rng = Philox(seed: 500 + UInt64(s)); return try rng.normal([Self.count, mixture.dimension]) }
+            truth = try noise.map { try mixture.solveProbabilityFlow($0 * Float(start.sigma), from: (start.alpha, start.sigma), to: (1, 0)).0 }
+            let exact = try Self.seeds.map { try mixture.sample(Self.count, seed: 600 + UInt64($0)).samples }
+            let another = try Self.seeds.map { try mixture.sample(Self.count, seed: 700 + UInt64($0)).samples }
+            let truth = self.truth
+            floor = Series(values: try Self.seeds.map { try slicedWasserstein2(another[$0], exact[$0]) })
+            let best = try noise.map { try teacher.sample(fromUnitNoise: $0, plan: Self.teacherPlan).sample }
+            teacherMap = Series(values: Self.seeds.map { rms(best[$0], truth[$0]) })
+            teacherSW2 = Series(values: try Self.seeds.map { try slicedWasserstein2(best[$0], exact[$0]) })
+            self.exact = exact
+            self.another = another
+        }
+
+        /// The map error and sliced-W2 of `sample` (unit noise, seed → samples).
+        func measure(_ sample: (Tensor, UInt64) throws -> Tensor, truth: [Tensor]? = nil) throws -> (map: Series, sw2: Series) {
+            let x = try Self.seeds.map { try sample(noise[$0], 900 + UInt64($0)) }
+            let t = truth ?? self.truth
+            return (Series(values: Self.seeds.map { rms(x[$0], t[$0]) }), Series(values: try Self.seeds.map { try slicedWasserstein2(x[$0], exact[$0]) }))
+        }
+
+        /// The teacher with DDIM at `nfe` (Karras grid, as `SamplingPlan(sampler: .ddim, nfe:)` makes it).
+        func ddim(_ nfe: Int) throws -> (map: Series, sw2: Series) {
+            try measure { z, _ in try teacher.sample(fromUnitNoise: z, plan: SamplingPlan(sampler: .ddim, nfe: nfe)).sample }
+        }
+
+        /// A student's own plan run from each seed's noise.
+        func measure(_ stage: DistilledStage, truth: [Tensor]? = nil) throws -> (map: Series, sw2: Series) {
+            try measure({ z, seed in try stage.model.sample(fromUnitNoise: z, seed: seed).sample }, truth: truth)
+        }
+    }
+
+    /// The stages of `method` distilled from the exact teacher (MLPs 128×3, batch 256, seed 1),
+    /// by name.
+    func distill(_ method: DistillationMethod, steps: Int, guidance: [Float] = [1]) throws -> [String: DistilledStage] {
+        var settings = Distiller.Settings()
+        settings.steps = steps
+        settings.batch = 256
+        settings.hidden = [128, 128, 128]
+        settings.guidanceWeights = guidance
+        let mixture = Self.mixture
+        let distiller = try Distiller(teacher: Self.teacher, dataName: "ring8", settings: settings) { b, s in
+            try mixture.sample(b, seed: 0xDA7A, stream: UInt64(s))
+        }
+        let stages = try distiller.run(method)
+        return Dictionary(uniqueKeysWithValues: stages.map { ($0.name, $0) })
+    }
+
+    /// `student` beats `teacher` on every seed by at least `factor` (student·factor ≤ teacher),
+    /// with the gap at least ten times the seed-to-seed spread (of the two series, and of
+    /// `floor` when given: the exact-vs-exact figures of a distribution distance).
+    func expectBetter(_ student: Series, than teacher: Series, factor: Double, floor: Series? = nil, _ what: String) {
+        let spread = max(student.spread, teacher.spread, floor?.spread ?? 0)
+        #expect(student.worst * factor <= teacher.best, "\(what): student \(student) vs teacher \(teacher) (factor \(factor))")
+        #expect(teacher.best - student.worst >= 10 * spread, "\(what): gap \(teacher.best - student.worst) within ten spreads \(spread)")
+    }
+
+    func report(_ name: String, _ m: (map: Series, sw2: Series), mapped: Bool = true) {
+        print(String(format: "%-28@", name as NSString), mapped ? "map \(m.map)" : "", " SW2 \(m.sw2)")
+    }
+
+    // MARK: - KD
+
+    /// Luhman & Luhman 2021: one evaluation reproduces the teacher's sampler. Measured (training
+    /// seeds 1–3): map error 0.118–0.125 against DDIM-1's 1.40 and DPM-Solver++(2M)-21's 0.020;
+    /// SW2 within 0.85–0.95× the teacher's on the same noise.
+    @Test func kdOneStepReproducesTheTeachersMap() throws {
+        let e = Self.evaluation
+        let kd = try e.measure(try #require(try distill(.kd, steps: 2000)["kd-nfe1"]))
+        let ddim = try e.ddim(1)
+        report("kd 1", kd); report("teacher ddim 1", ddim); report("teacher dpm++ 21", (e.teacherMap, e.teacherSW2))
+        // Better than DDIM at 1 NFE (which lands every sample near the mixture mean) by far.
+        expectBetter(kd.map, than: ddim.map, factor: 4, "kd map vs ddim-1")
+        // Within the modes (std 0.1) of the exact map: 0.2 is 1.6× the worst measured error.
+        #expect(kd.map.worst < 0.2, "kd map error \(kd.map)")
+        // As good a distribution as the teacher's 21-NFE sampler on the same noise, within 30%.
+        for s in Evaluation.seeds { #expect(kd.sw2.values[s] <= 1.3 * e.teacherSW2.values[s], "kd SW2 \(kd.sw2) vs teacher \(e.teacherSW2)") }
+    }
+
+    // MARK: - PD
+
+    /// Salimans & Ho 2022: each halving keeps the sample. Measured (training seeds 1–3) map
+    /// errors, student / teacher's DDIM at the same NFE: 1 step 0.087–0.095 / 1.40, 2 steps
+    /// 0.083–0.093 / 1.38, 4 steps 0.073–0.088 / 0.56, 8 steps 0.065–0.079 / 0.142 (16 steps,
+    /// 0.061–0.077, is not better than DDIM-16's 0.058 at this budget and is not asserted).
+    @Test func pdStudentsBeatDDIMAtTheirNFE() throws {
+        let e = Self.evaluation
+        let stages = try distill(.pd, steps: 1500)
+        report("teacher dpm++ 21", (e.teacherMap, e.teacherSW2))
+        for k in [1, 2, 4, 8] {
+            let stage = try #require(stages["pd-nfe\(k)"])
+            let pd = try e.measure(stage), ddim = try e.ddim(k)
+            let plan = try #require(stage.model.card?.plan)
+            let sameGrid = try e.measure { z, _ in try e.teacher.sample(fromUnitNoise: z, plan: plan).sample }
+            report("pd \(k)", pd); report("teacher ddim \(k)", ddim); report("teacher ddim, pd's grid \(k)", sameGrid)
+            // 1–4 steps: DDIM has not left the mixture's mean (or reached the ring) yet; 8 steps: a
+            // factor 1.3 where 1.8 was measured.
+            expectBetter(pd.map, than: ddim.map, factor: k < 8 ? 4 : 1.3, "pd-\(k) map vs ddim-\(k)")
+            // Within the modes of the exact map: 0.15 is 1.6× the worst measured.
+            #expect(pd.map.worst < 0.15, "pd-\(k) map error \(pd.map)")
+            // The 4- and 8-step students sample as well as the teacher's 21-NFE sampler on the
+            // same noise (the paper's claim for a few steps), within 30%.
+            if k >= 4 {
+                for s in Evaluation.seeds { #expect(pd.sw2.values[s] <= 1.3 * e.teacherSW2.values[s], "pd-\(k) SW2 \(pd.sw2) vs teacher \(e.teacherSW2)") }
+            }
+        }
+    }
+
+    // MARK: - Guided distillation
+
+    /// Meng et al. 2023. Stage one: a w-conditioned student reproduces the guided teacher at every
+    /// w: its 8 DDIM steps land, on the same noise and grid, much closer to the guided teacher's
+    /// than the teacher's own samples at another w are. Stage two: its 4-step student at w = 1
+    /// beats the guided teacher's DDIM at 4 NFE, in sliced-W2 to the guided teacher's many-step
+    /// samples (DPM-Solver++(2M), 21 NFE, from other noise; labels cycle through the 8 classes).
+    @Test func guidedStudentsMatchTheGuidedTeacher() throws {
+        let e = Self.evaluation
+        let stages = try distill(.guided, steps: 3000, guidance: [1, 3, 0])
+        let labels = (0..<Evaluation.count).map { $0 % Self.mixture.componentCount }
+        func guided(_ w: Float, _ plan: SamplingPlan, _ z: Tensor) throws -> Tensor {
+            try e.teacher.sample(fromUnitNoise: z, plan: plan, labels: labels, guidance: w).sample
+        }
+        // Stage one, 8 steps on the student's grid, against the teacher on that grid.
+        let grid8 = try #require(stages["guided-w1-nfe8"]?.model.card?.plan)
+        let weights: [Float] = [0, 1, 3]
+        var onGrid: [Float: [Tensor]] = [:]
+        for w in weights { onGrid[w] = try e.noise.map { try guided(w, grid8, $0) } }
+        for w in weights {
+            let stage = try #require(stages["guided-w\(Int(w))-nfe8"])
+            let x = try e.noise.map { try stage.model.sample(fromUnitNoise: $0, labels: labels).sample }
+            let miss = Series(values: Evaluation.seeds.map { rms(x[$0], onGrid[w]![$0]) })
+            let apart = weights.filter { $0 != w }.map { v in Series(values: Evaluation.seeds.map { rms(onGrid[w]![$0], onGrid[v]![$0]) }) }
+            print("guided stage 1, w = \(w): student vs teacher \(miss); teacher at other w: \(apart)")
+            let nearest = try #require(apart.map(\.best).min())
+            #expect(miss.worst < 0.5 * nearest, "w = \(w): student \(miss) vs the teacher's change with w \(apart)")
+        }
+        // Stage two at w = 1, 4 steps.
+        let stage2 = try #require(stages["guided-w1-nfe4-stage2"])
+        let reference = try Evaluation.seeds.map { s -> Tensor in
+            var rng = Philox(seed: 800 + UInt64(s))
+            return try guided(1, Evaluation.teacherPlan, rng.normal([Evaluation.count, Self.mixture.dimension]))
+        }
+        func sw2(_ sample: (Tensor) throws -> Tensor) throws -> Series {
+            Series(values: try Evaluation.seeds.map { try slicedWasserstein2(sample(e.noise[$0]), reference[$0]) })
+        }
+        let floor = try sw2 { try guided(1, Evaluation.teacherPlan, $0) }
+        let student = try sw2 { try stage2.model.sample(fromUnitNoise: $0, labels: labels).sample }
+        let ddim = try sw2 { try guided(1, SamplingPlan(sampler: .ddim, nfe: 4), $0) }
+        let plan4 = try #require(stage2.model.card?.plan)
+        let sameGrid = try sw2 { try guided(1, plan4, $0) }
+        print("guided stage 2, w = 1: SW2 student \(student); teacher ddim-4 \(ddim); ddim on the student's grid \(sameGrid); teacher 21 NFE \(floor)")
+        expectBetter(student, than: ddim, factor: 3, floor: floor, "guided stage 2 vs ddim-4")
+        #expect(student.worst < 0.09, "guided stage 2 SW2 \(student)")
+    }
+
+    // MARK: - Consistency distillation and training
+
+    /// Song et al. 2023, Alg. 2: one evaluation of the consistency function lands on the
+    /// teacher's ODE map. Measured (training seeds 1–3): one step, map error 0.176–0.189 against
+    /// DDIM-1's 1.40, SW2 0.93–1.09× the teacher's 21-NFE samples on the same noise; two steps
+    /// (re-noised at σ̃ = 0.8) SW2 0.27–0.34 against DDIM-2's 1.38. (Four steps, 0.12–0.30 against
+    /// 0.50, vary too much between training seeds to be asserted at this budget.)
+    @Test func cdOneAndTwoStepsBeatDDIM() throws {
+        let e = Self.evaluation
+        let stages = try distill(.cd, steps: 3000)
+        // The consistency student starts at σ̃ = T = 80: the exact map of its own starting state.
+        let truth = try e.noise.map { try Self.mixture.solveProbabilityFlow($0 * 80, from: (1, 80), to: (1, 0)).0 }
+        let cd1 = try e.measure(try #require(stages["cd-nfe1"]), truth: truth), cd2 = try e.measure(try #require(stages["cd-nfe2"]))
+        let ddim1 = try e.ddim(1), ddim2 = try e.ddim(2)
+        report("cd 1", cd1); report("cd 2", cd2, mapped: false); report("teacher ddim 1", ddim1); report("teacher ddim 2", ddim2)
+        print("exact floor SW2 \(e.floor); teacher 21 NFE SW2 \(e.teacherSW2)")
+        expectBetter(cd1.sw2, than: ddim1.sw2, factor: 4, floor: e.floor, "cd-1 SW2 vs ddim-1")
+        expectBetter(cd2.sw2, than: ddim2.sw2, factor: 2.5, floor: e.floor, "cd-2 SW2 vs ddim-2")
+        expectBetter(cd1.map, than: ddim1.map, factor: 4, "cd-1 map vs ddim-1")
+        #expect(cd1.map.worst < 0.3, "cd-1 map error \(cd1.map)")
+        for s in Evaluation.seeds { #expect(cd1.sw2.values[s] <= 1.5 * e.teacherSW2.values[s], "cd-1 SW2 \(cd1.sw2) vs teacher \(e.teacherSW2)") }
+    }
+
+    /// Song et al. 2023, Alg. 3: without a teacher, consistency training's one- and two-step
+    /// samples still beat the teacher's DDIM at the same NFE. Measured (training seeds 1–3): SW2
+    /// one step 0.20–0.24 (1.2–1.8× the teacher's 21-NFE samples on the same noise) against
+    /// DDIM-1's 1.41; two steps 0.26–0.30 against DDIM-2's 1.38. (Four steps, 0.40–0.42 against
+    /// 0.50, are not asserted.)
+    @Test func ctOneAndTwoStepsBeatDDIM() throws {
+        let e = Self.evaluation
+        let stages = try distill(.ct, steps: 3000)
+        let ct1 = try e.measure(try #require(stages["ct-nfe1"])), ct2 = try e.measure(try #require(stages["ct-nfe2"]))
+        let ddim1 = try e.ddim(1), ddim2 = try e.ddim(2)
+        report("ct 1", ct1, mapped: false); report("ct 2", ct2, mapped: false)
+        print("exact floor SW2 \(e.floor); teacher 21 NFE SW2 \(e.teacherSW2)")
+        expectBetter(ct1.sw2, than: ddim1.sw2, factor: 3, floor: e.floor, "ct-1 SW2 vs ddim-1")
+        expectBetter(ct2.sw2, than: ddim2.sw2, factor: 2.5, floor: e.floor, "ct-2 SW2 vs ddim-2")
+        // CT has no teacher; the paper's one-step CT is well behind CD, hence the looser factor.
+        for s in Evaluation.seeds { #expect(ct1.sw2.values[s] <= 2.5 * e.teacherSW2.values[s], "ct-1 SW2 \(ct1.sw2) vs teacher \(e.teacherSW2)") }
+    }
+
+    // MARK: - Reflow
+
+    /// Liu et al. 2022: the flow trained on the teacher's coupling is nearly straight, so a few
+    /// Euler steps follow the teacher's ODE map; one-step distillation improves its one step.
+    /// Measured (training seeds 1–3) map errors: flow 1 step 0.176–0.188, 2 steps 0.124–0.142,
+    /// 4 steps 0.120–0.136 against DDIM's 1.40, 1.38 and 0.56 (8 steps, 0.13–0.14 against
+    /// DDIM-8's 0.142, are not asserted); one-step distilled 0.127–0.134, 0.74–0.76× the flow's one step.
+    @Test func reflowFollowsTheTeachersMap() throws {
+        let e = Self.evaluation
+        let stages = try distill(.reflow, steps: 2000)
+        var flow1: Series?
+        for k in [1, 2, 4] {
+            let stage = try #require(stages["reflow-nfe\(k)"])
+            let flow = try e.measure(stage), ddim = try e.ddim(k)
+            report("reflow \(k) \(stage.note)", flow); report("teacher ddim \(k)", ddim)
+            expectBetter(flow.map, than: ddim.map, factor: 3, "reflow-\(k) map vs ddim-\(k)")
+            #expect(flow.map.worst < 0.3, "reflow-\(k) map error \(flow.map)")
+            if k == 1 { flow1 = flow.map }
+        }
+        let oneStep = try e.measure(try #require(stages["reflow-onestep-nfe1"]))
+        report("reflow one-step", oneStep)
+        expectBetter(oneStep.map, than: try e.ddim(1).map, factor: 4, "reflow one-step map vs ddim-1")
+        #expect(oneStep.map.worst < 0.2, "one-step map error \(oneStep.map)")
+        #expect(oneStep.map.worst < 0.9 * (flow1?.best ?? 0), "one-step \(oneStep.map) vs the flow's one step \(flow1.map { "\($0)" } ?? "")")
+        for s in Evaluation.seeds { #expect(oneStep.sw2.values[s] <= 1.3 * e.teacherSW2.values[s], "one-step SW2 \(oneStep.sw2) vs teacher \(e.teacherSW2)") }
+    }
+}
+
+/// The root-mean-square distance between two tensors of the same shape.
+func rms(_ a: Tensor, _ b: Tensor) -> Double {
+    (zip(a.scalars, b.scalars).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) } / Double(max(a.count, 1))).squareRoot()
+}
