@@ -86,7 +86,6 @@ func expectBothPaths(_ name: String, reference: [Double], scale: [Double]? = nil
         #expect(worst <= 1, "\(name) (\(path)): element \(at) is \(at >= 0 ? got[at] : 0), reference \(at >= 0 ? reference[at] : 0): \(worst)x the tolerance",
                 sourceLocation: sourceLocation)
     }
-    if firstBitMismatch(scalar, simd) != nil { print("DEBUGPATHS differ: \(name)") }
     if bitIdentical {
         let mismatch = firstBitMismatch(scalar, simd)
         #expect(mismatch == nil, "\(name): scalar and SIMD paths differ at element \(mismatch ?? -1)", sourceLocation: sourceLocation)
