@@ -106,7 +106,6 @@ final class AffineGenerator: Generator {
     /// and SDS measure 0).
     @Test func diffInstructCoversEveryMode() throws {
         let r = try ringStatistics(.diffInstruct, generatorSettings(steps: 800))
-        print("BEH di", r)
         #expect(r.coverage.coveredModes == 8 && r.coverage.highQualityFraction > 0.2, "Diff-Instruct: \(r)")
     }
 
@@ -116,7 +115,6 @@ final class AffineGenerator: Generator {
     /// untrained generator and SDS measure 0).
     @Test func vsdCoversEveryMode() throws {
         let r = try ringStatistics(.vsd, generatorSettings(steps: 800))
-        print("BEH vsd", r)
         #expect(r.coverage.coveredModes == 8 && r.coverage.highQualityFraction > 0.1, "VSD: \(r)")
     }
 
@@ -136,7 +134,6 @@ final class AffineGenerator: Generator {
         s.generator.timeRange = 0.02...0.15
         let r = try ringStatistics(.sds, s)
         let exact = try Self.ringStatistics(GaussianMixture.ring8().sample(2000, seed: 1).samples)
-        print("BEH sds", r, "exact", exact)
         #expect(r.coverage.coveredModes <= 2, "SDS covers \(r.coverage.coveredModes) modes: \(r.coverage.counts)")
         #expect(r.coverage.highQualityFraction > 0.99 && r.logLikelihood > exact.logLikelihood && r.medianDistance < 0.06,
                 "SDS: in-mode \(r.coverage.highQualityFraction), log p0 \(r.logLikelihood) (exact samples \(exact.logLikelihood)), median distance to a centre \(r.medianDistance) (exact samples \(exact.medianDistance))")

@@ -106,7 +106,7 @@ final class CountingDenoiser<Base: Denoiser>: Denoiser {
         for c in try Self.cases(kind) {
             let (grid, orders) = try c.plan.resolve(process: c.process)
             #expect(grid.levels == c.grid.levels && orders == c.orders, "\(kind.rawValue), \(c.name): grid or orders differ")
-            let x = try z * Float(c.grid.levels[0].sigma)
+            let x = z * Float(c.grid.levels[0].sigma)
             let viaPlan = CountingDenoiser(Self.ring), direct = CountingDenoiser(Self.ring)
             let a = try c.plan.run(viaPlan, process: c.process, from: x, seed: 7, data: data)
             let moments = kind == .analyticDPM ? try analyticDPMMoments(direct, grid: c.grid, data: data) : nil

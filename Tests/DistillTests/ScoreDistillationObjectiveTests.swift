@@ -121,7 +121,6 @@ struct TracedGaussianDenoiser: Denoiser {
                 let stated = Self.statedGradient(objective, x: x.scalars.map(Double.init), d: d, t: t, eps: eps, process: process,
                                                  teacher: teacher, fake: fake, weighting: weighting)
                 let err = Self.relativeError(lib, stated)
-                print("ID", objective, weighting, err)
                 #expect(err < 1e-3, "\(objective) \(weighting.rawValue): max error \(err) of the gradient's RMS")
             }
         }
@@ -164,7 +163,6 @@ struct TracedGaussianDenoiser: Denoiser {
             let stated = statedA + statedB
             let norm = stated.reduce(0) { $0 + $1 * $1 }.squareRoot()
             let err = zip(lib, stated).map { abs($0 - $1) }.max()! / norm
-            print("SG", objective, err)
             #expect(err < 1e-3, "\(objective): ∂L/∂(a, b) library \(lib), stated \(stated)")
             gen.zeroGradients()
         }
@@ -238,7 +236,6 @@ struct TracedGaussianDenoiser: Denoiser {
             for (l, e) in zip(lib, expected) {
                 #expect(abs(l - e) <= 0.02 * abs(e) + 0.01, "\(objective): surrogate gradient \(lib), finite differences \(expected)")
             }
-            print("FD", objective, lib, expected, zip(lib, expected).map { abs($0 - $1) / (abs($1) + 0.1) })
             gen.zeroGradients()
         }
     }

@@ -69,12 +69,12 @@ import Testing
         return (sq.reduce(0, +) / Double(sq.count)).squareRoot()
     }
 
-    /// Per-mode moments and mode weights match the exact mixture's. For each of 4 seeds, 3000
+    /// Per-mode moments and mode weights match the exact mixture's. For each of 6 seeds, 3000
     /// samples from fresh noise; each sample is assigned to its most likely component, giving 4
     /// weights, 8 means and 8 variances. The reference is the same statistics on 300 000 exact
     /// samples. The tolerance is calibrated here: the spread is the RMS deviation from the
     /// reference of 32 exact sets of the same size (measured: 0.0070 on weights, 0.0094 on
-    /// means, 0.0049 on variances of 0.09), and the sampler's RMS deviation over its 4 seeds must
+    /// means, 0.0049 on variances of 0.09), and the sampler's RMS deviation over its 6 seeds must
     /// stay within 2.5 times it, per group.
     ///
     /// Why 2.5: for an exact sampler the ratio is √(χ²/dof) with 12 (weights) or 32 degrees of
@@ -96,7 +96,6 @@ import Testing
         for g in Self.groups {
             let spread = Self.deviation(exact, from: reference, g.indices)
             let dev = Self.deviation(sampled, from: reference, g.indices)
-            print("MOM", kind.rawValue, g.name, "spread", spread, "dev", dev, "ratio", dev / spread)
             #expect(dev <= 2.5 * spread, "\(kind.rawValue) \(g.name): RMS deviation \(dev), exact sets' spread \(spread) (ratio \(dev / spread))")
         }
     }
@@ -141,7 +140,6 @@ import Testing
         }
         expected /= Double(n)
         let measured = (0..<(2 * n)).reduce(0.0) { $0 + pow(Double(out[$1] - ode[$1]), 2) } / Double(n)
-        print("NOISE", kind.rawValue, measured / expected)
         #expect(abs(measured / expected - 1) <= 0.08,
                 "\(kind.rawValue): mean squared distance to DDIM's samples \(measured), expected \(expected) (ratio \(measured / expected))")
     }
@@ -166,21 +164,17 @@ import Testing
         }
         let grid = try NoiseGrid.timeUniform(p, steps: 10, start: 1, end: end)
         let rk45 = try rms(SamplerKind.rk45.run(orderMixture, from: xT, grid: grid).sample)
-        print("ADAPT rk45 kind", rk45 / 1e-5)
         #expect(rk45 <= 5 * 1e-5, "rk45 at its default tolerance 1e-5: RMS error \(rk45)")
         for tol in [1e-3, 1e-4, 1e-6] {
             let e = try rms(sampleAdaptiveRK45(orderMixture, from: xT, process: p, start: 1, end: end, tolerance: tol).sample)
-            print("ADAPT rk45", tol, e / tol)
             #expect(e <= 5 * tol, "rk45 at tolerance \(tol): RMS error \(e)")
         }
         let dpm = try rms(SamplerKind.dpmSolverAdaptive.run(orderMixture, from: xT, grid: grid).sample)
-        print("ADAPT dpm kind", dpm / 0.05)
         #expect(dpm <= 0.2 * 0.05, "dpm-solver-adaptive at its defaults (rtol 0.05): RMS error \(dpm)")
         for scale in [1, 0.1, 0.01, 0.001] {
             for (order, bound) in [(3, 0.2), (2, 1.0)] {
                 let rtol = 0.05 * scale
                 let e = try rms(sampleDPMSolverAdaptive(orderMixture, from: xT, grid: grid, order: order, rtol: rtol, atol: 0.0078 * scale).sample)
-                print("ADAPT dpm", order, rtol, e / rtol)
                 #expect(e <= bound * rtol, "DPM-Solver-\(order == 3 ? "23" : "12") at rtol \(rtol): RMS error \(e)")
             }
         }
