@@ -195,11 +195,16 @@ struct DistillationRun {
 
     func karras(_ steps: Int) throws -> NoiseGrid { try NoiseGrid.karras(process, steps: steps, sigmaMin: sigmaMinTilde) }
 
-    /// PD's schedule: α = cos(πt/2) (Salimans & Ho 2022) restricted to the teacher's log-SNR
-    /// range (and to |λ| ≤ 10, the paper's clip), so the teacher is never asked about noise
-    /// levels it was not trained on. Students copied from the teacher keep its process.
+    /// PD's student schedule, uniform in time (`docs/methods.md` §6.3). A network teacher of a VP
+    /// process (and a student copied from the teacher) keeps the teacher's process, so the
+    /// teacher's two DDIM steps per student step follow its own time spacing: on Salimans & Ho's
+    /// α = cos(πt/2) the first step leaves SNR ≈ 0 for α ≈ 0.2 in one jump, carrying a trained
+    /// ε-prediction teacher's x̂0 = (z − σ·ε̂)/α with ε̂'s error amplified by σ/α ≈ 150. The
+    /// cosine schedule is kept for the exact mixture (whose x̂0 is exact at every level) and for
+    /// VE, EDM and flow teachers, restricted to the teacher's log-SNR range and to |λ| ≤ 10 (the
+    /// paper's clip) so the teacher is never asked about levels it was not trained on.
     var progressiveProcess: DiffusionProcess {
-        if copiesTeacher { return process }
+        if copiesTeacher || (d.teacher.mixture == nil && ["vp-linear", "vp-cosine"].contains(process.name)) { return process }
         let (lo, hi) = (max(process.logSNR(process.noisiestTime), -10), min(process.logSNR(process.cleanestTime), 10))
         return .vpCosine(s: 0, tMin: 2 / Double.pi * atan(exp(-hi)), tMax: 2 / Double.pi * atan(exp(-lo)))
     }
