@@ -44,8 +44,9 @@ void ck_act_backward_ref(float *dx, const float *dy, const float *x, int64_t n, 
     for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * act_df(x[i], 0.0f, 0, act);
 }
 
-// ---- AVX2 paths ----
+// ---- AVX2 paths (x86-64) ----
 
+#if CK_X86
 CK_AVX2 static int64_t fwd_avx2(float *y, const float *x, int64_t n, int act) {
     int64_t i = 0;
     const __m256 zero = _mm256_setzero_ps();
@@ -92,15 +93,22 @@ CK_AVX2 static int64_t bwd_avx2(float *dx, const float *dy, const float *x, cons
     }
     return i;
 }
+#endif   // CK_X86
 
 void ck_act_forward_serial(float *y, const float *x, int64_t n, int act) {
-    int64_t i = ck_cpu_simd_enabled() ? fwd_avx2(y, x, n, act) : 0;
+    int64_t i = 0;
+#if CK_X86
+    if (ck_cpu_simd_enabled()) i = fwd_avx2(y, x, n, act);
+#endif
     for (; i < n; i++) y[i] = act_f(x[i], act);
 }
 
 void ck_act_backward_serial(float *dx, const float *dy, const float *x, const float *y, int64_t n,
                             int act, int accumulate) {
-    int64_t i = ck_cpu_simd_enabled() ? bwd_avx2(dx, dy, x, y, n, act, accumulate) : 0;
+    int64_t i = 0;
+#if CK_X86
+    if (ck_cpu_simd_enabled()) i = bwd_avx2(dx, dy, x, y, n, act, accumulate);
+#endif
     for (; i < n; i++) {
         float d = dy[i] * act_df(x[i], y ? y[i] : 0.0f, y != NULL, act);
         dx[i] = accumulate ? dx[i] + d : d;

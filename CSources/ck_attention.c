@@ -1,6 +1,6 @@
 // Fused multi-head attention: 64 x 64 blocks, online softmax forward, recomputing backward.
 // Block products go to single-threaded OpenBLAS sgemm; the softmax arithmetic runs on rows of
-// a score block held on the stack (AVX2 with ck_exp8, or scalar expf).
+// a score block held on the stack (AVX2 with ck_exp8 on x86-64, or scalar expf).
 #include "ck_attention.h"
 #include "ck_internal.h"
 #include "ck_simd.h"
@@ -23,6 +23,7 @@ static float rowmax_scalar(const float *s, int64_t n) {
     for (int64_t i = 1; i < n; i++) m = s[i] > m ? s[i] : m;
     return m;
 }
+#if CK_X86
 CK_AVX2 static float rowmax_avx2(const float *s, int64_t n) {
     int64_t i = 0;
     float m = s[0];
@@ -34,6 +35,7 @@ CK_AVX2 static float rowmax_avx2(const float *s, int64_t n) {
     for (; i < n; i++) m = s[i] > m ? s[i] : m;
     return m;
 }
+#endif
 
 static inline float fold8(const float *a) {
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
@@ -49,6 +51,7 @@ static float expsum_scalar(float *s, int64_t n, float m) {
     for (; i < n; i++) { s[i] = expf(s[i] - m); t += s[i]; }
     return t;
 }
+#if CK_X86
 CK_AVX2 static float expsum_avx2(float *s, int64_t n, float m) {
     __m256 acc = _mm256_setzero_ps(), mv = _mm256_set1_ps(m);
     int64_t i = 0;
@@ -63,31 +66,38 @@ CK_AVX2 static float expsum_avx2(float *s, int64_t n, float m) {
     for (; i < n; i++) { s[i] = expf(s[i] - m); t += s[i]; }
     return t;
 }
+#endif
 
 // s = exp(s - m)
 static void expsub_scalar(float *s, int64_t n, float m) {
     for (int64_t i = 0; i < n; i++) s[i] = expf(s[i] - m);
 }
+#if CK_X86
 CK_AVX2 static void expsub_avx2(float *s, int64_t n, float m) {
     __m256 mv = _mm256_set1_ps(m);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(s + i, ck_exp8(_mm256_sub_ps(_mm256_loadu_ps(s + i), mv)));
     for (; i < n; i++) s[i] = expf(s[i] - m);
 }
+#endif
 
 // dp = p * (dp - delta)
 CK_BODY void ds_body(float *dp, const float *p, int64_t n, float delta) {
     for (int64_t i = 0; i < n; i++) dp[i] = p[i] * (dp[i] - delta);
 }
 static void ds_scalar(float *dp, const float *p, int64_t n, float delta) { ds_body(dp, p, n, delta); }
+#if CK_X86
 CK_AVX2 static void ds_avx2(float *dp, const float *p, int64_t n, float delta) { ds_body(dp, p, n, delta); }
+#endif
 
 // x *= a
 CK_BODY void scal_body(float *x, int64_t n, float a) {
     for (int64_t i = 0; i < n; i++) x[i] *= a;
 }
 static void scal_scalar(float *x, int64_t n, float a) { scal_body(x, n, a); }
+#if CK_X86
 CK_AVX2 static void scal_avx2(float *x, int64_t n, float a) { scal_body(x, n, a); }
+#endif
 
 // a . b, 8 interleaved partial sums
 CK_BODY float dot_body(const float *a, const float *b, int64_t n) {
@@ -100,7 +110,9 @@ CK_BODY float dot_body(const float *a, const float *b, int64_t n) {
     return t;
 }
 static float dot_scalar(const float *a, const float *b, int64_t n) { return dot_body(a, b, n); }
+#if CK_X86
 CK_AVX2 static float dot_avx2(const float *a, const float *b, int64_t n) { return dot_body(a, b, n); }
+#endif
 
 typedef struct {
     float (*rowmax)(const float *, int64_t);
@@ -112,7 +124,9 @@ typedef struct {
 } at_ops;
 
 static at_ops get_ops(void) {
+#if CK_X86
     if (ck_cpu_simd_enabled()) return (at_ops){rowmax_avx2, expsum_avx2, expsub_avx2, ds_avx2, scal_avx2, dot_avx2};
+#endif
     return (at_ops){rowmax_scalar, expsum_scalar, expsub_scalar, ds_scalar, scal_scalar, dot_scalar};
 }
 

@@ -1,12 +1,15 @@
 // Peak-FMA and triad probes. The FMA loop keeps 12 independent accumulators per thread,
-// enough to cover FMA latency x throughput on current x86 cores.
+// enough to cover FMA latency x throughput on current x86 cores (x86-64 only).
 #include "ck_bench.h"
 #include "ck_internal.h"
+#if CK_X86
 #include <immintrin.h>
+#endif
 
 #define FMA_ITERS 200000
 #define CHAINS 12
 
+#if CK_X86
 static volatile float g_sink;
 
 CK_AVX2 static void fma_avx2(void) {
@@ -35,6 +38,9 @@ static void fma_task(void *ctx, int64_t t, int64_t nt) {
     (void)t; (void)nt;
     if (*(int *)ctx) fma_avx512(); else fma_avx2();
 }
+#else   // no x86 probe: ck_bench_fma_flops reports 0 (the CPU has neither feature)
+static void fma_task(void *ctx, int64_t t, int64_t nt) { (void)ctx; (void)t; (void)nt; }
+#endif
 
 double ck_bench_fma_flops(int avx512, int64_t tasks) {
     if (avx512 ? !ck_cpu_has_avx512() : !ck_cpu_has_avx2_fma()) return 0.0;

@@ -102,6 +102,7 @@ typedef struct {
     int accumulate;   // y += result (dx without its SET flag) instead of y = result + b
 } dc_job;
 
+#if CK_X86
 // One tile: chunks [c0, c0 + NV) of a group's np pixels, output channels [0, nco) of the block.
 // x: the group's first image (CI, HW); wp: the block's packed weights; y: the block's first
 // output plane of that image. Vector v starts at pixel pA of image n (in x at xa[v]); its lanes
@@ -187,6 +188,7 @@ static const dc_tile_fn dc_tiles[3][8] = {
     {dc_tile2_0, dc_tile2_1, dc_tile2_2, dc_tile2_3},
     {dc_tile3_0, dc_tile3_1, dc_tile3_2, dc_tile3_3, dc_tile3_4, dc_tile3_5, dc_tile3_6, dc_tile3_7},
 };
+#endif   // CK_X86
 
 // The same chains of fmas and adds, one pixel at a time (the SIMD paths switched off).
 static void dc_tile_scalar(const dc_job *j, float *y, const float *x, const float *wp, const float *b, int64_t c0,
@@ -242,12 +244,14 @@ static void dc_span(const dc_job *j, float *y, const float *x, int64_t ng, int64
             dc_tile_scalar(j, y, x, wp, b, c0, np, nv, nco);
             continue;
         }
+#if CK_X86
         int two = 0;   // bit v: vector v holds pixels of two images
         for (int v = 0; v < nv; v++) {
             const int64_t P0 = (c0 + v) * 16;
             two |= (P0 / HW != (ck_min64(np, P0 + 16) - 1) / HW) << v;
         }
         dc_tiles[nv - 1][two](j, y, x, wp, b, c0, np, nco);
+#endif
     }
 }
 

@@ -170,25 +170,34 @@ int64_t ck_conv_gemm_backward_floats(int64_t N, int64_t Cin, int64_t H, int64_t 
 }
 
 // ---- row helpers: scalar code and AVX2 intrinsics that add in the same order (same bits) ----
+// (off x86-64 only the scalar code exists)
+
+#if !CK_X86
+#define sum_partials_avx2 sum_partials_scalar   // never called: the SIMD switch is always off there
+#endif
 
 static void add_scalar(float *d, const float *s, int64_t n) {
     for (int64_t i = 0; i < n; i++) d[i] += s[i];
 }
+#if CK_X86
 CK_AVX2 static void add_avx2(float *d, const float *s, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_add_ps(_mm256_loadu_ps(d + i), _mm256_loadu_ps(s + i)));
     for (; i < n; i++) d[i] += s[i];
 }
+#endif
 
 static void addc_scalar(float *d, float c, int64_t n) {
     for (int64_t i = 0; i < n; i++) d[i] += c;
 }
+#if CK_X86
 CK_AVX2 static void addc_avx2(float *d, float c, int64_t n) {
     const __m256 v = _mm256_set1_ps(c);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_add_ps(_mm256_loadu_ps(d + i), v));
     for (; i < n; i++) d[i] += c;
 }
+#endif
 
 // Sum in a fixed order: 8 interleaved partial sums, combined pairwise, then the tail.
 static inline float fold8(const float *a) {
@@ -203,6 +212,7 @@ static float sum_scalar(const float *x, int64_t n) {
     for (; i < n; i++) s += x[i];
     return s;
 }
+#if CK_X86
 CK_AVX2 static float sum_avx2(const float *x, int64_t n) {
     __m256 v = _mm256_setzero_ps();
     int64_t i = 0;
@@ -213,6 +223,7 @@ CK_AVX2 static float sum_avx2(const float *x, int64_t n) {
     for (; i < n; i++) s += x[i];
     return s;
 }
+#endif
 
 // d[i] = s[2i], i < n (the scalar path of stride-2 im2col).
 static void gather2_scalar(float *d, const float *s, int64_t n) {
@@ -224,6 +235,7 @@ static void scatter2_scalar(float *d, const float *s, int64_t n, int64_t room) {
     (void)room;
     for (int64_t i = 0; i < n; i++) d[2 * i] += s[i];
 }
+#if CK_X86
 CK_AVX2 static void scatter2_avx2(float *d, const float *s, int64_t n, int64_t room) {
     const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (int64_t i = 0; i < n; i += 8) {
@@ -268,6 +280,7 @@ CK_AVX2 static void scatter2_avx2(float *d, const float *s, int64_t n, int64_t r
         }
     }
 }
+#endif
 
 typedef struct {
     void (*add)(float *, const float *, int64_t);
@@ -278,7 +291,9 @@ typedef struct {
 } row_ops;
 
 static row_ops get_ops(void) {
+#if CK_X86
     if (ck_cpu_simd_enabled()) return (row_ops){add_avx2, addc_avx2, sum_avx2, scatter2_avx2, 1};
+#endif
     return (row_ops){add_scalar, addc_scalar, sum_scalar, scatter2_scalar, 0};
 }
 
@@ -289,9 +304,11 @@ static void sum_partials_scalar(float *acc, int64_t stride, int64_t nparts, int6
         for (int64_t i = 0; i < n; i++) acc[i] += pp[i];
     }
 }
+#if CK_X86
 CK_AVX2 static void sum_partials_avx2(float *acc, int64_t stride, int64_t nparts, int64_t n) {
     for (int64_t q = 1; q < nparts; q++) add_avx2(acc, acc + q * stride, n);
 }
+#endif
 void ck_conv_sum_partials(float *acc, int64_t stride, int64_t nparts, int64_t n, int simd) {
     if (simd) sum_partials_avx2(acc, stride, nparts, n);
     else sum_partials_scalar(acc, stride, nparts, n);
@@ -331,6 +348,7 @@ static void im2col_row_same(float *d, const float *xc, int64_t ky, int64_t kx, i
             for (int64_t o = W - zr; o < W; o++) d[r * W + o] = 0.0f;
 }
 
+#if CK_X86
 // AVX2 helpers: zeroing and copying with masked tails (no library calls: small images have
 // short col rows, where call overhead would dominate).
 static const int32_t k_tail_mask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -457,24 +475,33 @@ CK_AVX2 static void im2col_row_s2_avx2(float *d, const float *xc, int64_t ky, in
         }
     }
 }
+#endif   // CK_X86
 
 // col rows [k0, k1) for output rows [oy0, oy1) of one image x (Cin, H, W):
 // col[(kr - k0)*ldc + (oy - oy0)*Wo + ox] = x[ci, oy*s - pad + ky, ox*s - pad + kx] or 0.
 static void im2col(float *col, int64_t ldc, const float *x, int64_t k0, int64_t k1, int64_t oy0,
                    int64_t oy1, const conv_plan *p, const row_ops *ops) {
     const int64_t K = p->K, s = p->s, pad = p->pad, H = p->H, W = p->W, Wo = p->Wo;
-    const int same = s == 1 && Wo == W, fast = same && ops->avx && K * (mask_period(W) + 32) <= MASK_TAB_MAX;
+    const int same = s == 1 && Wo == W;
+#if CK_X86
+    const int fast = same && ops->avx && K * (mask_period(W) + 32) <= MASK_TAB_MAX;
     int32_t tab[MASK_TAB_MAX];
     if (fast) make_mask_tab(tab, p);
+#else
+    (void)ops;
+#endif
     int64_t ci = k0 / (K * K), ky = k0 / K % K, kx = k0 % K;   // stepped along, no divisions
     for (int64_t kr = k0; kr < k1; kr++) {
         float *d = col + (kr - k0) * ldc;
         const float *xc = x + ci * p->HW;
+#if CK_X86
         if (fast) {
             im2col_row_same_avx2(d, xc, ky, kx, oy0, oy1, p, tab);
         } else if (s == 2 && ops->avx) {
             im2col_row_s2_avx2(d, xc, ky, kx, oy0, oy1, p);
-        } else if (same) {
+        } else
+#endif
+        if (same) {
             im2col_row_same(d, xc, ky, kx, oy0, oy1, p);
         } else {
             int64_t oxa, oxb;

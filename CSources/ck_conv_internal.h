@@ -3,8 +3,10 @@
 #pragma once
 #include "ck_conv.h"
 #include "ck_internal.h"
-#include <immintrin.h>
 #include <stdatomic.h>
+#if CK_X86
+#include <immintrin.h>
+#endif
 
 #define MAX_CHUNKS 16          // tasks (and slots) of a pass
 
@@ -12,8 +14,10 @@
 static inline int64_t fdiv(int64_t a, int64_t b) { int64_t q = a / b; return (a % b != 0 && a < 0) ? q - 1 : q; }
 static inline int64_t cdiv(int64_t a, int64_t b) { return -fdiv(-a, b); }
 
+#if CK_X86
 // Lanes [0, n) of a 16-lane mask (n clamped to 0..16).
 static inline __mmask16 lanes(int64_t n) { return n <= 0 ? 0 : n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1); }
+#endif
 
 // Scratch slots (im2col buffers) are checked out per task, lowest free index first, so the few
 // tasks running at a time keep reusing the same, cache-warm slots. A slot is fully written

@@ -24,6 +24,7 @@ static void s2_pack(float *wq, const float *w, int64_t Cin, int64_t Cout, int64_
                 }
 }
 
+#if CK_X86
 // A tile's accumulators buf[p*L + c] (pixels p < P, channels c < nc) into channel planes `plane`
 // floats apart, pixel p of channel c at out + c*plane + p: gathered by channel 16 pixels at a
 // time, plus bias[c] when there is one, written (set) or added to what is there.
@@ -40,6 +41,7 @@ CK_AVX512 static void s2_store(float *out, int64_t plane, const float *buf, int 
             _mm512_mask_storeu_ps(e, m, v);
         }
 }
+#endif
 
 // ---- forward: output channels in the lanes ----
 //
@@ -66,6 +68,7 @@ typedef struct {
 // Whether pixel ox of a row reads a padding column at tap column kx.
 static int s2f_pad(const s2f_job *j, int64_t ox, int kx) { return 2 * ox + kx - 1 < 0 || 2 * ox + kx - 1 >= j->W; }
 
+#if CK_X86
 // Output y of image n, row oy, pixels [ox0, ox0 + P), channel block cb.
 CK_AVX512 static inline __attribute__((always_inline)) void s2f_tile512(const s2f_job *j, int64_t n, int64_t oy, int64_t ox0,
                                                                         int64_t cb, const int P) {
@@ -111,6 +114,7 @@ static void (*const s2f_tiles[S2F_RUN])(const s2f_job *, int64_t, int64_t, int64
     s2f_tile1, s2f_tile2, s2f_tile3, s2f_tile4, s2f_tile5, s2f_tile6, s2f_tile7,
     s2f_tile8, s2f_tile9, s2f_tile10, s2f_tile11, s2f_tile12, s2f_tile13, s2f_tile14,
 };
+#endif   // CK_X86
 
 // The same chains, one output element at a time (the SIMD paths switched off).
 static void s2f_tile_scalar(const s2f_job *j, int64_t n, int64_t oy, int64_t ox0, int64_t cb, int P) {
@@ -138,8 +142,11 @@ static void s2f_task(void *ctx, int64_t t, int64_t nt) {
     const int64_t cb = t % j->ncb, oy = t / j->ncb % j->Ho, n = t / j->ncb / j->Ho;
     for (int64_t ox0 = 0; ox0 < j->Wo; ox0 += S2F_RUN) {
         const int P = (int)ck_min64(S2F_RUN, j->Wo - ox0);
+#if CK_X86
         if (ck_cpu_simd_enabled()) s2f_tiles[P - 1](j, n, oy, ox0, cb);
-        else s2f_tile_scalar(j, n, oy, ox0, cb, P);
+        else
+#endif
+            s2f_tile_scalar(j, n, oy, ox0, cb, P);
     }
 }
 
@@ -187,6 +194,7 @@ static void s2d_rows(int64_t iy, int64_t Ho, int *n, int ky[2], int64_t oy[2]) {
     }
 }
 
+#if CK_X86
 // dx of image n, row iy, pixels [ix0, ix0 + P) (ix0 even), input-channel block cb.
 CK_AVX512 static inline __attribute__((always_inline)) void s2d_tile512(const s2d_job *j, int64_t n, int64_t iy, int64_t ix0,
                                                                         int64_t cb, const int P) {
@@ -233,6 +241,7 @@ static void (*const s2d_tiles[S2D_RUN])(const s2d_job *, int64_t, int64_t, int64
     s2d_tile15, s2d_tile16, s2d_tile17, s2d_tile18, s2d_tile19, s2d_tile20, s2d_tile21,
     s2d_tile22, s2d_tile23, s2d_tile24, s2d_tile25, s2d_tile26, s2d_tile27, s2d_tile28,
 };
+#endif   // CK_X86
 
 // The same chains, one element at a time (the SIMD paths switched off).
 static void s2d_tile_scalar(const s2d_job *j, int64_t n, int64_t iy, int64_t ix0, int64_t cb, int P) {
@@ -265,8 +274,11 @@ static void s2d_task(void *ctx, int64_t t, int64_t nt) {
     for (int64_t iy = 0; iy < j->H; iy++)
         for (int64_t ix0 = 0; ix0 < j->W; ix0 += len) {
             const int P = (int)ck_min64(len, j->W - ix0);
+#if CK_X86
             if (ck_cpu_simd_enabled()) s2d_tiles[P - 1](j, n, iy, ix0, cb);
-            else s2d_tile_scalar(j, n, iy, ix0, cb, P);
+            else
+#endif
+                s2d_tile_scalar(j, n, iy, ix0, cb, P);
         }
 }
 

@@ -100,6 +100,7 @@ static inline const float *dwd_at(const dwd_operand *o, int64_t s, int64_t n, in
     return o->at_neighbour ? o->p + n * o->img + (s * y + ky - 1) * o->row + (s * x + kx - 1) * o->px
                            : o->p + n * o->img + y * o->row + x * o->px;
 }
+#if CK_X86   // (the step is for the AVX-512 sweeps only)
 static inline int64_t dwd_step(const dwd_operand *o, int64_t s) { return o->at_neighbour ? s * o->px : o->px; }
 
 // One segment for tap (ky, kx): rows (broadcast channels) [b0, b0 + R) x lanes (vector channels)
@@ -153,6 +154,7 @@ DWD_SWEEP(dwd_sweep_v2, 2, 1)
 DWD_SWEEP(dwd_sweep_v1, 1, 1)
 DWD_SWEEP(dwd_sweep_v2_strided, 2, vb->ch)
 DWD_SWEEP(dwd_sweep_v1_strided, 1, vb->ch)
+#endif   // CK_X86
 
 // The same chains of fmas, one element at a time (the SIMD paths switched off): rows [b0, b0 +
 // R) x lanes [a0, a0 + 16V).
@@ -173,6 +175,7 @@ static void dwd_sweep_scalar(const dwd_job *j, const dwd_operand *va, const dwd_
         }
 }
 
+#if CK_X86
 // dst[p*ld + c] = src[c*HW + p] for pixels p < HW and channels c < ld (rows c >= nc zero):
 // 16 x 16 blocks, transposed in registers (a copy: the scalar loop gives the same values).
 CK_AVX512 static void transpose16_avx512(float *dst, int64_t ld, const float *src, int64_t HW, int nc, int np) {
@@ -204,16 +207,21 @@ CK_AVX512 static void transpose16_avx512(float *dst, int64_t ld, const float *sr
         if (12 + q < np) _mm512_storeu_ps(dst + (12 + q) * ld, _mm512_shuffle_f32x4(v[4 + q], v[12 + q], 0xdd));
     }
 }
+#endif
 
 // (C', HW) planes of `nc` channels to HW rows of `ld` channels (ld a multiple of 16).
 static void to_channels_last(float *dst, int64_t ld, const float *src, int64_t nc, int64_t HW, int simd) {
     for (int64_t c0 = 0; c0 < ld; c0 += 16)
         for (int64_t p0 = 0; p0 < HW; p0 += 16) {
             const int rows = (int)ck_max64(0, ck_min64(16, nc - c0)), np = (int)ck_min64(16, HW - p0);
+#if CK_X86
             if (simd) {
                 transpose16_avx512(dst + p0 * ld + c0, ld, src + c0 * HW + p0, HW, rows, np);
                 continue;
             }
+#else
+            (void)simd;
+#endif
             for (int p = 0; p < np; p++)
                 for (int c = 0; c < 16; c++) dst[(p0 + p) * ld + c0 + c] = c < rows ? src[(c0 + c) * HW + p0 + p] : 0.0f;
         }
@@ -222,6 +230,7 @@ static void to_channels_last(float *dst, int64_t ld, const float *src, int64_t n
 // db over one segment: out[co] = (first segment) or += the sum of dy[p, co] over its pixels, in
 // pixel order (one chain per channel; the AVX-512 code runs 16 channels' chains side by side,
 // same bits).
+#if CK_X86
 CK_AVX512 static void dwd_db_avx512(const dwd_job *j, const float *ds, float *out, const dwd_seg *s) {
     const int64_t W = j->W, HW = j->H * W, D = j->CoP;
     for (int64_t co = 0; co < D; co += 16) {
@@ -232,6 +241,7 @@ CK_AVX512 static void dwd_db_avx512(const dwd_job *j, const float *ds, float *ou
         _mm512_storeu_ps(out + co, s->first ? acc : _mm512_add_ps(_mm512_loadu_ps(out + co), acc));
     }
 }
+#endif
 static void dwd_db_scalar(const dwd_job *j, const float *ds, float *out, const dwd_seg *s) {
     const int64_t W = j->W, HW = j->H * W, D = j->CoP;
     for (int64_t co = 0; co < D; co++) {
@@ -267,8 +277,11 @@ static void dwd_task(void *ctx, int64_t chunk, int64_t nt) {
         for (int64_t ys = 0; ys < j->H; ys += RS) {
             const dwd_seg sg = {.n0 = g, .n1 = ck_min64(ni, g + G), .ys = ys, .ye = ck_min64(j->H, ys + RS), .first = g == 0 && ys == 0};
             if (j->want_db) {
+#if CK_X86
                 if (simd) dwd_db_avx512(j, ds, dbout, &sg);
-                else dwd_db_scalar(j, ds, dbout, &sg);
+                else
+#endif
+                    dwd_db_scalar(j, ds, dbout, &sg);
             }
             for (int64_t v0 = 0; v0 < nvec; v0 += 2) {
                 const int64_t V = ck_min64(2, nvec - v0), R = dwd_rows(V);
@@ -280,10 +293,12 @@ static void dwd_task(void *ctx, int64_t chunk, int64_t nt) {
                         const int64_t bb = ck_min64(b0, nrows - R);
                         const int skip = (int)(b0 - bb);
                         if (!simd) dwd_sweep_scalar(j, va, vb, out, lanes, &sg, k / 3, k % 3, 16 * v0, b0, V, R - skip);
+#if CK_X86
                         else if (V == 2 && inplace) dwd_sweep_v2_strided(j, va, vb, out, lanes, &sg, k / 3, k % 3, 16 * v0, bb, skip);
                         else if (inplace) dwd_sweep_v1_strided(j, va, vb, out, lanes, &sg, k / 3, k % 3, 16 * v0, bb, skip);
                         else if (V == 2) dwd_sweep_v2(j, va, vb, out, lanes, &sg, k / 3, k % 3, 16 * v0, bb, skip);
                         else dwd_sweep_v1(j, va, vb, out, lanes, &sg, k / 3, k % 3, 16 * v0, bb, skip);
+#endif
                     }
                 }
             }

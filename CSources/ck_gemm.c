@@ -16,8 +16,10 @@ void gotoblas_dynamic_quit(void) __attribute__((weak));
 // family 6 model 207 for OpenBLAS 0.3.21) falls back to the SSE3 "Prescott" kernels, far
 // slower than what the CPU can run. When that happens, and the user did not choose a core
 // with OPENBLAS_CORETYPE, re-select by features: SkylakeX kernels with AVX-512, Haswell with
-// AVX2+FMA. Runs once, before the first GEMM.
+// AVX2+FMA (x86-64 only; elsewhere OpenBLAS's own choice stands). Runs once, before the
+// first GEMM.
 static void select_blas_core(void) {
+#if CK_X86
     const char *core = openblas_get_corename();
     static const char *old_cores[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom",
                                       "Katmai", "Coppermine", "Northwood", "Banias", "Unknown"};
@@ -35,6 +37,7 @@ static void select_blas_core(void) {
     setenv("OPENBLAS_CORETYPE", want, 0);
     gotoblas_dynamic_quit();
     gotoblas_dynamic_init();
+#endif
 }
 
 void ck_blas_single_threaded(void) {

@@ -83,7 +83,8 @@ static void bsum_scalar(double *s, const float *dz, const float *x, int64_t m, f
 static void dx_scalar(float *dx, const float *dz, const float *x, int64_t n, float mu, float rs, float c1, float c2, float c3, int set) { dx_body(dx, dz, x, n, mu, rs, c1, c2, c3, set); }
 
 // AVX2 versions written with intrinsics (not left to the auto-vectorizer, which gcc -O2 does
-// not apply to these loops). Same formulas; tails in scalar code.
+// not apply to these loops). Same formulas; tails in scalar code. x86-64 only.
+#if CK_X86
 CK_AVX2 static double stat_avx2(const float *x, int64_t n, float mu, int mode) {
     double tot = 0.0;
     const __m256 m = _mm256_set1_ps(mu);
@@ -167,6 +168,7 @@ CK_AVX2 static void dx_avx2(float *dx, const float *dz, const float *x, int64_t 
         dx[i] = set ? v : dx[i] + v;
     }
 }
+#endif   // CK_X86
 
 typedef struct {
     double (*stat)(const float *, int64_t, float, int);
@@ -177,7 +179,9 @@ typedef struct {
 } gn_ops;
 
 static gn_ops get_ops(void) {
+#if CK_X86
     if (ck_cpu_simd_enabled()) return (gn_ops){stat_avx2, affine_avx2, bsum_avx2, dx_avx2, 1};
+#endif
     return (gn_ops){stat_scalar, affine_scalar, bsum_scalar, dx_scalar, 0};
 }
 
@@ -217,8 +221,11 @@ static void fwd_task(void *p, int64_t t, int64_t nt) {
         for (int64_t c = 0; c < j->Cg; c++) {
             float A, B, u;
             coeffs(j, n, c0 + c, rs, &A, &B, &u);
+#if CK_X86
             if (fused) affine_silu_avx2(y + c * j->HW, x + c * j->HW, j->HW, m, A, B);
-            else j->ops.affine(y + c * j->HW, x + c * j->HW, j->HW, m, A, B);
+            else
+#endif
+                j->ops.affine(y + c * j->HW, x + c * j->HW, j->HW, m, A, B);
         }
         if (j->act != CK_ACT_NONE && !fused) ck_act_forward_serial(y, y, M, j->act);
     }
@@ -249,10 +256,12 @@ void ck_groupnorm_forward(float *y, float *mean, float *rstd, const float *x, co
 static inline const float *dz_chunk(const gn_job *j, float *zb, float *dzb, const float *x, const float *dy,
                                     int64_t m, float mu, float A, float B) {
     if (j->act == CK_ACT_NONE) return dy;
+#if CK_X86
     if (j->act == CK_ACT_SILU && j->ops.avx) {
         dz_silu_avx2(dzb, dy, x, m, mu, A, B);
         return dzb;
     }
+#endif
     j->ops.affine(zb, x, m, mu, A, B);
     ck_act_backward_serial(dzb, dy, zb, NULL, m, j->act, 0);
     return dzb;

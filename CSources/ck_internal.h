@@ -5,11 +5,23 @@
 #include "ck_pool.h"
 #include "ck_cpu.h"
 
+// CK_X86 is 1 on x86-64, where the kernels have AVX2 and AVX-512 paths; every intrinsic (and
+// <immintrin.h>) sits behind `#if CK_X86`. Elsewhere only the portable scalar code exists, and
+// ck_cpu_simd_enabled() / ck_cpu_has_avx512() are 0, so no kernel asks for a SIMD path.
+#if defined(__x86_64__) || defined(_M_X64)
+#define CK_X86 1
 // A function compiled for AVX2+FMA regardless of the build's baseline flags. It must only
 // be called after ck_cpu_simd_enabled() said yes.
 #define CK_AVX2 __attribute__((target("avx2,fma")))
 // The same for AVX-512 (F, BW, DQ, VL): only after ck_cpu_has_avx512() said yes.
 #define CK_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+#else
+#define CK_X86 0
+// No x86 targets: a CK_AVX2 copy of a CK_BODY loop is plain portable code (never called,
+// since the switch is off on these CPUs).
+#define CK_AVX2
+#define CK_AVX512
+#endif
 // Force inlining of a loop body into both the scalar and the AVX2 wrapper, so one source
 // serves both code paths (the AVX2 copy is vectorized for the wider target).
 #define CK_BODY static inline __attribute__((always_inline))

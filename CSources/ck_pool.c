@@ -7,7 +7,7 @@
 // only for the workers that joined (they are running tasks, so the wait is short). A worker
 // that is asleep or descheduled when the job is posted is never waited for: on an
 // oversubscribed machine the caller simply does the work itself.
-#define _GNU_SOURCE
+#define _GNU_SOURCE   // sched_getaffinity and CPU_COUNT on Linux; the rest is POSIX
 #include "ck_pool.h"
 #include "ck_cpu.h"
 #include <pthread.h>
@@ -16,9 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 #define CK_PAUSE() _mm_pause()
+#elif defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
+#define CK_PAUSE() __asm__ __volatile__("yield")
 #else
 #define CK_PAUSE() ((void)0)
 #endif
@@ -113,12 +115,14 @@ int ck_default_num_threads(void) {
         int n = atoi(env);
         if (n >= 1) return n > CK_MAX_THREADS ? CK_MAX_THREADS : n;
     }
+#if defined(__linux__)   // the CPUs this process may run on (Linux only)
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0) {
         int n = CPU_COUNT(&set);
         if (n >= 1) return n > CK_MAX_THREADS ? CK_MAX_THREADS : n;
     }
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
+#endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);   // elsewhere (macOS, BSDs), the online CPUs
     return n < 1 ? 1 : (n > CK_MAX_THREADS ? CK_MAX_THREADS : (int)n);
 }
 

@@ -1,7 +1,9 @@
 // Philox-4x32-10 and the uniform / normal fills built on it.
 #include "ck_random.h"
 #include "ck_internal.h"
+#if CK_X86
 #include <immintrin.h>
+#endif
 #include <math.h>
 #include <string.h>
 
@@ -116,6 +118,7 @@ static void normal_scalar(float *x, int64_t n, uint64_t seed, uint64_t stream, u
     else normal_portable(x, n, seed, stream, offset);
 }
 
+#if CK_X86
 // 32-bit lanes: hi and lo halves of c * m (m the same in every lane): the 64-bit products of
 // the even and the odd lanes, their halves picked back into lane order by two permutes.
 CK_AVX512 static inline void mulhilo16(__m512i c, __m512i m, __m512i *hi, __m512i *lo) {
@@ -217,11 +220,13 @@ CK_AVX512 static void normals_avx512(float *x, int64_t count, uint64_t seed, uin
     }
     for (int64_t g = 0; g < count; g++) normal64_avx512(x + 64 * g, keys, stream, blk + 16 * (uint64_t)g);
 }
+#endif   // CK_X86
 
 // Standard normals at positions offset .. offset+n-1: scalar up to a 64-aligned position, then
-// 64 at a time with AVX-512 (same bits), the rest scalar.
+// 64 at a time with AVX-512 (same bits), the rest scalar. Off x86-64, all scalar.
 static void normal_fill(float *x, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset) {
     int64_t i = 0;
+#if CK_X86
     if (ck_cpu_simd_enabled() && ck_cpu_has_avx512()) {
         int64_t head = (int64_t)((64 - (offset & 63)) & 63);
         if (head > n) head = n;
@@ -240,6 +245,7 @@ static void normal_fill(float *x, int64_t n, uint64_t seed, uint64_t stream, uin
             i += 64 * groups;
         }
     }
+#endif
     normal_scalar(x + i, n - i, seed, stream, offset + (uint64_t)i);
 }
 

@@ -1,9 +1,16 @@
 // 2x nearest upsampling and 2x2 average pooling, forward and backward. Work is cut into blocks
-// of rows (about CK_BLOCK output floats each) over all N*C planes. The AVX2 and scalar paths
-// add in the same order, so they give the same bits.
+// of rows (about CK_BLOCK output floats each) over all N*C planes. The AVX2 (x86-64) and scalar
+// paths add in the same order, so they give the same bits.
 #include "ck_resample.h"
 #include "ck_internal.h"
+#if CK_X86
 #include <immintrin.h>
+#else   // no SIMD paths (ck_cpu_simd_enabled() is 0): the scalar rows stand in for their names
+#define up_row_avx2 up_row_scalar
+#define up_bwd_row_avx2 up_bwd_row_scalar
+#define pool_row_avx2 pool_row_scalar
+#define pool_bwd_row_avx2 pool_bwd_row_scalar
+#endif
 
 typedef struct {
     float *out;
@@ -16,6 +23,7 @@ typedef struct {
 static void up_row_scalar(float *y0, float *y1, const float *x, int64_t W) {
     for (int64_t j = 0; j < W; j++) y0[2 * j] = y0[2 * j + 1] = y1[2 * j] = y1[2 * j + 1] = x[j];
 }
+#if CK_X86
 CK_AVX2 static void up_row_avx2(float *y0, float *y1, const float *x, int64_t W) {
     int64_t j = 0;
     for (; j + 8 <= W; j += 8) {
@@ -29,6 +37,7 @@ CK_AVX2 static void up_row_avx2(float *y0, float *y1, const float *x, int64_t W)
     }
     for (; j < W; j++) y0[2 * j] = y0[2 * j + 1] = y1[2 * j] = y1[2 * j + 1] = x[j];
 }
+#endif
 
 static void up_fwd_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
@@ -53,6 +62,7 @@ void ck_upsample_nearest2x_forward(float *y, const float *x, int64_t N, int64_t 
 static void up_bwd_row_scalar(float *dx, const float *d0, const float *d1, int64_t W) {
     for (int64_t j = 0; j < W; j++) dx[j] += (d0[2 * j] + d0[2 * j + 1]) + (d1[2 * j] + d1[2 * j + 1]);
 }
+#if CK_X86
 // Pairwise sums of 16 consecutive floats, in order: s[k] = x[2k] + x[2k+1].
 CK_AVX2 static inline __m256 pair_sums16(const float *x) {
     __m256 h = _mm256_hadd_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(x + 8));   // a01 a23 b01 b23 | a45 a67 b45 b67
@@ -66,6 +76,7 @@ CK_AVX2 static void up_bwd_row_avx2(float *dx, const float *d0, const float *d1,
     }
     up_bwd_row_scalar(dx + j, d0 + 2 * j, d1 + 2 * j, W - j);
 }
+#endif
 
 static void up_bwd_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
@@ -91,6 +102,7 @@ void ck_upsample_nearest2x_backward(float *dx, const float *dy, int64_t N, int64
 static void pool_row_scalar(float *y, const float *x0, const float *x1, int64_t Wo) {
     for (int64_t j = 0; j < Wo; j++) y[j] = 0.25f * ((x0[2 * j] + x0[2 * j + 1]) + (x1[2 * j] + x1[2 * j + 1]));
 }
+#if CK_X86
 CK_AVX2 static void pool_row_avx2(float *y, const float *x0, const float *x1, int64_t Wo) {
     int64_t j = 0;
     const __m256 q = _mm256_set1_ps(0.25f);
@@ -98,6 +110,7 @@ CK_AVX2 static void pool_row_avx2(float *y, const float *x0, const float *x1, in
         _mm256_storeu_ps(y + j, _mm256_mul_ps(q, _mm256_add_ps(pair_sums16(x0 + 2 * j), pair_sums16(x1 + 2 * j))));
     pool_row_scalar(y + j, x0 + 2 * j, x1 + 2 * j, Wo - j);
 }
+#endif
 
 static void pool_fwd_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
@@ -126,6 +139,7 @@ static void pool_bwd_row_scalar(float *dx0, float *dx1, const float *dy, int64_t
         dx0[2 * j] += g; dx0[2 * j + 1] += g; dx1[2 * j] += g; dx1[2 * j + 1] += g;
     }
 }
+#if CK_X86
 CK_AVX2 static void pool_bwd_row_avx2(float *dx0, float *dx1, const float *dy, int64_t Wo) {
     int64_t j = 0;
     const __m256 q = _mm256_set1_ps(0.25f);
@@ -143,6 +157,7 @@ CK_AVX2 static void pool_bwd_row_avx2(float *dx0, float *dx1, const float *dy, i
         dx0[2 * j] += g; dx0[2 * j + 1] += g; dx1[2 * j] += g; dx1[2 * j + 1] += g;
     }
 }
+#endif
 
 static void pool_bwd_task(void *p, int64_t t, int64_t nt) {
     (void)nt;

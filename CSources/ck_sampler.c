@@ -4,7 +4,11 @@
 #include "ck_sampler.h"
 #include "ck_random.h"
 #include "ck_internal.h"
+#if CK_X86
 #include <immintrin.h>
+#else   // no SIMD path (ck_cpu_simd_enabled() is 0): the scalar loop stands in for its name
+#define comb_avx2 comb_scalar
+#endif
 #include <stdlib.h>
 
 // Noise is made and used in chunks this small so that the hardware prefetchers stream the next
@@ -41,6 +45,7 @@ static inline float comb_one(const float *const *in, const float *c, int k, floa
 static void comb_scalar(float *y, const float *const *in, const float *c, int k, float std, const float *z, int64_t m) {
     for (int64_t i = 0; i < m; i++) y[i] = comb_one(in, c, k, std, z, i);
 }
+#if CK_X86
 CK_AVX2 static void comb_avx2(float *y, const float *const *in, const float *c, int k, float std, const float *z, int64_t m) {
     __m256 cv[CK_SAMPLER_MAX_INPUTS];
     for (int q = 0; q < k; q++) cv[q] = _mm256_set1_ps(c[q]);
@@ -54,6 +59,7 @@ CK_AVX2 static void comb_avx2(float *y, const float *const *in, const float *c, 
     }
     for (; i < m; i++) y[i] = comb_one(in, c, k, std, z, i);
 }
+#endif
 
 static void comb_task(void *p, int64_t t, int64_t nt) {
     (void)nt;

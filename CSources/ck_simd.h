@@ -1,7 +1,8 @@
-// AVX2+FMA vector helpers for the kernels' fast paths (internal).
+// AVX2+FMA vector helpers for the kernels' fast paths (internal; x86-64 only, empty elsewhere).
 #pragma once
-#include <immintrin.h>
 #include "ck_internal.h"
+#if CK_X86
+#include <immintrin.h>
 
 // e^x for 8 floats: x = n·ln2 + r with |r| <= ln2/2, e^r by its degree-6 Taylor polynomial
 // (truncation error < 1.3e-7 relative), times 2^n built in the exponent bits. Inputs are
@@ -47,3 +48,4 @@ CK_AVX2 static inline float ck_hmax8(__m256 v) {
     s = _mm_max_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
+#endif   // CK_X86

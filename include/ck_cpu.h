@@ -4,7 +4,8 @@
 // the features) while ck_cpu_simd_enabled() is 1, and its portable scalar code otherwise. The
 // switch is on by default; turning it off lets tests compare both paths on any CPU. The
 // direct convolutions are chosen on AVX-512 CPUs from the features alone, never from the
-// switch, so turning it off runs the same algorithm in scalar code.
+// switch, so turning it off runs the same algorithm in scalar code. Off x86-64 (aarch64, ...)
+// the SIMD paths are not compiled: every feature reads 0 and the kernels run their portable code.
 #pragma once
 
 #ifdef __cplusplus
