@@ -65,7 +65,7 @@ import Testing
             let truth = self.truth
             floor = Series(values: try Self.seeds.map { try slicedWasserstein2(another[$0], exact[$0]) })
             let best = try noise.map { try teacher.sample(fromUnitNoise: $0, plan: Self.teacherPlan).sample }
-            teacherMap = Series(values: Self.seeds.map { rms(best[$0], truth[$0]) })
+            teacherMap = Series(values: Self.seeds.map { rmsDistance(best[$0], truth[$0]) })
             teacherSW2 = Series(values: try Self.seeds.map { try slicedWasserstein2(best[$0], exact[$0]) })
             self.exact = exact
             self.another = another
@@ -75,7 +75,7 @@ import Testing
         func measure(_ sample: (Tensor, UInt64) throws -> Tensor, truth: [Tensor]? = nil) throws -> (map: Series, sw2: Series) {
             let x = try Self.seeds.map { try sample(noise[$0], 900 + UInt64($0)) }
             let t = truth ?? self.truth
-            return (Series(values: Self.seeds.map { rms(x[$0], t[$0]) }), Series(values: try Self.seeds.map { try slicedWasserstein2(x[$0], exact[$0]) }))
+            return (Series(values: Self.seeds.map { rmsDistance(x[$0], t[$0]) }), Series(values: try Self.seeds.map { try slicedWasserstein2(x[$0], exact[$0]) }))
         }
 
         /// The teacher with DDIM at `nfe` (Karras grid, as `SamplingPlan(sampler: .ddim, nfe:)` makes it).
@@ -115,6 +115,13 @@ import Testing
         #expect(teacher.best - student.worst >= 5 * spread, "\(what): gap \(teacher.best - student.worst) within five spreads \(spread)")
     }
 
+    /// `student`'s sliced-W2 is at most `factor` times that of the teacher's 21-NFE samples on
+    /// the same noise, seed by seed.
+    func expectWithin(_ factor: Double, ofTheTeacher student: Series, _ what: String) {
+        let teacher = Self.evaluation.teacherSW2
+        for s in Evaluation.seeds { #expect(student.values[s] <= factor * teacher.values[s], "\(what) SW2 \(student) vs teacher \(teacher)") }
+    }
+
     func report(_ name: String, _ m: (map: Series, sw2: Series), mapped: Bool = true) {
         print(String(format: "%-28@", name as NSString), mapped ? "map \(m.map)" : "", " SW2 \(m.sw2)")
     }
@@ -134,7 +141,7 @@ import Testing
         // Within the modes (std 0.1) of the exact map: 0.2 is 1.6× the worst measured error.
         #expect(kd.map.worst < 0.2, "kd map error \(kd.map)")
         // As good a distribution as the teacher's 21-NFE sampler on the same noise, within 30%.
-        for s in Evaluation.seeds { #expect(kd.sw2.values[s] <= 1.3 * e.teacherSW2.values[s], "kd SW2 \(kd.sw2) vs teacher \(e.teacherSW2)") }
+        expectWithin(1.3, ofTheTeacher: kd.sw2, "kd")
     }
 
     // MARK: - PD
@@ -161,7 +168,7 @@ import Testing
             // The 4- and 8-step students sample as well as the teacher's 21-NFE sampler on the
             // same noise (the paper's claim for a few steps), within 30%.
             if k >= 4 {
-                for s in Evaluation.seeds { #expect(pd.sw2.values[s] <= 1.3 * e.teacherSW2.values[s], "pd-\(k) SW2 \(pd.sw2) vs teacher \(e.teacherSW2)") }
+                expectWithin(1.3, ofTheTeacher: pd.sw2, "pd-\(k)")
             }
         }
     }
@@ -189,8 +196,8 @@ import Testing
         for w in weights {
             let stage = try #require(stages["guided-w\(Int(w))-nfe8"])
             let x = try e.noise.map { try stage.model.sample(fromUnitNoise: $0, labels: labels).sample }
-            let miss = Series(values: Evaluation.seeds.map { rms(x[$0], onGrid[w]![$0]) })
-            let apart = weights.filter { $0 != w }.map { v in Series(values: Evaluation.seeds.map { rms(onGrid[w]![$0], onGrid[v]![$0]) }) }
+            let miss = Series(values: Evaluation.seeds.map { rmsDistance(x[$0], onGrid[w]![$0]) })
+            let apart = weights.filter { $0 != w }.map { v in Series(values: Evaluation.seeds.map { rmsDistance(onGrid[w]![$0], onGrid[v]![$0]) }) }
             print("guided stage 1, w = \(w): student vs teacher \(miss); teacher at other w: \(apart)")
             let nearest = try #require(apart.map(\.best).min())
             #expect(miss.worst < 0.7 * nearest, "w = \(w): student \(miss) vs the teacher's change with w \(apart)")
@@ -234,7 +241,7 @@ import Testing
         expectBetter(cd2.sw2, than: ddim2.sw2, factor: 2.5, floor: e.floor, "cd-2 SW2 vs ddim-2")
         expectBetter(cd1.map, than: ddim1.map, factor: 4, "cd-1 map vs ddim-1")
         #expect(cd1.map.worst < 0.3, "cd-1 map error \(cd1.map)")
-        for s in Evaluation.seeds { #expect(cd1.sw2.values[s] <= 1.5 * e.teacherSW2.values[s], "cd-1 SW2 \(cd1.sw2) vs teacher \(e.teacherSW2)") }
+        expectWithin(1.5, ofTheTeacher: cd1.sw2, "cd-1")
     }
 
     /// Song et al. 2023, Alg. 3: without a teacher, consistency training's one- and two-step
@@ -252,7 +259,7 @@ import Testing
         expectBetter(ct1.sw2, than: ddim1.sw2, factor: 3, floor: e.floor, "ct-1 SW2 vs ddim-1")
         expectBetter(ct2.sw2, than: ddim2.sw2, factor: 2.5, floor: e.floor, "ct-2 SW2 vs ddim-2")
         // CT has no teacher; the paper's one-step CT is well behind CD, hence the looser factor.
-        for s in Evaluation.seeds { #expect(ct1.sw2.values[s] <= 2.5 * e.teacherSW2.values[s], "ct-1 SW2 \(ct1.sw2) vs teacher \(e.teacherSW2)") }
+        expectWithin(2.5, ofTheTeacher: ct1.sw2, "ct-1")
     }
 
     // MARK: - Reflow
@@ -279,11 +286,6 @@ import Testing
         expectBetter(oneStep.map, than: try e.ddim(1).map, factor: 4, "reflow one-step map vs ddim-1")
         #expect(oneStep.map.worst < 0.2, "one-step map error \(oneStep.map)")
         #expect(oneStep.map.worst < 0.9 * (flow1?.best ?? 0), "one-step \(oneStep.map) vs the flow's one step \(flow1.map { "\($0)" } ?? "")")
-        for s in Evaluation.seeds { #expect(oneStep.sw2.values[s] <= 1.3 * e.teacherSW2.values[s], "one-step SW2 \(oneStep.sw2) vs teacher \(e.teacherSW2)") }
+        expectWithin(1.3, ofTheTeacher: oneStep.sw2, "one-step")
     }
-}
-
-/// The root-mean-square distance between two tensors of the same shape.
-func rms(_ a: Tensor, _ b: Tensor) -> Double {
-    (zip(a.scalars, b.scalars).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) } / Double(max(a.count, 1))).squareRoot()
 }

@@ -20,28 +20,10 @@ import Testing
         return try kind.run(orderMixture, from: x, grid: grid, options: .init(seed: seed), analyticMoments: moments).sample.scalars
     }
 
-    /// Each row's most likely component of `m` (under p0).
-    static func components(_ m: GaussianMixture, _ x: [Float]) -> [Int] {
-        let d = m.dimension
-        return (0..<(x.count / d)).map { i in
-            (0..<m.componentCount).max { a, b in logJoint(m, a, x, i) < logJoint(m, b, x, i) }!
-        }
-    }
-
-    static func logJoint(_ m: GaussianMixture, _ k: Int, _ x: [Float], _ i: Int) -> Double {
-        let d = m.dimension
-        var q = log(m.weights[k])
-        for j in 0..<d {
-            let (v, r) = (m.variances[k][j], Double(x[i * d + j]) - m.means[k][j])
-            q -= 0.5 * (r * r / v + log(v))
-        }
-        return q
-    }
-
     /// Per-mode statistics of a sample set: for each component k (samples assigned to their most
     /// likely component), its weight n_k/n, then per coordinate its mean and variance.
     static func statistics(_ m: GaussianMixture, _ x: [Float]) -> [Double] {
-        let d = m.dimension, assigned = components(m, x), n = assigned.count
+        let d = m.dimension, assigned = m.mostLikelyComponents(x.map(Double.init)), n = assigned.count
         var out: [Double] = []
         for k in 0..<m.componentCount {
             let rows = (0..<n).filter { assigned[$0] == k }
@@ -159,22 +141,19 @@ import Testing
         var rng = Philox(seed: 1)
         let xT = try rng.normal([256, 2]) * Float(p.sigma(1))
         let (truth, _) = try orderMixture.solveProbabilityFlow(xT, from: (p.alpha(1), p.sigma(1)), to: (p.alpha(end), p.sigma(end)))
-        func rms(_ x: Tensor) -> Double {
-            (zip(x.scalars, truth.scalars).reduce(0.0) { $0 + pow(Double($1.0 - $1.1), 2) } / Double(truth.count)).squareRoot()
-        }
         let grid = try NoiseGrid.timeUniform(p, steps: 10, start: 1, end: end)
-        let rk45 = try rms(SamplerKind.rk45.run(orderMixture, from: xT, grid: grid).sample)
+        let rk45 = rmsDistance(try SamplerKind.rk45.run(orderMixture, from: xT, grid: grid).sample, truth)
         #expect(rk45 <= 5 * 1e-5, "rk45 at its default tolerance 1e-5: RMS error \(rk45)")
         for tol in [1e-3, 1e-4, 1e-6] {
-            let e = try rms(sampleAdaptiveRK45(orderMixture, from: xT, process: p, start: 1, end: end, tolerance: tol).sample)
+            let e = rmsDistance(try sampleAdaptiveRK45(orderMixture, from: xT, process: p, start: 1, end: end, tolerance: tol).sample, truth)
             #expect(e <= 5 * tol, "rk45 at tolerance \(tol): RMS error \(e)")
         }
-        let dpm = try rms(SamplerKind.dpmSolverAdaptive.run(orderMixture, from: xT, grid: grid).sample)
+        let dpm = rmsDistance(try SamplerKind.dpmSolverAdaptive.run(orderMixture, from: xT, grid: grid).sample, truth)
         #expect(dpm <= 0.2 * 0.05, "dpm-solver-adaptive at its defaults (rtol 0.05): RMS error \(dpm)")
         for scale in [1, 0.1, 0.01, 0.001] {
             for (order, bound) in [(3, 0.2), (2, 1.0)] {
                 let rtol = 0.05 * scale
-                let e = try rms(sampleDPMSolverAdaptive(orderMixture, from: xT, grid: grid, order: order, rtol: rtol, atol: 0.0078 * scale).sample)
+                let e = rmsDistance(try sampleDPMSolverAdaptive(orderMixture, from: xT, grid: grid, order: order, rtol: rtol, atol: 0.0078 * scale).sample, truth)
                 #expect(e <= bound * rtol, "DPM-Solver-\(order == 3 ? "23" : "12") at rtol \(rtol): RMS error \(e)")
             }
         }

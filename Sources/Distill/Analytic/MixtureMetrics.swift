@@ -22,6 +22,15 @@ extension GaussianMixture {
         return ll.reduce(0, +) / Double(ll.count)
     }
 
+    /// For each row of `x` (flat n × d), the component with the largest posterior under p0.
+    package func mostLikelyComponents(_ x: [Double]) -> [Int] {
+        let d = dimension
+        return (0..<(x.count / d)).map { i in
+            let terms = logTerms(x[(i * d)..<((i + 1) * d)], alpha: 1, sigma: 0)
+            return terms.indices.max(by: { terms[$0] < terms[$1] })!
+        }
+    }
+
     /// Mode coverage of the samples: a mode is covered when it receives at least
     /// `minimumFraction` × its expected count n·π_k.
     public func modeCoverage(_ samples: Tensor, minimumFraction: Double = 0.2) throws -> ModeCoverage {
@@ -35,10 +44,8 @@ extension GaussianMixture {
         let threshold = Double(d) * pow(1 - c + 3.0902 * c.squareRoot(), 3)
         var counts = [Int](repeating: 0, count: componentCount)
         var good = 0
-        for i in 0..<n {
+        for (i, k) in mostLikelyComponents(xs).enumerated() {
             let row = xs[(i * d)..<((i + 1) * d)]
-            let terms = logTerms(row, alpha: 1, sigma: 0)
-            let k = terms.indices.max(by: { terms[$0] < terms[$1] })!
             counts[k] += 1
             var m2 = 0.0
             for j in 0..<d {

@@ -204,7 +204,7 @@ struct DistillationRun {
     /// VE, EDM and flow teachers, restricted to the teacher's log-SNR range and to |λ| ≤ 10 (the
     /// paper's clip) so the teacher is never asked about levels it was not trained on.
     var progressiveProcess: DiffusionProcess {
-        if copiesTeacher || (d.teacher.mixture == nil && ["vp-linear", "vp-cosine"].contains(process.name)) { return process }
+        if copiesTeacher || (d.teacher.mixture == nil && (process.underlying is VPLinearProcess || process.underlying is VPCosineProcess)) { return process }
         let (lo, hi) = (max(process.logSNR(process.noisiestTime), -10), min(process.logSNR(process.cleanestTime), 10))
         return .vpCosine(s: 0, tMin: 2 / Double.pi * atan(exp(-hi)), tMax: 2 / Double.pi * atan(exp(-lo)))
     }

@@ -221,3 +221,9 @@ func parallelMap(_ count: Int, _ body: (Int) -> Double) -> [Double] {
     }
     return out
 }
+
+/// The root-mean-square distance between two tensors of the same shape, element by element:
+/// the error of a sampler's map against the exact map from the same noise.
+package func rmsDistance(_ a: Tensor, _ b: Tensor) -> Double {
+    (zip(a.scalars, b.scalars).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) } / Double(max(a.count, 1))).squareRoot()
+}

@@ -144,8 +144,3 @@ package struct DistillationExperiment {
         return out
     }
 }
-
-/// The root-mean-square distance between two tensors of the same shape.
-package func rmsDistance(_ a: Tensor, _ b: Tensor) -> Double {
-    (zip(a.scalars, b.scalars).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) } / Double(max(a.count, 1))).squareRoot()
-}
