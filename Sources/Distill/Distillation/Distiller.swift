@@ -153,7 +153,8 @@ public struct Distiller {
         package var timeRange: ClosedRange<Double> = 0.02...0.98
         /// Optimize this many particles instead of a network (the particle view of SDS/VSD).
         package var particles: Int?
-        public init() {}
+        /// The defaults above.
+        package init() {}
     }
 
     /// Training data: (batch size, step) → (x0 rows, labels); step s always gets the same batch.

@@ -65,6 +65,8 @@ public struct ConsistencyModel<Network: ConditionalNetwork>: ConsistencyFunction
         return try x * NoiseLevels.column(skip, rank: x.rank) + f * NoiseLevels.column(out, rank: x.rank)
     }
 
+    /// The consistency function at σ̃ = σ/α (at least ε) of the state x/α, as the data prediction;
+    /// the noise prediction is (x/α − x̂0)/σ̃.
     public func predict(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?) throws -> Prediction {
         let st = zip(levels.sigma, levels.alpha).map { $0 / $1 }
         let xt = try x / levels.alphaTensor(rank: x.rank)

@@ -254,5 +254,6 @@ public struct ModelCardError: Error, CustomStringConvertible {
     /// What was wrong and what was expected.
     public let reason: String
 
+    /// One line: the file, the field and what was expected.
     public var description: String { "\(source): model card field '\(field)': \(reason)" }
 }

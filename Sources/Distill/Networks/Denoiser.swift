@@ -184,6 +184,7 @@ public struct DiffusionModel<Network: ConditionalNetwork>: Denoiser {
         }
     }
 
+    /// The data and noise predictions at each row's level (``Denoiser``).
     public func predict(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?) throws -> Prediction {
         let (out, xm, own) = try evaluate(x, at: levels, labels: labels)
         let (x0, eps) = try parameterization.dataAndNoise(from: out, x: xm, alpha: own.alphaTensor(rank: x.rank),
@@ -197,6 +198,7 @@ public struct DiffusionModel<Network: ConditionalNetwork>: Denoiser {
 package struct AnyDenoiser: Denoiser {
     package let base: any Denoiser
     package init(_ base: any Denoiser) { self.base = base }
+    /// The data and noise predictions at each row's level (``Denoiser``).
     public func predict(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?) throws -> Prediction {
         try base.predict(x, at: levels, labels: labels)
     }
@@ -211,6 +213,7 @@ package struct FixedLabelDenoiser<Base: Denoiser>: Denoiser {
         self.base = base
         self.label = label
     }
+    /// The data and noise predictions at each row's level (``Denoiser``).
     public func predict(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?) throws -> Prediction {
         try base.predict(x, at: levels, labels: labels ?? Array(repeating: label, count: x.shape.first ?? 0))
     }
@@ -232,6 +235,7 @@ package struct GuidedDenoiser<Base: Denoiser>: Denoiser {
         self.nullLabel = nullLabel
     }
 
+    /// The data and noise predictions at each row's level (``Denoiser``).
     public func predict(_ x: Tensor, at levels: NoiseLevels, labels: [Int]?) throws -> Prediction {
         guard let labels else {
             throw TensorError.invalidArgument(operation: "GuidedDenoiser", message: "classifier-free guidance needs class labels")

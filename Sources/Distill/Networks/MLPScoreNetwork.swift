@@ -130,6 +130,7 @@ public final class MLPScoreNetwork: Module {
         return h
     }
 
+    /// Every parameter with its checkpoint name, in a fixed order.
     public func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
         try visitChild(timeEmbedding, as: "time_embedding", visit)
         if let classEmbedding { try visitChild(classEmbedding, as: "class_embedding", visit) }

@@ -504,6 +504,7 @@ public final class UNet: Module, ConditionalNetwork {
         return try outputConv(outputNorm(h))
     }
 
+    /// Every parameter with its checkpoint name, in a fixed order.
     public func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
         try visitChild(timeFeatures, as: "time_embedding", visit)
         for (i, l) in timeMLP.enumerated() { try visitChild(l, as: "time_mlp.\(i)", visit) }

@@ -93,14 +93,17 @@ public struct DiffusionProcess: Sendable, Equatable, Codable {
     /// The times training draws from; sampling starts at the noisiest end.
     public var timeRange: ClosedRange<Double> { curves.timeRange }
 
+    /// Equal kinds with equal parameters.
     public static func == (a: DiffusionProcess, b: DiffusionProcess) -> Bool { a.spec == b.spec }
 
+    /// Decodes a process's kind and parameters and validates them (a model card's process).
     public init(from decoder: Decoder) throws {
         let spec = try ProcessSpec(from: decoder)
         try spec.validate()
         self.init(spec)
     }
 
+    /// Encodes the process's kind and parameters.
     public func encode(to encoder: Encoder) throws { try spec.encode(to: encoder) }
 
     /// Throws unless the parameters describe a usable process (finite, ordered, in range).

@@ -124,6 +124,7 @@ public enum TrainingError: Error, CustomStringConvertible {
     /// The run was stopped; its state was saved to the checkpoint named.
     case interrupted(checkpoint: String)
 
+    /// One line saying what went wrong.
     public var description: String {
         switch self {
         case let .invalidConfiguration(m): return "training: \(m)"

@@ -37,6 +37,7 @@ public enum ModuleError: Error, CustomStringConvertible {
     /// A parameter's shape differs from the module's.
     case shapeMismatch(name: String, expected: [Int], got: [Int])
 
+    /// One line naming the parameter and what was wrong.
     public var description: String {
         switch self {
         case let .missingParameter(n): return "module state: parameter '\(n)' is missing from the source"

@@ -148,6 +148,7 @@ public struct Tensor: @unchecked Sendable {
 }
 
 extension Tensor: CustomStringConvertible {
+    /// The shape and the first eight values.
     public var description: String {
         let shown = scalars.prefix(8).map { String($0) }.joined(separator: ", ")
         return "Tensor(shape: \(shape), [\(shown)\(count > 8 ? ", …" : "")])"

@@ -11,6 +11,7 @@ public enum TensorError: Error, Equatable, CustomStringConvertible {
     /// An argument with an invalid value.
     case invalidArgument(operation: String, message: String)
 
+    /// One line naming the operation and what was expected.
     public var description: String {
         switch self {
         case let .shapeMismatch(op, lhs, rhs, expected):
