@@ -1,43 +1,93 @@
-// CPU feature detection, done once; a switch lets tests run the scalar paths on any CPU.
-// Off x86-64 every feature reads 0: the kernels there have only their portable paths.
+// CPU feature detection, done once; the process-wide SIMD level (DISTILL_SIMD or
+// ck_simd_set_level); the test switch for the vector paths.
 #include "ck_cpu.h"
 #include "ck_internal.h"
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 
-static int detect(void) {
+static int detect_best(void) {
 #if CK_X86
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return CK_SIMD_SCALAR;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl"))
+        return CK_SIMD_AVX512;
+    return CK_SIMD_AVX2;
+#elif CK_NEON
+    return CK_SIMD_NEON;
 #else
-    return 0;
+    return CK_SIMD_SCALAR;
 #endif
 }
 
-static int detect512(void) {
-#if CK_X86
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
-#else
-    return 0;
-#endif
-}
-
-static _Atomic int g_has = -1;
-static _Atomic int g_has512 = -1;
+static _Atomic int g_best = -1;
+static _Atomic int g_level = -1;
+static _Atomic int g_env_rejected = 0;
 static _Atomic int g_enabled = 1;
 
-int ck_cpu_has_avx2_fma(void) {
-    int h = atomic_load(&g_has);
-    if (h < 0) { h = detect(); atomic_store(&g_has, h); }
-    return h;
+int ck_simd_best(void) {
+    int b = atomic_load(&g_best);
+    if (b < 0) { b = detect_best(); atomic_store(&g_best, b); }
+    return b;
 }
 
-int ck_cpu_has_avx512(void) {
-    int h = atomic_load(&g_has512);
-    if (h < 0) { h = detect512(); atomic_store(&g_has512, h); }
-    return h;
+int ck_simd_supported(int level) {
+    const int best = ck_simd_best();
+    switch (level) {
+    case CK_SIMD_SCALAR: return 1;
+    case CK_SIMD_AVX2: return best == CK_SIMD_AVX2 || best == CK_SIMD_AVX512;
+    case CK_SIMD_AVX512: return best == CK_SIMD_AVX512;
+    case CK_SIMD_NEON: return best == CK_SIMD_NEON;
+    default: return 0;
+    }
 }
+
+const char *ck_simd_name(int level) {
+    switch (level) {
+    case CK_SIMD_SCALAR: return "scalar";
+    case CK_SIMD_AVX2: return "avx2";
+    case CK_SIMD_AVX512: return "avx512";
+    case CK_SIMD_NEON: return "neon";
+    default: return "unknown";
+    }
+}
+
+// The level at first use: DISTILL_SIMD when it names a level this CPU has, else the best.
+static int initial_level(void) {
+    const char *env = getenv("DISTILL_SIMD");
+    if (env && *env) {
+        for (int l = CK_SIMD_SCALAR; l <= CK_SIMD_NEON; l++)
+            if (strcmp(env, ck_simd_name(l)) == 0 && ck_simd_supported(l)) return l;
+        atomic_store(&g_env_rejected, 1);
+    }
+    return ck_simd_best();
+}
+
+int ck_simd_level(void) {
+    int l = atomic_load(&g_level);
+    if (l < 0) {
+        int fresh = initial_level(), expected = -1;
+        l = atomic_compare_exchange_strong(&g_level, &expected, fresh) ? fresh : expected;
+    }
+    return l;
+}
+
+int ck_simd_set_level(int level) {
+    if (!ck_simd_supported(level)) return -1;
+    const int old = ck_simd_level();
+    atomic_store(&g_level, level);
+    return old;
+}
+
+int ck_simd_env_rejected(void) {
+    (void)ck_simd_level();
+    return atomic_load(&g_env_rejected);
+}
+
+int ck_cpu_has_avx2_fma(void) { return ck_simd_supported(CK_SIMD_AVX2); }
+
+int ck_cpu_has_avx512(void) { return ck_simd_level() == CK_SIMD_AVX512; }
 
 // This thread's override of the process-wide switch (-1: none). Pool workers take their
 // caller's effective setting for the duration of each job.
@@ -45,7 +95,7 @@ static _Thread_local int t_override = -1;
 
 int ck_cpu_simd_enabled(void) {
     int on = t_override >= 0 ? t_override : atomic_load(&g_enabled);
-    return on && ck_cpu_has_avx2_fma();
+    return on && ck_simd_level() != CK_SIMD_SCALAR;
 }
 
 int ck_cpu_set_simd_enabled(int enabled) { return atomic_exchange(&g_enabled, enabled ? 1 : 0); }

@@ -6,10 +6,14 @@
 #include "ck_cpu.h"
 
 // CK_X86 is 1 on x86-64, where the kernels have AVX2 and AVX-512 paths; every intrinsic (and
-// <immintrin.h>) sits behind `#if CK_X86`. Elsewhere only the portable scalar code exists, and
-// ck_cpu_simd_enabled() / ck_cpu_has_avx512() are 0, so no kernel asks for a SIMD path.
+// <immintrin.h>) sits behind `#if CK_X86`. CK_NEON is 1 on AArch64, where Advanced SIMD with
+// fused multiply-add is part of every CPU. Vector code is written once, with Clang/GCC vector
+// extensions, in CK_VEC functions: compiled for AVX2+FMA on x86-64 and for the baseline
+// (Advanced SIMD) on AArch64. Elsewhere only the portable scalar code runs: the level is scalar,
+// so ck_cpu_simd_enabled() is 0 and no kernel calls a CK_VEC function.
 #if defined(__x86_64__) || defined(_M_X64)
 #define CK_X86 1
+#define CK_NEON 0
 // A function compiled for AVX2+FMA regardless of the build's baseline flags. It must only
 // be called after ck_cpu_simd_enabled() said yes.
 #define CK_AVX2 __attribute__((target("avx2,fma")))
@@ -17,11 +21,17 @@
 #define CK_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
 #else
 #define CK_X86 0
-// No x86 targets: a CK_AVX2 copy of a CK_BODY loop is plain portable code (never called,
-// since the switch is off on these CPUs).
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#define CK_NEON 1
+#else
+#define CK_NEON 0
+#endif
+// No x86 targets: a CK_AVX2 copy of a CK_BODY loop is plain code for the baseline target.
 #define CK_AVX2
 #define CK_AVX512
 #endif
+// The vector paths' functions (level avx2, avx512 or neon; see ck_cpu.h).
+#define CK_VEC CK_AVX2
 // Force inlining of a loop body into both the scalar and the AVX2 wrapper, so one source
 // serves both code paths (the AVX2 copy is vectorized for the wider target).
 #define CK_BODY static inline __attribute__((always_inline))

@@ -58,15 +58,20 @@ static double *dabs(const float *x, int64_t n) {   // |x| as doubles
 
 // ---- configurations and checks ----
 
-typedef struct { int threads, simd; } config;
-static config g_cfgs[4];
+// A configuration: pool threads, SIMD level (ck_cpu.h), and the test switch (0: the scalar twins
+// of that level's engines).
+typedef struct { int threads, level, simd; } config;
+static config g_cfgs[8];
 static int g_ncfg, g_cfg;
 
 static void use_config(int c) {
     g_cfg = c;
     ck_set_num_threads(g_cfgs[c].threads);
+    ck_simd_set_level(g_cfgs[c].level);
     ck_cpu_set_thread_simd_enabled(g_cfgs[c].simd);
 }
+// A configuration's level and switch in one number (for "same setting" checks).
+static int setting(int c) { return g_cfgs[c].level * 2 + g_cfgs[c].simd; }
 // Runs the statement after it once per configuration.
 #define EACH_CONFIG for (int cfg_ = 0; cfg_ < g_ncfg && (use_config(cfg_), 1); cfg_++)
 
@@ -74,8 +79,8 @@ static const char *g_family;
 static char g_case[112];
 static double g_worst;
 static int g_bad, g_cases, g_failed;
-typedef struct { const char *what; int simd; uint64_t hash; } seen;
-static seen g_seen[24];   // the first result of each output per SIMD setting
+typedef struct { const char *what; int setting; uint64_t hash; } seen;
+static seen g_seen[48];   // the first result of each output per level and switch
 static int g_nseen;
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n) {
@@ -105,7 +110,8 @@ static void case_end(void) {
 static void fail(const char *what, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    printf("    FAIL %s %s [%d thread(s), SIMD %s]: ", g_family, what, g_cfgs[g_cfg].threads, g_cfgs[g_cfg].simd ? "on" : "off");
+    printf("    FAIL %s %s [%d thread(s), %s%s]: ", g_family, what, g_cfgs[g_cfg].threads, ck_simd_name(g_cfgs[g_cfg].level),
+           g_cfgs[g_cfg].simd ? "" : ", scalar twins");
     vprintf(fmt, ap);
     printf("\n");
     va_end(ap);
@@ -115,7 +121,7 @@ static void fail(const char *what, const char *fmt, ...) {
 // got[i] against ref[i]: |got - ref| <= tol * scale[i], or with scale NULL tol * max(floor,
 // max |ref|) (the image tests' error relative to the result's scale). NaN passes only against
 // NaN, an infinite reference only when met exactly. Then the thread check: the output's bits
-// must equal those of the first configuration with the same SIMD setting.
+// must equal those of the first configuration with the same level and switch.
 static void check(const char *what, int64_t n, const float *got, const double *ref, const double *scale, double tol,
                   double floor) {
     double norm = floor;
@@ -132,13 +138,13 @@ static void check(const char *what, int64_t n, const float *got, const double *r
     if (worst > g_worst) g_worst = worst;
     if (!(worst <= 1)) fail(what, "element %lld is %.9g, reference %.9g: %.3g x the tolerance", (long long)at, got[at], ref[at], worst);
     uint64_t h = fnv(0xcbf29ce484222325ull, got, (size_t)n * sizeof(float));
-    const int simd = g_cfgs[g_cfg].simd;
+    const int set = setting(g_cfg);
     for (int i = 0; i < g_nseen; i++)
-        if (g_seen[i].simd == simd && strcmp(g_seen[i].what, what) == 0) {
-            if (g_seen[i].hash != h) fail(what, "not the bits of %d thread(s)", g_cfgs[0].threads);
+        if (g_seen[i].setting == set && strcmp(g_seen[i].what, what) == 0) {
+            if (g_seen[i].hash != h) fail(what, "not the bits of 1 thread");
             return;
         }
-    if (g_nseen < 24) g_seen[g_nseen++] = (seen){what, simd, h};
+    if (g_nseen < 48) g_seen[g_nseen++] = (seen){what, set, h};
 }
 
 // Bit-exact outputs: tolerance 0.
@@ -579,9 +585,9 @@ static void t_conv(int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, int6
                             }
                 }
     for (int64_t i = 0; i < ng; i++) ga[i] = gz[i] + g0[i];
-    const int64_t wsf = ck_conv2d_forward_workspace_floats(N, Ci, H, W, Co, K, s, p);
-    const int64_t wsb = ck_conv2d_backward_workspace_floats(N, Ci, H, W, Co, K, s, p);
-    EACH_CONFIG {
+    EACH_CONFIG {   // the workspace sizes follow the level's engines: asked for in each configuration
+        const int64_t wsf = ck_conv2d_forward_workspace_floats(N, Ci, H, W, Co, K, s, p);
+        const int64_t wsb = ck_conv2d_backward_workspace_floats(N, Ci, H, W, Co, K, s, p);
         float *yg = fz(ny), *ws = fz(wsf > wsb ? wsf : wsb), *acc = fc(g0, ng), *set = fz(ng);
         for (int64_t i = 0; i < ng; i++) set[i] = 1e30f;
         ck_conv2d_forward(yg, x, w, b, ws, N, Ci, H, W, Co, K, s, p);
@@ -917,9 +923,13 @@ static void t_misc(void) {
     if (!a || (uintptr_t)a % 64 != 0 || a[249] != 0) fail("alloc", "%p", (void *)a);
     ck_free(a, 1000);
 #if !defined(__x86_64__) && !defined(_M_X64)
-    if (ck_cpu_has_avx2_fma() || ck_cpu_has_avx512() || ck_cpu_simd_enabled() || ck_bench_fma_flops(0, 1) != 0)
+    if (ck_cpu_has_avx2_fma() || ck_cpu_has_avx512() || ck_simd_supported(CK_SIMD_AVX2) || ck_bench_fma_flops(0, 1) != 0)
         fail("cpu", "AVX reported off x86-64");
 #endif
+#if defined(__aarch64__)
+    if (ck_simd_best() != CK_SIMD_NEON) fail("cpu", "best level %s on aarch64, not neon", ck_simd_name(ck_simd_best()));
+#endif
+    if (ck_simd_set_level(99) != -1 || ck_simd_supported(-1)) fail("cpu", "an unknown level was accepted");
     const int64_t n = 40003;
     float *b = fr(n, -1, 1), *cc = fr(n, -1, 1);
     double *r = dz(n), *s = dz(n);
@@ -973,11 +983,19 @@ int main(void) {
 #else
         0;
 #endif
-    printf("kernel driver: %s, AVX2+FMA %d, AVX-512 %d, OpenBLAS core %s\n", x86 ? "x86-64" : "not x86-64", ck_cpu_has_avx2_fma(),
-           ck_cpu_has_avx512(), ck_blas_core_name());
-    // SIMD on and off where the CPU has SIMD paths (one setting elsewhere), each at 1 and 2 threads.
-    for (int simd = ck_cpu_has_avx2_fma(); simd >= 0; simd--)
-        for (int t = 1; t <= 2; t++) g_cfgs[g_ncfg++] = (config){t, simd};
+    const int best = ck_simd_best();
+    printf("kernel driver: %s, SIMD levels:", x86 ? "x86-64" : "not x86-64");
+    for (int l = CK_SIMD_SCALAR; l <= CK_SIMD_NEON; l++)
+        if (ck_simd_supported(l)) printf(" %s", ck_simd_name(l));
+    printf(", OpenBLAS core %s\n", ck_blas_core_name());
+    // Every level the CPU has, best first, then the best level's scalar twins; each at 1 and 2
+    // threads.
+    const int order[4] = {CK_SIMD_AVX512, CK_SIMD_NEON, CK_SIMD_AVX2, CK_SIMD_SCALAR};
+    for (int i = 0; i < 4; i++)
+        if (ck_simd_supported(order[i]))
+            for (int t = 1; t <= 2; t++) g_cfgs[g_ncfg++] = (config){t, order[i], 1};
+    if (best != CK_SIMD_SCALAR)
+        for (int t = 1; t <= 2; t++) g_cfgs[g_ncfg++] = (config){t, best, 0};
     seed(1);
 
     for (int act = CK_ACT_NONE; act <= CK_ACT_SOFTPLUS; act++)
