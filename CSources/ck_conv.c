@@ -8,10 +8,12 @@
 //   ck_conv_wgrad.c    3x3 pad-1 dw and db at stride 1 and 2: outer products per tap over
 //                      channels-last copies of fixed chunks of images.
 //
-// On CPUs with AVX-512, a 3x3 pad-1 convolution at stride 1 or 2 runs all three passes on the
-// direct engines (no im2col, no GEMM); every other shape, and every shape on other CPUs, runs on
-// the GEMM engine. The choice depends only on the shape and the CPU, never on the thread count
-// or the SIMD switch, so workspace sizes are fixed for a process. Every engine cuts its work
+// At SIMD level avx512 (ck_cpu.h), a 3x3 pad-1 convolution at stride 1 or 2 runs all three
+// passes on the direct engines (no im2col, no GEMM); at avx2 and neon the stride-1 forward and
+// dx run on the direct engine's vector-extension tiles and dw/db on the GEMM engine; every other
+// shape, and everything at level scalar, runs on the GEMM engine. The choice depends only on the
+// shape and the level, never on the thread count or the test switch, so workspace sizes are
+// fixed while the level is. Every engine cuts its work
 // into tasks fixed by the sizes, and its scalar code (the SIMD paths switched off) adds in the
 // same order as its SIMD code: results are bit-identical for any thread count, with or without
 // SIMD.
@@ -28,12 +30,18 @@ static int conv_empty(int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout
     return N <= 0 || Cin <= 0 || Cout <= 0 || ck_conv2d_out_size(H, K, s, pad) * ck_conv2d_out_size(W, K, s, pad) <= 0;
 }
 
-// The direct engines take 3x3 pad-1 convolutions at stride 1 (direct_ok) and stride 2
-// (direct2_ok) on CPUs with AVX-512. Shape and CPU only (never the thread count or the SIMD
-// switch), so workspace sizes and results are fixed for a process.
-static int direct_ok(int64_t K, int64_t s, int64_t pad) { return K == 3 && s == 1 && pad == 1 && ck_cpu_has_avx512(); }
+// The direct engines take 3x3 pad-1 convolutions: at stride 1 the forward and dx at every
+// vector level (direct_ok; the AVX-512 tiles at avx512, the vector-extension tiles at avx2 and
+// neon), the weight gradient at avx512 (wgrad_ok; the GEMM engine's elsewhere); at stride 2 all
+// three passes at avx512 (direct2_ok). Shape and level only (never the thread count or the test
+// switch), so workspace sizes and results are fixed while the level is.
+static int direct_ok(int64_t K, int64_t s, int64_t pad) {
+    return K == 3 && s == 1 && pad == 1 && ck_simd_level() != CK_SIMD_SCALAR;
+}
 
-static int direct2_ok(int64_t K, int64_t s, int64_t pad) { return direct_ok(K, 1, 1) && s == 2 && pad == 1; }
+static int wgrad_ok(int64_t K, int64_t s, int64_t pad) { return direct_ok(K, 1, 1) && s == 1 && pad == 1 && ck_cpu_has_avx512(); }
+
+static int direct2_ok(int64_t K, int64_t s, int64_t pad) { return direct_ok(K, 1, 1) && s == 2 && pad == 1 && ck_cpu_has_avx512(); }
 
 int64_t ck_conv2d_forward_workspace_floats(int64_t N, int64_t Cin, int64_t H, int64_t W,
                                            int64_t Cout, int64_t K, int64_t stride, int64_t pad) {
@@ -48,7 +56,9 @@ int64_t ck_conv2d_backward_workspace_floats(int64_t N, int64_t Cin, int64_t H, i
                                             int64_t Cout, int64_t K, int64_t stride, int64_t pad) {
     if (conv_empty(N, Cin, H, W, Cout, K, stride, pad)) return 0;
     if (direct_ok(K, stride, pad))
-        return ck_max64(ck_conv_wgrad_floats(N, Cin, H * W, Cout, H * W, 1), ck_conv_direct_floats(Cout, Cin, H * W));
+        return ck_max64(wgrad_ok(K, stride, pad) ? ck_conv_wgrad_floats(N, Cin, H * W, Cout, H * W, 1)
+                                                 : ck_conv_gemm_backward_floats(N, Cin, H, W, Cout, K, stride, pad),
+                        ck_conv_direct_floats(Cout, Cin, H * W));
     if (direct2_ok(K, stride, pad)) {
         const int64_t HWo = ck_conv2d_out_size(H, K, stride, pad) * ck_conv2d_out_size(W, K, stride, pad);
         return ck_max64(ck_conv_wgrad_floats(N, Cin, H * W, Cout, HWo, 2), ck_conv_s2_dx_floats(Cin, Cout));
@@ -87,7 +97,8 @@ void ck_conv2d_backward(float *dx, float *dw, float *db, float *workspace, int f
         if (dw || db) ck_conv_wgrad(dw, db, workspace, flags, dy, x, N, Cin, H, W, 2, Ho, Wo, Cout);
         if (dx) ck_conv_s2_backward_dx(dx, workspace, flags, dy, w, N, Cin, H, W, Cout);
     } else if (direct_ok(K, stride, pad)) {
-        if (dw || db) ck_conv_wgrad(dw, db, workspace, flags, dy, x, N, Cin, H, W, 1, H, W, Cout);
+        if ((dw || db) && wgrad_ok(K, stride, pad)) ck_conv_wgrad(dw, db, workspace, flags, dy, x, N, Cin, H, W, 1, H, W, Cout);
+        else if (dw || db) ck_conv_gemm_backward_dwdb(dw, db, workspace, flags, dy, x, N, Cin, H, W, Cout, K, stride, pad);
         if (dx) ck_conv_direct_backward_dx(dx, workspace, flags, dy, w, N, Cin, H, W, Cout);
     } else {
         if (dw || db) ck_conv_gemm_backward_dwdb(dw, db, workspace, flags, dy, x, N, Cin, H, W, Cout, K, stride, pad);

@@ -64,7 +64,12 @@ static int initial_level(void) {
     return ck_simd_best();
 }
 
+// This thread's override of the process-wide level (-1: none). Pool workers take their
+// caller's level for the duration of each job.
+static _Thread_local int t_level = -1;
+
 int ck_simd_level(void) {
+    if (t_level >= 0) return t_level;
     int l = atomic_load(&g_level);
     if (l < 0) {
         int fresh = initial_level(), expected = -1;
@@ -75,8 +80,16 @@ int ck_simd_level(void) {
 
 int ck_simd_set_level(int level) {
     if (!ck_simd_supported(level)) return -1;
-    const int old = ck_simd_level();
+    int old = atomic_load(&g_level);
+    if (old < 0) old = initial_level();
     atomic_store(&g_level, level);
+    return old;
+}
+
+int ck_simd_set_thread_level(int level) {
+    if (level >= 0 && !ck_simd_supported(level)) return -2;
+    const int old = t_level;
+    t_level = level < 0 ? -1 : level;
     return old;
 }
 

@@ -45,6 +45,7 @@ typedef struct {
     void *ctx;
     int64_t ntasks;
     int simd;                      // the caller's ck_cpu_simd_enabled(), applied on the workers
+    int level;                     // the caller's ck_simd_level(), applied on the workers
     int nthreads;                  // caller included
     int shutdown;
     pthread_t workers[CK_MAX_THREADS];
@@ -101,9 +102,10 @@ static void *worker_main(void *arg) {
         seen = GEN(atomic_load(&p->slot));
         if (p->shutdown) return NULL;
         if (try_join(p, seen)) {
-            int own = ck_cpu_set_thread_simd_enabled(p->simd);
+            int own = ck_cpu_set_thread_simd_enabled(p->simd), own_level = ck_simd_set_thread_level(p->level);
             atomic_fetch_add(&g_worker_tasks, run_tasks(p));
             ck_cpu_set_thread_simd_enabled(own);
+            ck_simd_set_thread_level(own_level);
             atomic_fetch_sub(&p->slot, 1);
         }
     }
@@ -186,6 +188,7 @@ void ck_parallel_for(ck_task_fn fn, void *ctx, int64_t ntasks) {
     p->ctx = ctx;
     p->ntasks = ntasks;
     p->simd = ck_cpu_simd_enabled();
+    p->level = ck_simd_level();
     atomic_store(&p->next_task, 0);
     // Open a new generation with nobody inside (seq_cst: pairs with the sleepers check).
     atomic_store(&p->slot, ((GEN(atomic_load(&p->slot)) + 1) << 32) | OPEN_BIT);

@@ -29,12 +29,19 @@ int ck_simd_supported(int level);
 // The best level this CPU has.
 int ck_simd_best(void);
 
-// The current process-wide level.
+// The level in force: the calling thread's override (ck_simd_set_thread_level) if any, else the
+// process-wide level.
 int ck_simd_level(void);
 
 // Sets the process-wide level. Returns the previous level, or -1 (and changes nothing) when
 // the CPU cannot run `level`.
 int ck_simd_set_level(int level);
+
+// Overrides the level for the calling thread only (-1: back to the process-wide level), e.g.
+// for tests that compare levels concurrently; kernels it runs in parallel follow it on every
+// pool thread. Returns the previous override (-1: none), or -2 (and changes nothing) when the
+// CPU cannot run `level`.
+int ck_simd_set_thread_level(int level);
 
 // 0 when DISTILL_SIMD is unset, empty, or names a level this CPU has; otherwise 1 (the level
 // then stays at the best one the CPU has and the caller may report the bad value).

@@ -20,6 +20,7 @@ struct BenchCommand: ParsableCommand {
         Examples:
           swift run -c release distill bench
           swift run -c release distill bench --group mlp --json
+          OPENBLAS_CORETYPE=Haswell swift run -c release distill bench --group unet --simd avx2
           swift run -c release distill bench --group generators --markdown-dir benchmarks/results
         """
     )
@@ -35,6 +36,9 @@ struct BenchCommand: ParsableCommand {
 
     @Option(parsing: .unconditional, help: "Threads (default: DISTILL_NUM_THREADS or all CPUs).")
     var threads: Int?
+
+    @Option(help: "Cap the kernels' SIMD level: scalar, avx2, avx512 or neon (default: DISTILL_SIMD or the best the CPU has). PyTorch references are restricted to the same ISA.")
+    var simd: String?
 
     @Option(help: "The PyTorch reference script.")
     var pytorchScript = "benchmarks/pytorch/mlp_dsm.py"
@@ -61,6 +65,12 @@ struct BenchCommand: ParsableCommand {
         if let threads {
             guard threads >= 1 else { fail("--threads must be at least 1") }
             Runtime.threadCount = threads
+        }
+        if let simd {
+            guard let level = SIMDLevel(rawValue: simd) else {
+                fail("--simd \(simd): expected one of \(SIMDLevel.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            do { try Runtime.setSIMDLevel(level) } catch { fail("--simd: \(error)") }
         }
         var options = BenchmarkSuite.Options(quick: quick, groups: groups.isEmpty ? nil : Set(groups),
                                              pytorchScript: pytorchScript, python: python)

@@ -23,8 +23,9 @@ private func scaledError(_ a: [Float], _ b: [Float], floor: Double = 1e-30) -> D
 /// of 1- and 2-thread runs. Tolerances are relative to the largest reference magnitude:
 /// 2e-6 for convolutions (float sums of at most a few thousand products, reference in double),
 /// 3e-6 / 2e-5 for GroupNorm outputs / gradients, 3e-6 / 1e-5 for attention outputs / gradients.
-/// Convolutions also give the same bits with the SIMD paths switched off (their scalar code
-/// adds in the same order, including the AVX-512 direct 3×3 path's fallback).
+/// Convolutions run at every SIMD level the CPU has, and at each give the same bits with the
+/// vector paths switched off (their scalar twins add in the same order, including the direct
+/// 3×3 engines' fallbacks).
 @Suite(.serialized) struct ImageKernelTests {
     // MARK: - Convolution
 
@@ -57,14 +58,22 @@ private func scaledError(_ a: [Float], _ b: [Float], floor: Double = 1e-30) -> D
         .init(n: 3, cin: 18, h: 37, w: 11, cout: 7, k: 3, s: 1, p: 1),   // non-square; dw sums in four row segments
         .init(n: 5, cin: 33, h: 28, w: 28, cout: 32, k: 3, s: 2, p: 1),  // the MNIST U-Net's downsampling
         .init(n: 2, cin: 4, h: 1, w: 6, cout: 3, k: 3, s: 2, p: 1),      // one row, stride 2
+        .init(n: 9, cin: 130, h: 7, w: 7, cout: 13, k: 3, s: 1, p: 1),   // vectors across two images; > 128 input channels
+        .init(n: 5, cin: 6, h: 3, w: 5, cout: 7, k: 3, s: 1, p: 1),      // planes under 16 pixels
         .init(n: 2, cin: 3, h: 9, w: 69, cout: 4, k: 3, s: 2, p: 1),     // stride-2 rows of three 32-column blocks, odd
         .init(n: 17, cin: 5, h: 9, w: 11, cout: 10, k: 3, s: 2, p: 1),   // stride 2, >= 16 images: dw chunks of 2, x copied
         .init(n: 3, cin: 20, h: 15, w: 13, cout: 9, k: 3, s: 2, p: 1),   // dw with x in place: 16-row block moved back
         .init(n: 20, cin: 16, h: 14, w: 14, cout: 24, k: 3, s: 2, p: 1), // ... segments of 2 images, padded lanes
     ]
 
-    @Test(arguments: convCases)
-    func convolutionMatchesReference(_ c: ConvCase) {
+    /// Every case at every SIMD level (the level picks the engines: the workspace is asked for
+    /// at that level too).
+    @Test(arguments: convCases, simdLevels)
+    func convolutionMatchesReference(_ c: ConvCase, level: Int32) {
+        withSIMDLevel(level) { convolutionMatchesReference(c) }
+    }
+
+    private func convolutionMatchesReference(_ c: ConvCase) {
         let ho = ck_conv2d_out_size(c.h, c.k, c.s, c.p), wo = ck_conv2d_out_size(c.w, c.k, c.s, c.p)
         #expect(ho >= 1 && wo >= 1)
         let nx = Int(c.n * c.cin * c.h * c.w), nw = Int(c.cout * c.cin * c.k * c.k), ny = Int(c.n * c.cout * ho * wo)
@@ -130,7 +139,7 @@ private func scaledError(_ a: [Float], _ b: [Float], floor: Double = 1e-30) -> D
         #expect(firstBitMismatch(y1, y2) == nil, "forward 1 vs 2 threads \(c)")
         #expect(firstBitMismatch(grads1, dx + dw + db) == nil, "backward 1 vs 2 threads \(c)")
 
-        // SIMD off: the same bits.
+        // The scalar twins (the test switch off): the same bits.
         let (yScalar, gradsScalar): ([Float], [Float]) = withSIMD(false) {
             var (a, b2, c2) = (dx0, dw0, db0)
             backward(0, &a, &b2, &c2)

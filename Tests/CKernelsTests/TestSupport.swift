@@ -45,6 +45,19 @@ func withSIMD<R>(_ on: Bool, _ body: () throws -> R) rethrows -> R {
     return try body()
 }
 
+/// Every SIMD level this CPU has (ck_cpu.h), best first: the kernels are tested at each.
+let simdLevels: [Int32] = [CK_SIMD_AVX512, CK_SIMD_NEON, CK_SIMD_AVX2, CK_SIMD_SCALAR].map { Int32($0) }
+    .filter { ck_simd_supported($0) != 0 }
+
+/// Runs `body` at SIMD `level` on this thread (and the pool threads running its kernels),
+/// restoring the previous level afterwards; suites running concurrently are unaffected.
+func withSIMDLevel<R>(_ level: Int32, _ body: () throws -> R) rethrows -> R {
+    let old = ck_simd_set_thread_level(level)
+    precondition(old != -2, "SIMD level \(level) is not supported here")
+    defer { _ = ck_simd_set_thread_level(old) }
+    return try body()
+}
+
 /// Sizes that exercise SIMD tails, block edges and the trivial cases.
 let awkwardSizes = [0, 1, 7, 8, 9, 15, 17, 63, 1000, 16383, 16385, 40_003]
 
@@ -59,16 +72,25 @@ func firstBitMismatch(_ a: [Float], _ b: [Float]) -> Int? {
 /// multiples of it, counted from the roundings a kernel's formula performs.
 let unitRoundoff = 0x1p-24
 
-/// Runs `compute` on the scalar path (SIMD off) and on the SIMD path (on; on a CPU without
-/// AVX2+FMA that is the scalar path again), and expects each result within tolerance of the
-/// reference: |got[i] − reference[i]| <= tol · scale[i] for every i (`scale` defaults to
-/// |reference[i]|; NaN must match NaN, and an infinite reference must be met exactly). With
-/// `bitIdentical`, the two paths must also agree bit for bit. Returns both results.
+/// Runs `compute` at every SIMD level the CPU has (``simdLevels``): at each vector level on the
+/// vector path and on its scalar twins (the test switch off), and at level scalar, and expects
+/// each result within tolerance of the reference: |got[i] − reference[i]| <= tol · scale[i] for
+/// every i (`scale` defaults to |reference[i]|; NaN must match NaN, and an infinite reference
+/// must be met exactly). With `bitIdentical`, every result must have the same bits (every
+/// level's vector path and scalar twins, and the portable code). Returns the best level's scalar
+/// twin and vector results.
 @discardableResult
 func expectBothPaths(_ name: String, reference: [Double], scale: [Double]? = nil, tol: Double, bitIdentical: Bool = false,
                      sourceLocation: SourceLocation = #_sourceLocation, _ compute: () -> [Float]) -> (scalar: [Float], simd: [Float]) {
-    let scalar = withSIMD(false) { compute() }, simd = withSIMD(true) { compute() }
-    for (path, got) in [("scalar", scalar), ("SIMD", simd)] {
+    var runs: [(path: String, got: [Float])] = []
+    for level in simdLevels {
+        withSIMDLevel(level) {
+            let tag = String(cString: ck_simd_name(level))
+            if level != Int32(CK_SIMD_SCALAR) { runs.append(("\(tag), scalar twins", withSIMD(false) { compute() })) }
+            runs.append((tag, withSIMD(true) { compute() }))
+        }
+    }
+    for (path, got) in runs {
         #expect(got.count == reference.count, "\(name) (\(path)): \(got.count) values, reference \(reference.count)",
                 sourceLocation: sourceLocation)
         guard got.count == reference.count else { continue }
@@ -87,8 +109,11 @@ func expectBothPaths(_ name: String, reference: [Double], scale: [Double]? = nil
                 sourceLocation: sourceLocation)
     }
     if bitIdentical {
-        let mismatch = firstBitMismatch(scalar, simd)
-        #expect(mismatch == nil, "\(name): scalar and SIMD paths differ at element \(mismatch ?? -1)", sourceLocation: sourceLocation)
+        for (path, got) in runs.dropFirst() {
+            let mismatch = firstBitMismatch(runs[0].got, got)
+            #expect(mismatch == nil, "\(name): \(path) differs from \(runs[0].path) at element \(mismatch ?? -1)",
+                    sourceLocation: sourceLocation)
+        }
     }
-    return (scalar, simd)
+    return (runs[0].got, runs[min(1, runs.count - 1)].got)
 }

@@ -34,7 +34,7 @@ package struct MachineProbes: Sendable {
             let t = Timing.median(reps: 3, warmup: 1) { ck_bench_triad(a.p, b.p, c.p, 3, Int64(elements)) }
             bw = max(bw, Double(12 * elements) / t)
         }
-        return MachineProbes(peakFlops: max(avx2, avx512), peakISA: avx512 > avx2 ? "AVX-512" : "AVX2",
+        return MachineProbes(peakFlops: max(avx2, avx512), peakISA: avx512 > avx2 ? "AVX-512" : Runtime.simdLevel == .neon ? "NEON" : "AVX2",
                              triadBytesPerSecond: bw)
     }
 }
