@@ -4,6 +4,15 @@
 // both targets give the same bits. Empty where there is no vector path (CK_X86 and CK_NEON 0).
 #pragma once
 #include "ck_internal.h"
+
+// A vector function when the kernels take their vector paths (ck_cpu_simd_enabled()), else its
+// scalar twin; only the twin exists (and is named) where there is no vector path.
+#if CK_X86 || CK_NEON
+#define CK_PICK(vec, scalar) (ck_cpu_simd_enabled() ? (vec) : (scalar))
+#else
+#define CK_PICK(vec, scalar) (scalar)
+#endif
+
 #if CK_X86 || CK_NEON
 
 typedef float ck_v8f __attribute__((ext_vector_type(8)));
