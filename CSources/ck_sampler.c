@@ -24,7 +24,8 @@ typedef struct {
 
 // y[0..m) = sum c_k in_k + std * z (z NULL: no noise). The accumulation order is fixed:
 // inputs in order, then the noise, each term a product then a sum (no fma), so the scalar and
-// the vector code (AVX2 on x86-64, NEON on aarch64) give the same bits. y may be one of the inputs (same index only).
+// the vector code (AVX2 on x86-64, NEON on aarch64) give the same bits. y may be one of the
+// inputs (same index only).
 #pragma STDC FP_CONTRACT OFF
 static inline float comb_one(const float *const *in, const float *c, int k, float std, const float *z, int64_t i) {
     float acc = c[0] * in[0][i];
