@@ -1,5 +1,6 @@
-// Activations: scalar reference, then the fast paths (AVX2 for ReLU, SiLU and sigmoid;
-// the others run their scalar formula, cut into blocks across the pool).
+// Activations: scalar reference, then the fast paths (vector code for ReLU, SiLU and sigmoid:
+// AVX2+FMA on x86-64, NEON on aarch64; the others run their scalar formula, cut into blocks
+// across the pool).
 #include "ck_activation.h"
 #include "ck_internal.h"
 #include "ck_simd.h"
@@ -44,61 +45,59 @@ void ck_act_backward_ref(float *dx, const float *dy, const float *x, int64_t n, 
     for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * act_df(x[i], 0.0f, 0, act);
 }
 
-// ---- AVX2 paths (x86-64) ----
+// ---- vector paths (AVX2+FMA on x86-64, NEON on aarch64) ----
 
-#if CK_X86
-CK_AVX2 static int64_t fwd_avx2(float *y, const float *x, int64_t n, int act) {
+#if CK_X86 || CK_NEON
+CK_VEC static int64_t fwd_vec(float *y, const float *x, int64_t n, int act) {
     int64_t i = 0;
-    const __m256 zero = _mm256_setzero_ps();
     if (act == CK_ACT_RELU) {
-        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_max_ps(_mm256_loadu_ps(x + i), zero));
+        for (; i + 8 <= n; i += 8) ck_store8(y + i, ck_max8(ck_load8(x + i), 0.0f));
     } else if (act == CK_ACT_SILU) {
         for (; i + 8 <= n; i += 8) {
-            __m256 v = _mm256_loadu_ps(x + i);
-            _mm256_storeu_ps(y + i, _mm256_mul_ps(v, ck_sigmoid8(v)));
+            ck_v8f v = ck_load8(x + i);
+            ck_store8(y + i, v * ck_sigmoid8(v));
         }
     } else if (act == CK_ACT_SIGMOID) {
-        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, ck_sigmoid8(_mm256_loadu_ps(x + i)));
+        for (; i + 8 <= n; i += 8) ck_store8(y + i, ck_sigmoid8(ck_load8(x + i)));
     }
     return i;   // elements done; the caller finishes the rest with the scalar formula
 }
 
 // dx = (acc ? dx : 0) + dy * f'(x).
-CK_AVX2 static inline __m256 bwd_out(const float *dx, __m256 g, __m256 d, int acc) {
-    return acc ? _mm256_fmadd_ps(g, d, _mm256_loadu_ps(dx)) : _mm256_mul_ps(g, d);
+CK_VEC static inline ck_v8f bwd_out(const float *dx, ck_v8f g, ck_v8f d, int acc) {
+    return acc ? __builtin_elementwise_fma(g, d, ck_load8(dx)) : g * d;
 }
 
-CK_AVX2 static int64_t bwd_avx2(float *dx, const float *dy, const float *x, const float *y,
-                                int64_t n, int act, int acc) {
+CK_VEC static int64_t bwd_vec(float *dx, const float *dy, const float *x, const float *y,
+                              int64_t n, int act, int acc) {
     int64_t i = 0;
-    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
     if (act == CK_ACT_RELU) {
         for (; i + 8 <= n; i += 8) {
-            __m256 m = _mm256_cmp_ps(_mm256_loadu_ps(x + i), zero, _CMP_GT_OQ);
-            __m256 g = _mm256_and_ps(m, _mm256_loadu_ps(dy + i));
-            _mm256_storeu_ps(dx + i, acc ? _mm256_add_ps(_mm256_loadu_ps(dx + i), g) : g);
+            ck_v8f g = ck_load8(x + i) > 0.0f ? ck_load8(dy + i) : 0.0f;
+            if (acc) g = ck_load8(dx + i) + g;
+            ck_store8(dx + i, g);
         }
     } else if (act == CK_ACT_SILU) {
         for (; i + 8 <= n; i += 8) {
-            __m256 v = _mm256_loadu_ps(x + i), s = ck_sigmoid8(v);
-            __m256 d = _mm256_mul_ps(s, _mm256_fmadd_ps(v, _mm256_sub_ps(one, s), one));
-            _mm256_storeu_ps(dx + i, bwd_out(dx + i, _mm256_loadu_ps(dy + i), d, acc));
+            ck_v8f v = ck_load8(x + i), s = ck_sigmoid8(v);
+            ck_v8f d = s * __builtin_elementwise_fma(v, 1.0f - s, (ck_v8f)1.0f);
+            ck_store8(dx + i, bwd_out(dx + i, ck_load8(dy + i), d, acc));
         }
     } else if (act == CK_ACT_SIGMOID) {
         for (; i + 8 <= n; i += 8) {
-            __m256 s = y ? _mm256_loadu_ps(y + i) : ck_sigmoid8(_mm256_loadu_ps(x + i));
-            __m256 d = _mm256_mul_ps(s, _mm256_sub_ps(one, s));
-            _mm256_storeu_ps(dx + i, bwd_out(dx + i, _mm256_loadu_ps(dy + i), d, acc));
+            ck_v8f s = y ? ck_load8(y + i) : ck_sigmoid8(ck_load8(x + i));
+            ck_v8f d = s * (1.0f - s);
+            ck_store8(dx + i, bwd_out(dx + i, ck_load8(dy + i), d, acc));
         }
     }
     return i;
 }
-#endif   // CK_X86
+#endif   // CK_X86 || CK_NEON
 
 void ck_act_forward_serial(float *y, const float *x, int64_t n, int act) {
     int64_t i = 0;
-#if CK_X86
-    if (ck_cpu_simd_enabled()) i = fwd_avx2(y, x, n, act);
+#if CK_X86 || CK_NEON
+    if (ck_cpu_simd_enabled()) i = fwd_vec(y, x, n, act);
 #endif
     for (; i < n; i++) y[i] = act_f(x[i], act);
 }
@@ -106,8 +105,8 @@ void ck_act_forward_serial(float *y, const float *x, int64_t n, int act) {
 void ck_act_backward_serial(float *dx, const float *dy, const float *x, const float *y, int64_t n,
                             int act, int accumulate) {
     int64_t i = 0;
-#if CK_X86
-    if (ck_cpu_simd_enabled()) i = bwd_avx2(dx, dy, x, y, n, act, accumulate);
+#if CK_X86 || CK_NEON
+    if (ck_cpu_simd_enabled()) i = bwd_vec(dx, dy, x, y, n, act, accumulate);
 #endif
     for (; i < n; i++) {
         float d = dy[i] * act_df(x[i], y ? y[i] : 0.0f, y != NULL, act);

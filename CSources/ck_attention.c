@@ -1,6 +1,7 @@
 // Fused multi-head attention: 64 x 64 blocks, online softmax forward, recomputing backward.
 // Block products go to single-threaded OpenBLAS sgemm; the softmax arithmetic runs on rows of
-// a score block held on the stack (AVX2 with ck_exp8 on x86-64, or scalar expf).
+// a score block held on the stack (vector code with ck_exp8: AVX2+FMA on x86-64, NEON on
+// aarch64; or scalar expf).
 #include "ck_attention.h"
 #include "ck_internal.h"
 #include "ck_simd.h"
@@ -23,13 +24,13 @@ static float rowmax_scalar(const float *s, int64_t n) {
     for (int64_t i = 1; i < n; i++) m = s[i] > m ? s[i] : m;
     return m;
 }
-#if CK_X86
-CK_AVX2 static float rowmax_avx2(const float *s, int64_t n) {
+#if CK_X86 || CK_NEON
+CK_VEC static float rowmax_vec(const float *s, int64_t n) {
     int64_t i = 0;
     float m = s[0];
     if (n >= 8) {
-        __m256 v = _mm256_loadu_ps(s);
-        for (i = 8; i + 8 <= n; i += 8) v = _mm256_max_ps(v, _mm256_loadu_ps(s + i));
+        ck_v8f v = ck_load8(s);
+        for (i = 8; i + 8 <= n; i += 8) v = ck_max8(v, ck_load8(s + i));
         m = ck_hmax8(v);
     }
     for (; i < n; i++) m = s[i] > m ? s[i] : m;
@@ -51,17 +52,17 @@ static float expsum_scalar(float *s, int64_t n, float m) {
     for (; i < n; i++) { s[i] = expf(s[i] - m); t += s[i]; }
     return t;
 }
-#if CK_X86
-CK_AVX2 static float expsum_avx2(float *s, int64_t n, float m) {
-    __m256 acc = _mm256_setzero_ps(), mv = _mm256_set1_ps(m);
+#if CK_X86 || CK_NEON
+CK_VEC static float expsum_vec(float *s, int64_t n, float m) {
+    ck_v8f acc = 0.0f;
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        __m256 e = ck_exp8(_mm256_sub_ps(_mm256_loadu_ps(s + i), mv));
-        _mm256_storeu_ps(s + i, e);
-        acc = _mm256_add_ps(acc, e);
+        ck_v8f e = ck_exp8(ck_load8(s + i) - m);
+        ck_store8(s + i, e);
+        acc = acc + e;
     }
     float a[8];
-    _mm256_storeu_ps(a, acc);
+    ck_store8(a, acc);
     float t = fold8(a);
     for (; i < n; i++) { s[i] = expf(s[i] - m); t += s[i]; }
     return t;
@@ -72,11 +73,10 @@ CK_AVX2 static float expsum_avx2(float *s, int64_t n, float m) {
 static void expsub_scalar(float *s, int64_t n, float m) {
     for (int64_t i = 0; i < n; i++) s[i] = expf(s[i] - m);
 }
-#if CK_X86
-CK_AVX2 static void expsub_avx2(float *s, int64_t n, float m) {
-    __m256 mv = _mm256_set1_ps(m);
+#if CK_X86 || CK_NEON
+CK_VEC static void expsub_vec(float *s, int64_t n, float m) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(s + i, ck_exp8(_mm256_sub_ps(_mm256_loadu_ps(s + i), mv)));
+    for (; i + 8 <= n; i += 8) ck_store8(s + i, ck_exp8(ck_load8(s + i) - m));
     for (; i < n; i++) s[i] = expf(s[i] - m);
 }
 #endif
@@ -86,8 +86,8 @@ CK_BODY void ds_body(float *dp, const float *p, int64_t n, float delta) {
     for (int64_t i = 0; i < n; i++) dp[i] = p[i] * (dp[i] - delta);
 }
 static void ds_scalar(float *dp, const float *p, int64_t n, float delta) { ds_body(dp, p, n, delta); }
-#if CK_X86
-CK_AVX2 static void ds_avx2(float *dp, const float *p, int64_t n, float delta) { ds_body(dp, p, n, delta); }
+#if CK_X86 || CK_NEON
+CK_VEC static void ds_vec(float *dp, const float *p, int64_t n, float delta) { ds_body(dp, p, n, delta); }
 #endif
 
 // x *= a
@@ -95,8 +95,8 @@ CK_BODY void scal_body(float *x, int64_t n, float a) {
     for (int64_t i = 0; i < n; i++) x[i] *= a;
 }
 static void scal_scalar(float *x, int64_t n, float a) { scal_body(x, n, a); }
-#if CK_X86
-CK_AVX2 static void scal_avx2(float *x, int64_t n, float a) { scal_body(x, n, a); }
+#if CK_X86 || CK_NEON
+CK_VEC static void scal_vec(float *x, int64_t n, float a) { scal_body(x, n, a); }
 #endif
 
 // a . b, 8 interleaved partial sums
@@ -110,8 +110,8 @@ CK_BODY float dot_body(const float *a, const float *b, int64_t n) {
     return t;
 }
 static float dot_scalar(const float *a, const float *b, int64_t n) { return dot_body(a, b, n); }
-#if CK_X86
-CK_AVX2 static float dot_avx2(const float *a, const float *b, int64_t n) { return dot_body(a, b, n); }
+#if CK_X86 || CK_NEON
+CK_VEC static float dot_vec(const float *a, const float *b, int64_t n) { return dot_body(a, b, n); }
 #endif
 
 typedef struct {
@@ -124,8 +124,8 @@ typedef struct {
 } at_ops;
 
 static at_ops get_ops(void) {
-#if CK_X86
-    if (ck_cpu_simd_enabled()) return (at_ops){rowmax_avx2, expsum_avx2, expsub_avx2, ds_avx2, scal_avx2, dot_avx2};
+#if CK_X86 || CK_NEON
+    if (ck_cpu_simd_enabled()) return (at_ops){rowmax_vec, expsum_vec, expsub_vec, ds_vec, scal_vec, dot_vec};
 #endif
     return (at_ops){rowmax_scalar, expsum_scalar, expsub_scalar, ds_scalar, scal_scalar, dot_scalar};
 }

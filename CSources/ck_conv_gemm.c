@@ -20,8 +20,10 @@
 //            dcol = w^T dy (for the output rows that reach the band, halo included), then
 //            col2im restricted to the band, so each dx element has one owner.
 // KK = Cin*K*K; col row kr = (ci*K + ky)*K + kx, matching w's (Cout, Cin, K, K) layout.
-// im2col has AVX2 paths for stride 1 with same-size output (3x3 pad 1, ...) and for stride 2.
+// im2col has vector paths (AVX2 on x86-64, NEON on aarch64) for stride 1 with same-size output
+// (3x3 pad 1, ...) and for stride 2.
 #include "ck_conv_internal.h"
+#include "ck_simd.h"
 #include <cblas.h>
 #include <string.h>
 
@@ -169,20 +171,16 @@ int64_t ck_conv_gemm_backward_floats(int64_t N, int64_t Cin, int64_t H, int64_t 
     return ck_max64(p.nch_a * p.nks * p.slot_a + parts, dx_pass_floats(&p));
 }
 
-// ---- row helpers: scalar code and AVX2 intrinsics that add in the same order (same bits) ----
-// (off x86-64 only the scalar code exists)
-
-#if !CK_X86
-#define sum_partials_avx2 sum_partials_scalar   // never called: the SIMD switch is always off there
-#endif
+// ---- row helpers: scalar code and vector code (AVX2 on x86-64, NEON on aarch64) that adds in
+// the same order (same bits) ----
 
 static void add_scalar(float *d, const float *s, int64_t n) {
     for (int64_t i = 0; i < n; i++) d[i] += s[i];
 }
-#if CK_X86
-CK_AVX2 static void add_avx2(float *d, const float *s, int64_t n) {
+#if CK_X86 || CK_NEON
+CK_VEC static void add_vec(float *d, const float *s, int64_t n) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_add_ps(_mm256_loadu_ps(d + i), _mm256_loadu_ps(s + i)));
+    for (; i + 8 <= n; i += 8) ck_store8(d + i, ck_load8(d + i) + ck_load8(s + i));
     for (; i < n; i++) d[i] += s[i];
 }
 #endif
@@ -190,11 +188,10 @@ CK_AVX2 static void add_avx2(float *d, const float *s, int64_t n) {
 static void addc_scalar(float *d, float c, int64_t n) {
     for (int64_t i = 0; i < n; i++) d[i] += c;
 }
-#if CK_X86
-CK_AVX2 static void addc_avx2(float *d, float c, int64_t n) {
-    const __m256 v = _mm256_set1_ps(c);
+#if CK_X86 || CK_NEON
+CK_VEC static void addc_vec(float *d, float c, int64_t n) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_add_ps(_mm256_loadu_ps(d + i), v));
+    for (; i + 8 <= n; i += 8) ck_store8(d + i, ck_load8(d + i) + c);
     for (; i < n; i++) d[i] += c;
 }
 #endif
@@ -212,13 +209,13 @@ static float sum_scalar(const float *x, int64_t n) {
     for (; i < n; i++) s += x[i];
     return s;
 }
-#if CK_X86
-CK_AVX2 static float sum_avx2(const float *x, int64_t n) {
-    __m256 v = _mm256_setzero_ps();
+#if CK_X86 || CK_NEON
+CK_VEC static float sum_vec(const float *x, int64_t n) {
+    ck_v8f v = 0.0f;
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) v = _mm256_add_ps(v, _mm256_loadu_ps(x + i));
+    for (; i + 8 <= n; i += 8) v = v + ck_load8(x + i);
     float a[8];
-    _mm256_storeu_ps(a, v);
+    ck_store8(a, v);
     float s = fold8(a);
     for (; i < n; i++) s += x[i];
     return s;
@@ -235,49 +232,23 @@ static void scatter2_scalar(float *d, const float *s, int64_t n, int64_t room) {
     (void)room;
     for (int64_t i = 0; i < n; i++) d[2 * i] += s[i];
 }
-#if CK_X86
-CK_AVX2 static void scatter2_avx2(float *d, const float *s, int64_t n, int64_t room) {
-    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+#if CK_X86 || CK_NEON
+// 8 sources at a time into 16 floats of d (two vectors); at the end of the row only the floats
+// inside `room` are read and written back.
+CK_VEC static void scatter2_vec(float *d, const float *s, int64_t n, int64_t room) {
+    const ck_v8i h0 = {0, 0, 1, 1, 2, 2, 3, 3}, h1 = h0 + 4;   // the source lane below each float of d
     for (int64_t i = 0; i < n; i += 8) {
-        __m256 v, d0, d1;
-        int full = i + 8 <= n && 2 * i + 16 <= room;
-        __m256i m0 = _mm256_set1_epi32(-1), m1 = m0;
-        if (full) {
-            v = _mm256_loadu_ps(s + i);
-            d0 = _mm256_loadu_ps(d + 2 * i);
-            d1 = _mm256_loadu_ps(d + 2 * i + 8);
-        } else {   // tail: only the lanes inside the row (room) are read and written back
-            __m256i ms = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - i)), iota);
-            __m256i r = _mm256_set1_epi32((int)(room - 2 * i));
-            m0 = _mm256_cmpgt_epi32(r, iota);
-            m1 = _mm256_cmpgt_epi32(r, _mm256_add_epi32(iota, _mm256_set1_epi32(8)));
-            v = _mm256_maskload_ps(s + i, ms);
-            d0 = _mm256_maskload_ps(d + 2 * i, m0);
-            d1 = _mm256_maskload_ps(d + 2 * i + 8, m1);
-        }
-        __m256 z = _mm256_setzero_ps();
-        __m256 lo = _mm256_unpacklo_ps(v, z), hi = _mm256_unpackhi_ps(v, z);   // s0 0 s1 0 | s4 0 s5 0 ...
-        __m256 e0 = _mm256_permute2f128_ps(lo, hi, 0x20), e1 = _mm256_permute2f128_ps(lo, hi, 0x31);
-        // Only the even lanes with a source element change (the others keep their exact bits,
-        // -0 included).
-        if (full) {
-            d0 = _mm256_blend_ps(d0, _mm256_add_ps(d0, e0), 0x55);
-            d1 = _mm256_blend_ps(d1, _mm256_add_ps(d1, e1), 0x55);
-        } else {
-            const __m256i even = _mm256_setr_epi32(-1, 0, -1, 0, -1, 0, -1, 0);
-            const __m256i h0 = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3), h1 = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
-            __m256i rem = _mm256_set1_epi32((int)(n - i));
-            __m256i w0 = _mm256_and_si256(even, _mm256_cmpgt_epi32(rem, h0)), w1 = _mm256_and_si256(even, _mm256_cmpgt_epi32(rem, h1));
-            d0 = _mm256_blendv_ps(d0, _mm256_add_ps(d0, e0), _mm256_castsi256_ps(w0));
-            d1 = _mm256_blendv_ps(d1, _mm256_add_ps(d1, e1), _mm256_castsi256_ps(w1));
-        }
-        if (full) {
-            _mm256_storeu_ps(d + 2 * i, d0);
-            _mm256_storeu_ps(d + 2 * i + 8, d1);
-        } else {
-            _mm256_maskstore_ps(d + 2 * i, m0, d0);
-            _mm256_maskstore_ps(d + 2 * i + 8, m1, d1);
-        }
+        const int64_t w = room - 2 * i;
+        const int r = (int)ck_min64(8, n - i);
+        ck_v8f v = ck_load8_upto(s + i, r), d0 = ck_load8_upto(d + 2 * i, w), d1 = ck_load8_upto(d + 2 * i + 8, w - 8);
+        // the even lanes add their source; the odd ones, and the even ones without a source,
+        // keep their exact bits (-0 included)
+        ck_v8f a0 = d0 + __builtin_shufflevector(v, v, 0, 0, 1, 1, 2, 2, 3, 3);
+        ck_v8f a1 = d1 + __builtin_shufflevector(v, v, 4, 4, 5, 5, 6, 6, 7, 7);
+        a0 = __builtin_shufflevector(a0, d0, 0, 9, 2, 11, 4, 13, 6, 15);
+        a1 = __builtin_shufflevector(a1, d1, 0, 9, 2, 11, 4, 13, 6, 15);
+        ck_store8_upto(d + 2 * i, h0 < r ? a0 : d0, w);
+        ck_store8_upto(d + 2 * i + 8, h1 < r ? a1 : d1, w - 8);
     }
 }
 #endif
@@ -287,12 +258,12 @@ typedef struct {
     void (*addc)(float *, float, int64_t);
     float (*sum)(const float *, int64_t);
     void (*scatter2)(float *, const float *, int64_t, int64_t);
-    int avx;
+    int vec;
 } row_ops;
 
 static row_ops get_ops(void) {
-#if CK_X86
-    if (ck_cpu_simd_enabled()) return (row_ops){add_avx2, addc_avx2, sum_avx2, scatter2_avx2, 1};
+#if CK_X86 || CK_NEON
+    if (ck_cpu_simd_enabled()) return (row_ops){add_vec, addc_vec, sum_vec, scatter2_vec, 1};
 #endif
     return (row_ops){add_scalar, addc_scalar, sum_scalar, scatter2_scalar, 0};
 }
@@ -304,14 +275,20 @@ static void sum_partials_scalar(float *acc, int64_t stride, int64_t nparts, int6
         for (int64_t i = 0; i < n; i++) acc[i] += pp[i];
     }
 }
-#if CK_X86
-CK_AVX2 static void sum_partials_avx2(float *acc, int64_t stride, int64_t nparts, int64_t n) {
-    for (int64_t q = 1; q < nparts; q++) add_avx2(acc, acc + q * stride, n);
+#if CK_X86 || CK_NEON
+CK_VEC static void sum_partials_vec(float *acc, int64_t stride, int64_t nparts, int64_t n) {
+    for (int64_t q = 1; q < nparts; q++) add_vec(acc, acc + q * stride, n);
 }
 #endif
 void ck_conv_sum_partials(float *acc, int64_t stride, int64_t nparts, int64_t n, int simd) {
-    if (simd) sum_partials_avx2(acc, stride, nparts, n);
-    else sum_partials_scalar(acc, stride, nparts, n);
+#if CK_X86 || CK_NEON
+    if (simd) {
+        sum_partials_vec(acc, stride, nparts, n);
+        return;
+    }
+#endif
+    (void)simd;   // no vector loop elsewhere
+    sum_partials_scalar(acc, stride, nparts, n);
 }
 
 // ---- im2col and col2im ----
@@ -348,28 +325,23 @@ static void im2col_row_same(float *d, const float *xc, int64_t ky, int64_t kx, i
             for (int64_t o = W - zr; o < W; o++) d[r * W + o] = 0.0f;
 }
 
-#if CK_X86
-// AVX2 helpers: zeroing and copying with masked tails (no library calls: small images have
-// short col rows, where call overhead would dominate).
-static const int32_t k_tail_mask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-
-CK_AVX2 static inline void zero_avx2(float *d, int64_t n) {
+#if CK_X86 || CK_NEON
+// Vector helpers: zeroing and copying with partial-vector tails (no library calls: small images
+// have short col rows, where call overhead would dominate).
+CK_VEC static inline void zero_vec(float *d, int64_t n) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_setzero_ps());
-    if (i < n) _mm256_maskstore_ps(d + i, _mm256_loadu_si256((const __m256i *)(k_tail_mask + 8 - (n - i))), _mm256_setzero_ps());
+    for (; i + 8 <= n; i += 8) ck_store8(d + i, 0.0f);
+    if (i < n) ck_store8_upto(d + i, 0.0f, n - i);
 }
 
-CK_AVX2 static inline void copy_avx2(float *d, const float *s, int64_t n) {
+CK_VEC static inline void copy_vec(float *d, const float *s, int64_t n) {
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
-        __m256 a = _mm256_loadu_ps(s + i), b = _mm256_loadu_ps(s + i + 8), c = _mm256_loadu_ps(s + i + 16), e = _mm256_loadu_ps(s + i + 24);
-        _mm256_storeu_ps(d + i, a); _mm256_storeu_ps(d + i + 8, b); _mm256_storeu_ps(d + i + 16, c); _mm256_storeu_ps(d + i + 24, e);
+        ck_v8f a = ck_load8(s + i), b = ck_load8(s + i + 8), c = ck_load8(s + i + 16), e = ck_load8(s + i + 24);
+        ck_store8(d + i, a); ck_store8(d + i + 8, b); ck_store8(d + i + 16, c); ck_store8(d + i + 24, e);
     }
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_loadu_ps(s + i));
-    if (i < n) {
-        __m256i m = _mm256_loadu_si256((const __m256i *)(k_tail_mask + 8 - (n - i)));
-        _mm256_maskstore_ps(d + i, m, _mm256_maskload_ps(s + i, m));
-    }
+    for (; i + 8 <= n; i += 8) ck_store8(d + i, ck_load8(s + i));
+    if (i < n) ck_store8_upto(d + i, ck_load8_upto(s + i, n - i), n - i);
 }
 
 // Column masks for the border zeros of the "same" stride-1 path. The column pattern of a run of
@@ -393,89 +365,80 @@ static void make_mask_tab(int32_t *tab, const conv_plan *p) {
     }
 }
 
+// The 8 floats v with the lanes whose mask at t is 0 cleared (+0).
+CK_VEC static inline ck_v8f masked8(ck_v8f v, const int32_t *t) {
+    ck_v8i m;
+    __builtin_memcpy(&m, t, sizeof m);
+    return (ck_v8f)((ck_v8i)v & m);
+}
+
 // d[e] = src[e] & mask of column (r0 + e) mod W, e < n; r0 < W; tab has period L.
-CK_AVX2 static inline void copy_masked_avx2(float *d, const float *src, int64_t n, const int32_t *tab, int64_t r0,
-                                            int64_t L) {
+CK_VEC static inline void copy_masked_vec(float *d, const float *src, int64_t n, const int32_t *tab, int64_t r0,
+                                          int64_t L) {
     int64_t r = r0, i = 0;
     for (; i + 32 <= n; i += 32) {
         const int32_t *t = tab + r;
-        __m256 a = _mm256_and_ps(_mm256_loadu_ps(src + i), _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)t)));
-        __m256 b = _mm256_and_ps(_mm256_loadu_ps(src + i + 8), _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(t + 8))));
-        __m256 c = _mm256_and_ps(_mm256_loadu_ps(src + i + 16), _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(t + 16))));
-        __m256 e = _mm256_and_ps(_mm256_loadu_ps(src + i + 24), _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(t + 24))));
-        _mm256_storeu_ps(d + i, a);
-        _mm256_storeu_ps(d + i + 8, b);
-        _mm256_storeu_ps(d + i + 16, c);
-        _mm256_storeu_ps(d + i + 24, e);
+        ck_v8f a = masked8(ck_load8(src + i), t), b = masked8(ck_load8(src + i + 8), t + 8);
+        ck_v8f c = masked8(ck_load8(src + i + 16), t + 16), e = masked8(ck_load8(src + i + 24), t + 24);
+        ck_store8(d + i, a);
+        ck_store8(d + i + 8, b);
+        ck_store8(d + i + 16, c);
+        ck_store8(d + i + 24, e);
         r += 32;
         while (r >= L) r -= L;
     }
-    for (; i + 8 <= n; i += 8, r += 8)
-        _mm256_storeu_ps(d + i, _mm256_and_ps(_mm256_loadu_ps(src + i), _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(tab + r)))));
-    if (i < n) {
-        __m256i t = _mm256_loadu_si256((const __m256i *)(k_tail_mask + 8 - (n - i)));
-        __m256 m = _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(tab + r)));
-        _mm256_maskstore_ps(d + i, t, _mm256_and_ps(_mm256_maskload_ps(src + i, t), m));
-    }
+    for (; i + 8 <= n; i += 8, r += 8) ck_store8(d + i, masked8(ck_load8(src + i), tab + r));
+    if (i < n) ck_store8_upto(d + i, masked8(ck_load8_upto(src + i, n - i), tab + r), n - i);
 }
 
-CK_AVX2 static void im2col_row_same_avx2(float *d, const float *xc, int64_t ky, int64_t kx, int64_t oy0, int64_t oy1,
-                                         const conv_plan *p, const int32_t *tab) {
+CK_VEC static void im2col_row_same_vec(float *d, const float *xc, int64_t ky, int64_t kx, int64_t oy0, int64_t oy1,
+                                       const conv_plan *p, const int32_t *tab) {
     const int64_t W = p->W, H = p->H, pad = p->pad, rows = oy1 - oy0;
     int64_t ya = ck_max64(oy0, pad - ky), yb = ck_min64(oy1, H + pad - ky);
     if (yb <= ya) {
-        zero_avx2(d, rows * W);
+        zero_vec(d, rows * W);
         return;
     }
     int64_t e0 = (ya - oy0) * W, e1 = (yb - oy0) * W, S0 = (oy0 + ky - pad) * W + kx - pad;
     int64_t c0 = ck_max64(e0, -S0), c1 = ck_min64(e1, H * W - S0);
-    zero_avx2(d, c0);
+    zero_vec(d, c0);
     // c0 is a row start (column 0), or the first in-plane column pad - kx of the first row
-    if (kx == pad) copy_avx2(d + c0, xc + c0 + S0, c1 - c0);
+    if (kx == pad) copy_vec(d + c0, xc + c0 + S0, c1 - c0);
     else {
         int64_t L = mask_period(W);
-        copy_masked_avx2(d + c0, xc + c0 + S0, c1 - c0, tab + kx * (L + 32), c0 - e0, L);
+        copy_masked_vec(d + c0, xc + c0 + S0, c1 - c0, tab + kx * (L + 32), c0 - e0, L);
     }
-    zero_avx2(d + c1, rows * W - c1);
+    zero_vec(d + c1, rows * W - c1);
 }
 
 // Stride 2: col row (ci, ky, kx) over output rows [oy0, oy1), one output row at a time,
-// d[ox] = x[iy, 2 ox - pad + kx]. 8 outputs come from 16 consecutive inputs: masked loads read
-// 0 outside the image (which makes the border zeros), a shuffle keeps the even lanes.
-CK_AVX2 static void im2col_row_s2_avx2(float *d, const float *xc, int64_t ky, int64_t kx, int64_t oy0, int64_t oy1,
-                                       const conv_plan *p) {
+// d[ox] = x[iy, 2 ox - pad + kx]. 8 outputs come from 16 consecutive inputs, of which a
+// shuffle keeps the even lanes; at the image borders the 8 are gathered one by one, 0 outside.
+CK_VEC static void im2col_row_s2_vec(float *d, const float *xc, int64_t ky, int64_t kx, int64_t oy0, int64_t oy1,
+                                     const conv_plan *p) {
     const int64_t W = p->W, H = p->H, Wo = p->Wo, pad = p->pad;
-    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), Wv = _mm256_set1_epi32((int)W);
-    const __m256i neg1 = _mm256_set1_epi32(-1);
     for (int64_t oy = oy0; oy < oy1; oy++, d += Wo) {
         int64_t iy = 2 * oy - pad + ky;
         if (iy < 0 || iy >= H) {
-            zero_avx2(d, Wo);
+            zero_vec(d, Wo);
             continue;
         }
         const float *row = xc + iy * W;
         for (int64_t ox = 0; ox < Wo; ox += 8) {
             int64_t j0 = 2 * ox - pad + kx;   // input column of lane 0
-            __m256 a, b;
+            ck_v8f e = 0.0f;
             if (j0 >= 0 && j0 + 16 <= W) {
-                a = _mm256_loadu_ps(row + j0);
-                b = _mm256_loadu_ps(row + j0 + 8);
+                ck_v8f a = ck_load8(row + j0), b = ck_load8(row + j0 + 8);
+                e = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
             } else {
-                __m256i ja = _mm256_add_epi32(_mm256_set1_epi32((int)j0), iota), jb = _mm256_add_epi32(ja, _mm256_set1_epi32(8));
-                __m256i ma = _mm256_and_si256(_mm256_cmpgt_epi32(ja, neg1), _mm256_cmpgt_epi32(Wv, ja));
-                __m256i mb = _mm256_and_si256(_mm256_cmpgt_epi32(jb, neg1), _mm256_cmpgt_epi32(Wv, jb));
-                // lanes outside the row are masked (not read); the pointer itself may point before it
-                a = _mm256_maskload_ps(row + j0, ma);
-                b = _mm256_maskload_ps(row + j0 + 8, mb);
+                for (int l = 0; l < 8; l++)
+                    if (j0 + 2 * l >= 0 && j0 + 2 * l < W) e[l] = row[j0 + 2 * l];
             }
-            __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));   // a0 a2 b0 b2 a4 a6 b4 b6
-            e = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
-            if (ox + 8 <= Wo) _mm256_storeu_ps(d + ox, e);
-            else _mm256_maskstore_ps(d + ox, _mm256_loadu_si256((const __m256i *)(k_tail_mask + 8 - (Wo - ox))), e);
+            ck_store8_upto(d + ox, e, Wo - ox);
         }
     }
 }
-#endif   // CK_X86
+#endif   // CK_X86 || CK_NEON
 
 // col rows [k0, k1) for output rows [oy0, oy1) of one image x (Cin, H, W):
 // col[(kr - k0)*ldc + (oy - oy0)*Wo + ox] = x[ci, oy*s - pad + ky, ox*s - pad + kx] or 0.
@@ -483,8 +446,8 @@ static void im2col(float *col, int64_t ldc, const float *x, int64_t k0, int64_t 
                    int64_t oy1, const conv_plan *p, const row_ops *ops) {
     const int64_t K = p->K, s = p->s, pad = p->pad, H = p->H, W = p->W, Wo = p->Wo;
     const int same = s == 1 && Wo == W;
-#if CK_X86
-    const int fast = same && ops->avx && K * (mask_period(W) + 32) <= MASK_TAB_MAX;
+#if CK_X86 || CK_NEON
+    const int fast = same && ops->vec && K * (mask_period(W) + 32) <= MASK_TAB_MAX;
     int32_t tab[MASK_TAB_MAX];
     if (fast) make_mask_tab(tab, p);
 #else
@@ -494,11 +457,11 @@ static void im2col(float *col, int64_t ldc, const float *x, int64_t k0, int64_t 
     for (int64_t kr = k0; kr < k1; kr++) {
         float *d = col + (kr - k0) * ldc;
         const float *xc = x + ci * p->HW;
-#if CK_X86
+#if CK_X86 || CK_NEON
         if (fast) {
-            im2col_row_same_avx2(d, xc, ky, kx, oy0, oy1, p, tab);
-        } else if (s == 2 && ops->avx) {
-            im2col_row_s2_avx2(d, xc, ky, kx, oy0, oy1, p);
+            im2col_row_same_vec(d, xc, ky, kx, oy0, oy1, p, tab);
+        } else if (s == 2 && ops->vec) {
+            im2col_row_s2_vec(d, xc, ky, kx, oy0, oy1, p);
         } else
 #endif
         if (same) {
@@ -736,7 +699,7 @@ static void psum_task(void *ctx, int64_t t, int64_t nt) {
     const conv_job *j = ctx;
     const int64_t Cout = j->p.Cout, KK = j->p.KK, k0 = t * PSUM_ROWS, k1 = ck_min64(KK, k0 + PSUM_ROWS);
     float *acc = j->parts + k0 * Cout;
-    ck_conv_sum_partials(acc, Cout * KK, j->p.nch_a, (k1 - k0) * Cout, j->ops.avx);
+    ck_conv_sum_partials(acc, Cout * KK, j->p.nch_a, (k1 - k0) * Cout, j->ops.vec);
     for (int64_t co = 0; co < Cout; co++) {
         float *d = j->dw + co * KK;
         if (j->set_dw)

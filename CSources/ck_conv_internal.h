@@ -34,7 +34,7 @@ static inline void slot_give(_Atomic uint32_t *free_slots, int i) { atomic_fetch
 static inline void slots_reset(_Atomic uint32_t *free_slots) { atomic_store(free_slots, 0xFFFFFFFFu); }
 
 // acc[i] += acc[q*stride + i] for q = 1, ..., nparts - 1 in that order (i < n): the partial sums
-// of chunks 1.. added into chunk 0's, in chunk order; simd picks the AVX2 loop, same bits
+// of chunks 1.. added into chunk 0's, in chunk order; simd picks the vector loop, same bits
 // (ck_conv_gemm.c).
 void ck_conv_sum_partials(float *acc, int64_t stride, int64_t nparts, int64_t n, int simd);
 

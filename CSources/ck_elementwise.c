@@ -1,6 +1,6 @@
 // Elementwise kernels. The broadcast binary kernels walk the output row by row (the last
 // dim); each row's inner loop is specialised for contiguous / broadcast operands and is
-// compiled twice from one body (scalar and AVX2), so both paths compute the same formula.
+// compiled twice from one body (scalar and vector), so both paths compute the same formula.
 #include "ck_elementwise.h"
 #include "ck_internal.h"
 #include <math.h>
@@ -75,14 +75,14 @@ CK_BODY void bwd_row(float *g, int acc, int which_b, const float *dy, const floa
 static void fwd_row_scalar(float *y, const float *a, int64_t as, const float *b, int64_t bs, int64_t n, int op) {
     fwd_row(y, a, as, b, bs, n, op);
 }
-CK_AVX2 static void fwd_row_avx2(float *y, const float *a, int64_t as, const float *b, int64_t bs, int64_t n, int op) {
+CK_VEC static void fwd_row_vec(float *y, const float *a, int64_t as, const float *b, int64_t bs, int64_t n, int op) {
     fwd_row(y, a, as, b, bs, n, op);
 }
 static void bwd_row_scalar(float *g, int acc, int wb, const float *dy, const float *a, int64_t as,
                            const float *b, int64_t bs, int64_t n, int op) {
     bwd_row(g, acc, wb, dy, a, as, b, bs, n, op);
 }
-CK_AVX2 static void bwd_row_avx2(float *g, int acc, int wb, const float *dy, const float *a, int64_t as,
+CK_VEC static void bwd_row_vec(float *g, int acc, int wb, const float *dy, const float *a, int64_t as,
                                  const float *b, int64_t bs, int64_t n, int op) {
     bwd_row(g, acc, wb, dy, a, as, b, bs, n, op);
 }
@@ -130,7 +130,7 @@ static void bin_fwd_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
     const bin_job *j = p;
     bin_span sp = bin_task_span(j, t);
-    int avx = ck_cpu_simd_enabled();
+    int vec = ck_cpu_simd_enabled();
     int64_t ia = j->as[j->ndim - 1], ib = j->bs[j->ndim - 1], n = sp.c1 - sp.c0;
     for (int64_t r = sp.r0; r < sp.r1; r++) {
         int64_t ao, bo;
@@ -138,7 +138,7 @@ static void bin_fwd_task(void *p, int64_t t, int64_t nt) {
         ao += sp.c0 * ia;
         bo += sp.c0 * ib;
         float *y = j->y + r * j->inner + sp.c0;
-        if (avx) fwd_row_avx2(y, j->a + ao, ia, j->b + bo, ib, n, j->op);
+        if (vec) fwd_row_vec(y, j->a + ao, ia, j->b + bo, ib, n, j->op);
         else fwd_row_scalar(y, j->a + ao, ia, j->b + bo, ib, n, j->op);
     }
 }
@@ -147,7 +147,7 @@ static void bin_bwd_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
     const bin_job *j = p;
     bin_span sp = bin_task_span(j, t);
-    int avx = ck_cpu_simd_enabled();
+    int vec = ck_cpu_simd_enabled();
     int64_t ia = j->as[j->ndim - 1], ib = j->bs[j->ndim - 1], n = sp.c1 - sp.c0;
     for (int64_t r = sp.r0; r < sp.r1; r++) {
         int64_t ao, bo;
@@ -158,7 +158,7 @@ static void bin_bwd_task(void *p, int64_t t, int64_t nt) {
         for (int wb = 0; wb < 2; wb++) {
             float *g = wb ? j->gb : j->ga;
             if (!g) continue;
-            if (avx) bwd_row_avx2(g + o, j->acc, wb, j->dy + o, j->a + ao, ia, j->b + bo, ib, n, j->op);
+            if (vec) bwd_row_vec(g + o, j->acc, wb, j->dy + o, j->a + ao, ia, j->b + bo, ib, n, j->op);
             else bwd_row_scalar(g + o, j->acc, wb, j->dy + o, j->a + ao, ia, j->b + bo, ib, n, j->op);
         }
     }
@@ -279,15 +279,15 @@ CK_BODY void axpy_body(float *y, const float *x, int64_t n, float alpha) {
     for (int64_t i = 0; i < n; i++) y[i] += alpha * x[i];
 }
 static void affine_scalar(float *y, const float *x, int64_t n, float a, float b) { affine_body(y, x, n, a, b); }
-CK_AVX2 static void affine_avx2(float *y, const float *x, int64_t n, float a, float b) { affine_body(y, x, n, a, b); }
+CK_VEC static void affine_vec(float *y, const float *x, int64_t n, float a, float b) { affine_body(y, x, n, a, b); }
 static void axpy_scalar(float *y, const float *x, int64_t n, float a) { axpy_body(y, x, n, a); }
-CK_AVX2 static void axpy_avx2(float *y, const float *x, int64_t n, float a) { axpy_body(y, x, n, a); }
+CK_VEC static void axpy_vec(float *y, const float *x, int64_t n, float a) { axpy_body(y, x, n, a); }
 
 static void affine_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
     const un_job *j = p;
     int64_t s = t * CK_BLOCK, e = ck_min64(s + CK_BLOCK, j->n);
-    if (ck_cpu_simd_enabled()) affine_avx2(j->y + s, j->x + s, e - s, j->alpha, j->beta);
+    if (ck_cpu_simd_enabled()) affine_vec(j->y + s, j->x + s, e - s, j->alpha, j->beta);
     else affine_scalar(j->y + s, j->x + s, e - s, j->alpha, j->beta);
 }
 
@@ -295,7 +295,7 @@ static void axpy_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
     const un_job *j = p;
     int64_t s = t * CK_BLOCK, e = ck_min64(s + CK_BLOCK, j->n);
-    if (ck_cpu_simd_enabled()) axpy_avx2(j->y + s, j->x + s, e - s, j->alpha);
+    if (ck_cpu_simd_enabled()) axpy_vec(j->y + s, j->x + s, e - s, j->alpha);
     else axpy_scalar(j->y + s, j->x + s, e - s, j->alpha);
 }
 

@@ -20,7 +20,7 @@
 #define CH_PER_TASK 64   // channels per task of the gamma/beta pass
 #define DZ_KEEP 4096     // a group's dz is kept on the stack between the two backward passes up to this size
 
-// ---- chunk bodies (one source, scalar and AVX2 copies) ----
+// ---- chunk bodies: the scalar code, then the vector versions ----
 
 static inline float fold8(const float *a) {
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
@@ -82,20 +82,20 @@ static void affine_scalar(float *y, const float *x, int64_t n, float mu, float A
 static void bsum_scalar(double *s, const float *dz, const float *x, int64_t m, float mu, float rs) { bsum_body(s, dz, x, m, mu, rs); }
 static void dx_scalar(float *dx, const float *dz, const float *x, int64_t n, float mu, float rs, float c1, float c2, float c3, int set) { dx_body(dx, dz, x, n, mu, rs, c1, c2, c3, set); }
 
-// AVX2 versions written with intrinsics (not left to the auto-vectorizer, which gcc -O2 does
-// not apply to these loops). Same formulas; tails in scalar code. x86-64 only.
-#if CK_X86
-CK_AVX2 static double stat_avx2(const float *x, int64_t n, float mu, int mode) {
+// Vector versions (AVX2+FMA on x86-64, NEON on aarch64), written out rather than left to the
+// auto-vectorizer (which gcc -O2 does not apply to these loops). Same formulas; tails in scalar
+// code or, where planes are short, partial vectors.
+#if CK_X86 || CK_NEON
+CK_VEC static double stat_vec(const float *x, int64_t n, float mu, int mode) {
     double tot = 0.0;
-    const __m256 m = _mm256_set1_ps(mu);
     for (int64_t c0 = 0; c0 < n; c0 += CHUNK) {
         int64_t k = ck_min64(CHUNK, n - c0), i = 0;
         const float *p = x + c0;
-        __m256 a = _mm256_setzero_ps();
+        ck_v8f a = 0.0f;
         if (mode == 0)
-            for (; i + 8 <= k; i += 8) a = _mm256_add_ps(a, _mm256_loadu_ps(p + i));
+            for (; i + 8 <= k; i += 8) a = a + ck_load8(p + i);
         else
-            for (; i + 8 <= k; i += 8) { __m256 d = _mm256_sub_ps(_mm256_loadu_ps(p + i), m); a = _mm256_fmadd_ps(d, d, a); }
+            for (; i + 8 <= k; i += 8) { ck_v8f d = ck_load8(p + i) - mu; a = __builtin_elementwise_fma(d, d, a); }
         float s = ck_hsum8(a);
         for (; i < k; i++) { float d = mode ? p[i] - mu : p[i]; s += mode ? d * d : d; }
         tot += s;
@@ -103,49 +103,42 @@ CK_AVX2 static double stat_avx2(const float *x, int64_t n, float mu, int mode) {
     return tot;
 }
 
-CK_AVX2 static void affine_avx2(float *y, const float *x, int64_t n, float mu, float A, float B) {
-    const __m256 m = _mm256_set1_ps(mu), a = _mm256_set1_ps(A), b = _mm256_set1_ps(B);
+// (x - mu) * A + B, one rounding for the multiply-add.
+CK_VEC static inline ck_v8f affine8(ck_v8f x, float mu, float A, float B) {
+    return __builtin_elementwise_fma(x - mu, (ck_v8f)A, (ck_v8f)B);
+}
+
+CK_VEC static void affine_vec(float *y, const float *x, int64_t n, float mu, float A, float B) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), m), a, b));
+    for (; i + 8 <= n; i += 8) ck_store8(y + i, affine8(ck_load8(x + i), mu, A, B));
     for (; i < n; i++) y[i] = (x[i] - mu) * A + B;
 }
 
-// Lane masks for tails: k_tail + 8 - r selects the first r lanes.
-static const int32_t k_tail[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-
-// y = silu((x - mu) * A + B); the tail runs masked (planes are often short: 7x7, 8x8).
-CK_AVX2 static void affine_silu_avx2(float *y, const float *x, int64_t n, float mu, float A, float B) {
-    const __m256 m = _mm256_set1_ps(mu), a = _mm256_set1_ps(A), b = _mm256_set1_ps(B);
+// y = silu((x - mu) * A + B); the tail runs as a partial vector (planes are often short: 7x7, 8x8).
+CK_VEC static void affine_silu_vec(float *y, const float *x, int64_t n, float mu, float A, float B) {
     for (int64_t i = 0; i < n; i += 8) {
-        __m256i t = _mm256_loadu_si256((const __m256i *)(k_tail + 8 - ck_min64(8, n - i)));
-        __m256 z = _mm256_fmadd_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, t), m), a, b);
-        __m256 v = _mm256_mul_ps(z, ck_sigmoid8(z));
-        if (i + 8 <= n) _mm256_storeu_ps(y + i, v);
-        else _mm256_maskstore_ps(y + i, t, v);
+        ck_v8f z = affine8(ck_load8_upto(x + i, n - i), mu, A, B);
+        ck_store8_upto(y + i, z * ck_sigmoid8(z), n - i);
     }
 }
 
-// dz = dy * silu'(z), z = (x - mu) * A + B; the tail runs masked.
-CK_AVX2 static void dz_silu_avx2(float *dz, const float *dy, const float *x, int64_t n, float mu, float A, float B) {
-    const __m256 m = _mm256_set1_ps(mu), a = _mm256_set1_ps(A), b = _mm256_set1_ps(B), one = _mm256_set1_ps(1.0f);
+// dz = dy * silu'(z), z = (x - mu) * A + B; the tail runs as a partial vector.
+CK_VEC static void dz_silu_vec(float *dz, const float *dy, const float *x, int64_t n, float mu, float A, float B) {
+    const ck_v8f one = 1.0f;
     for (int64_t i = 0; i < n; i += 8) {
-        __m256i t = _mm256_loadu_si256((const __m256i *)(k_tail + 8 - ck_min64(8, n - i)));
-        __m256 z = _mm256_fmadd_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, t), m), a, b), sg = ck_sigmoid8(z);
-        __m256 d = _mm256_mul_ps(sg, _mm256_fmadd_ps(z, _mm256_sub_ps(one, sg), one));
-        __m256 v = _mm256_mul_ps(_mm256_maskload_ps(dy + i, t), d);
-        if (i + 8 <= n) _mm256_storeu_ps(dz + i, v);
-        else _mm256_maskstore_ps(dz + i, t, v);
+        ck_v8f z = affine8(ck_load8_upto(x + i, n - i), mu, A, B), sg = ck_sigmoid8(z);
+        ck_v8f d = sg * __builtin_elementwise_fma(z, one - sg, one);
+        ck_store8_upto(dz + i, ck_load8_upto(dy + i, n - i) * d, n - i);
     }
 }
 
-CK_AVX2 static void bsum_avx2(double *s, const float *dz, const float *x, int64_t m, float mu, float rs) {
-    const __m256 mv = _mm256_set1_ps(mu), r = _mm256_set1_ps(rs);
-    __m256 a = _mm256_setzero_ps(), b = _mm256_setzero_ps();
+CK_VEC static void bsum_vec(double *s, const float *dz, const float *x, int64_t m, float mu, float rs) {
+    ck_v8f a = 0.0f, b = 0.0f;
     int64_t i = 0;
     for (; i + 8 <= m; i += 8) {
-        __m256 g = _mm256_loadu_ps(dz + i), xh = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv), r);
-        a = _mm256_add_ps(a, g);
-        b = _mm256_fmadd_ps(g, xh, b);
+        ck_v8f g = ck_load8(dz + i), xh = (ck_load8(x + i) - mu) * rs;
+        a = a + g;
+        b = __builtin_elementwise_fma(g, xh, b);
     }
     float s1 = ck_hsum8(a), s2 = ck_hsum8(b);
     for (; i < m; i++) { s1 += dz[i]; s2 += dz[i] * ((x[i] - mu) * rs); }
@@ -153,34 +146,33 @@ CK_AVX2 static void bsum_avx2(double *s, const float *dz, const float *x, int64_
     s[1] += s2;
 }
 
-CK_AVX2 static void dx_avx2(float *dx, const float *dz, const float *x, int64_t n, float mu, float rs, float c1,
-                            float c2, float c3, int set) {
-    const __m256 mv = _mm256_set1_ps(mu), r = _mm256_set1_ps(rs), v1 = _mm256_set1_ps(c1), v2 = _mm256_set1_ps(c2),
-                 v3 = _mm256_set1_ps(c3);
+CK_VEC static void dx_vec(float *dx, const float *dz, const float *x, int64_t n, float mu, float rs, float c1,
+                          float c2, float c3, int set) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        __m256 xh = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv), r);
-        __m256 v = _mm256_sub_ps(_mm256_mul_ps(v1, _mm256_loadu_ps(dz + i)), _mm256_fmadd_ps(xh, v3, v2));
-        _mm256_storeu_ps(dx + i, set ? v : _mm256_add_ps(_mm256_loadu_ps(dx + i), v));
+        ck_v8f xh = (ck_load8(x + i) - mu) * rs;
+        ck_v8f g = c1 * ck_load8(dz + i);   // a separate rounding: not fused into the subtraction
+        ck_v8f v = g - __builtin_elementwise_fma(xh, (ck_v8f)c3, (ck_v8f)c2);
+        ck_store8(dx + i, set ? v : ck_load8(dx + i) + v);
     }
     for (; i < n; i++) {
         float v = c1 * dz[i] - (c2 + ((x[i] - mu) * rs) * c3);
         dx[i] = set ? v : dx[i] + v;
     }
 }
-#endif   // CK_X86
+#endif   // CK_X86 || CK_NEON
 
 typedef struct {
     double (*stat)(const float *, int64_t, float, int);
     void (*affine)(float *, const float *, int64_t, float, float, float);
     void (*bsum)(double *, const float *, const float *, int64_t, float, float);
     void (*dx)(float *, const float *, const float *, int64_t, float, float, float, float, float, int);
-    int avx;
+    int vec;
 } gn_ops;
 
 static gn_ops get_ops(void) {
-#if CK_X86
-    if (ck_cpu_simd_enabled()) return (gn_ops){stat_avx2, affine_avx2, bsum_avx2, dx_avx2, 1};
+#if CK_X86 || CK_NEON
+    if (ck_cpu_simd_enabled()) return (gn_ops){stat_vec, affine_vec, bsum_vec, dx_vec, 1};
 #endif
     return (gn_ops){stat_scalar, affine_scalar, bsum_scalar, dx_scalar, 0};
 }
@@ -217,12 +209,12 @@ static void fwd_task(void *p, int64_t t, int64_t nt) {
         float m = (float)mu, rs = (float)(1.0 / sqrt(var + (double)j->eps));
         if (j->mean) j->mean[q] = m;
         if (j->rstd) j->rstd[q] = rs;
-        int fused = j->act == CK_ACT_SILU && j->ops.avx;
+        int fused = j->act == CK_ACT_SILU && j->ops.vec;
         for (int64_t c = 0; c < j->Cg; c++) {
             float A, B, u;
             coeffs(j, n, c0 + c, rs, &A, &B, &u);
-#if CK_X86
-            if (fused) affine_silu_avx2(y + c * j->HW, x + c * j->HW, j->HW, m, A, B);
+#if CK_X86 || CK_NEON
+            if (fused) affine_silu_vec(y + c * j->HW, x + c * j->HW, j->HW, m, A, B);
             else
 #endif
                 j->ops.affine(y + c * j->HW, x + c * j->HW, j->HW, m, A, B);
@@ -256,9 +248,9 @@ void ck_groupnorm_forward(float *y, float *mean, float *rstd, const float *x, co
 static inline const float *dz_chunk(const gn_job *j, float *zb, float *dzb, const float *x, const float *dy,
                                     int64_t m, float mu, float A, float B) {
     if (j->act == CK_ACT_NONE) return dy;
-#if CK_X86
-    if (j->act == CK_ACT_SILU && j->ops.avx) {
-        dz_silu_avx2(dzb, dy, x, m, mu, A, B);
+#if CK_X86 || CK_NEON
+    if (j->act == CK_ACT_SILU && j->ops.vec) {
+        dz_silu_vec(dzb, dy, x, m, mu, A, B);
         return dzb;
     }
 #endif

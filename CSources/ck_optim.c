@@ -1,4 +1,4 @@
-// Fused optimizer passes; each body compiles to a scalar and an AVX2 path.
+// Fused optimizer passes; each body compiles to a scalar and a vector path.
 #include "ck_optim.h"
 #include "ck_internal.h"
 #include <math.h>
@@ -25,13 +25,13 @@ CK_BODY void adam_body(const opt_job *j, int64_t s, int64_t e) {
     }
 }
 static void adam_scalar(const opt_job *j, int64_t s, int64_t e) { adam_body(j, s, e); }
-CK_AVX2 static void adam_avx2(const opt_job *j, int64_t s, int64_t e) { adam_body(j, s, e); }
+CK_VEC static void adam_vec(const opt_job *j, int64_t s, int64_t e) { adam_body(j, s, e); }
 
 static void adam_task(void *ctx, int64_t t, int64_t nt) {
     (void)nt;
     const opt_job *j = ctx;
     int64_t s = t * CK_BLOCK, e = ck_min64(s + CK_BLOCK, j->n);
-    if (ck_cpu_simd_enabled()) adam_avx2(j, s, e); else adam_scalar(j, s, e);
+    if (ck_cpu_simd_enabled()) adam_vec(j, s, e); else adam_scalar(j, s, e);
 }
 
 void ck_adam_step(float *p, float *m, float *v, const float *g, int64_t n, float lr, float beta1,
@@ -59,13 +59,13 @@ CK_BODY void sgd_body(const opt_job *j, int64_t s, int64_t e) {
     }
 }
 static void sgd_scalar(const opt_job *j, int64_t s, int64_t e) { sgd_body(j, s, e); }
-CK_AVX2 static void sgd_avx2(const opt_job *j, int64_t s, int64_t e) { sgd_body(j, s, e); }
+CK_VEC static void sgd_vec(const opt_job *j, int64_t s, int64_t e) { sgd_body(j, s, e); }
 
 static void sgd_task(void *ctx, int64_t t, int64_t nt) {
     (void)nt;
     const opt_job *j = ctx;
     int64_t s = t * CK_BLOCK, e = ck_min64(s + CK_BLOCK, j->n);
-    if (ck_cpu_simd_enabled()) sgd_avx2(j, s, e); else sgd_scalar(j, s, e);
+    if (ck_cpu_simd_enabled()) sgd_vec(j, s, e); else sgd_scalar(j, s, e);
 }
 
 void ck_sgd_step(float *p, float *buf, const float *g, int64_t n, float lr, float momentum,
@@ -81,13 +81,13 @@ CK_BODY void ema_body(float *ema, const float *p, int64_t s, int64_t e, float de
     for (int64_t i = s; i < e; i++) ema[i] = decay * ema[i] + w * p[i];
 }
 static void ema_scalar(float *a, const float *p, int64_t s, int64_t e, float d) { ema_body(a, p, s, e, d); }
-CK_AVX2 static void ema_avx2(float *a, const float *p, int64_t s, int64_t e, float d) { ema_body(a, p, s, e, d); }
+CK_VEC static void ema_vec(float *a, const float *p, int64_t s, int64_t e, float d) { ema_body(a, p, s, e, d); }
 
 static void ema_task(void *ctx, int64_t t, int64_t nt) {
     (void)nt;
     const opt_job *j = ctx;
     int64_t s = t * CK_BLOCK, e = ck_min64(s + CK_BLOCK, j->n);
-    if (ck_cpu_simd_enabled()) ema_avx2(j->m, j->p, s, e, j->decay); else ema_scalar(j->m, j->p, s, e, j->decay);
+    if (ck_cpu_simd_enabled()) ema_vec(j->m, j->p, s, e, j->decay); else ema_scalar(j->m, j->p, s, e, j->decay);
 }
 
 void ck_ema_update(float *ema, const float *p, int64_t n, float decay) {

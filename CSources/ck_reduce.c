@@ -1,5 +1,5 @@
 // Reductions. Contiguous sums (inner == 1) run in 8 interleaved lanes combined in a fixed
-// order; the same body serves the scalar and AVX2 paths, so both round identically. A full
+// order; the same body serves the scalar and vector paths, so both round identically. A full
 // reduction (one output) is cut into fixed chunks whose partial sums are added in order.
 #include "ck_reduce.h"
 #include "ck_internal.h"
@@ -18,9 +18,9 @@ CK_BODY float lanes_sum(const float *x, int64_t n) {
     return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 static float lanes_sum_scalar(const float *x, int64_t n) { return lanes_sum(x, n); }
-CK_AVX2 static float lanes_sum_avx2(const float *x, int64_t n) { return lanes_sum(x, n); }
+CK_VEC static float lanes_sum_vec(const float *x, int64_t n) { return lanes_sum(x, n); }
 static float contiguous_sum(const float *x, int64_t n) {
-    return ck_cpu_simd_enabled() ? lanes_sum_avx2(x, n) : lanes_sum_scalar(x, n);
+    return ck_cpu_simd_enabled() ? lanes_sum_vec(x, n) : lanes_sum_scalar(x, n);
 }
 
 // acc[0..w) += x rows: acc[c] = sum over k of x[k * inner + c].
@@ -34,7 +34,7 @@ CK_BODY void column_sums(float *acc, const float *x, int64_t r, int64_t inner, i
 static void column_sums_scalar(float *acc, const float *x, int64_t r, int64_t inner, int64_t w) {
     column_sums(acc, x, r, inner, w);
 }
-CK_AVX2 static void column_sums_avx2(float *acc, const float *x, int64_t r, int64_t inner, int64_t w) {
+CK_VEC static void column_sums_vec(float *acc, const float *x, int64_t r, int64_t inner, int64_t w) {
     column_sums(acc, x, r, inner, w);
 }
 
@@ -70,7 +70,7 @@ static void sum_cols_task(void *p, int64_t t, int64_t nt) {   // inner > 1
     int64_t w = ck_min64(COLS_PER_TASK, j->inner - c0);
     float acc[COLS_PER_TASK];
     const float *x = j->x + o * j->r * j->inner + c0;
-    if (ck_cpu_simd_enabled()) column_sums_avx2(acc, x, j->r, j->inner, w);
+    if (ck_cpu_simd_enabled()) column_sums_vec(acc, x, j->r, j->inner, w);
     else column_sums_scalar(acc, x, j->r, j->inner, w);
     float *y = j->y + o * j->inner + c0;
     for (int64_t c = 0; c < w; c++) store(y + c, j->alpha * acc[c], j->acc);

@@ -1,16 +1,9 @@
 // 2x nearest upsampling and 2x2 average pooling, forward and backward. Work is cut into blocks
-// of rows (about CK_BLOCK output floats each) over all N*C planes. The AVX2 (x86-64) and scalar
-// paths add in the same order, so they give the same bits.
+// of rows (about CK_BLOCK output floats each) over all N*C planes. The vector (AVX2 on x86-64,
+// NEON on aarch64) and scalar paths add in the same order, so they give the same bits.
 #include "ck_resample.h"
 #include "ck_internal.h"
-#if CK_X86
-#include <immintrin.h>
-#else   // no SIMD paths (ck_cpu_simd_enabled() is 0): the scalar rows stand in for their names
-#define up_row_avx2 up_row_scalar
-#define up_bwd_row_avx2 up_bwd_row_scalar
-#define pool_row_avx2 pool_row_scalar
-#define pool_bwd_row_avx2 pool_bwd_row_scalar
-#endif
+#include "ck_simd.h"
 
 typedef struct {
     float *out;
@@ -18,22 +11,32 @@ typedef struct {
     int64_t rows, H, W, Ho, Wo, per_task;   // rows: rows handed to tasks in total; H, W: input
 } rs_job;
 
+#if CK_X86 || CK_NEON
+// Each lane of v twice: lanes 0..3 as x0 x0 x1 x1 x2 x2 x3 x3 (lo), lanes 4..7 likewise (hi).
+CK_VEC static inline ck_v8f twice_lo(ck_v8f v) { return __builtin_shufflevector(v, v, 0, 0, 1, 1, 2, 2, 3, 3); }
+CK_VEC static inline ck_v8f twice_hi(ck_v8f v) { return __builtin_shufflevector(v, v, 4, 4, 5, 5, 6, 6, 7, 7); }
+
+// Pairwise sums of 16 consecutive floats, in order: s[k] = x[2k] + x[2k+1].
+CK_VEC static inline ck_v8f pair_sums16(const float *x) {
+    ck_v8f a = ck_load8(x), b = ck_load8(x + 8);
+    return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14) + __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
+}
+#endif
+
 // ---- upsample: one input row -> two output rows ----
 
 static void up_row_scalar(float *y0, float *y1, const float *x, int64_t W) {
     for (int64_t j = 0; j < W; j++) y0[2 * j] = y0[2 * j + 1] = y1[2 * j] = y1[2 * j + 1] = x[j];
 }
-#if CK_X86
-CK_AVX2 static void up_row_avx2(float *y0, float *y1, const float *x, int64_t W) {
+#if CK_X86 || CK_NEON
+CK_VEC static void up_row_vec(float *y0, float *y1, const float *x, int64_t W) {
     int64_t j = 0;
     for (; j + 8 <= W; j += 8) {
-        __m256 v = _mm256_loadu_ps(x + j);
-        __m256 lo = _mm256_unpacklo_ps(v, v), hi = _mm256_unpackhi_ps(v, v);   // x0 x0 x1 x1 | x4 x4 x5 x5
-        __m256 a = _mm256_permute2f128_ps(lo, hi, 0x20), b = _mm256_permute2f128_ps(lo, hi, 0x31);
-        _mm256_storeu_ps(y0 + 2 * j, a);
-        _mm256_storeu_ps(y0 + 2 * j + 8, b);
-        _mm256_storeu_ps(y1 + 2 * j, a);
-        _mm256_storeu_ps(y1 + 2 * j + 8, b);
+        ck_v8f v = ck_load8(x + j), a = twice_lo(v), b = twice_hi(v);
+        ck_store8(y0 + 2 * j, a);
+        ck_store8(y0 + 2 * j + 8, b);
+        ck_store8(y1 + 2 * j, a);
+        ck_store8(y1 + 2 * j + 8, b);
     }
     for (; j < W; j++) y0[2 * j] = y0[2 * j + 1] = y1[2 * j] = y1[2 * j + 1] = x[j];
 }
@@ -42,11 +45,10 @@ CK_AVX2 static void up_row_avx2(float *y0, float *y1, const float *x, int64_t W)
 static void up_fwd_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
     const rs_job *j = p;
-    int avx = ck_cpu_simd_enabled();
+    void (*row)(float *, float *, const float *, int64_t) = CK_PICK(up_row_vec, up_row_scalar);
     for (int64_t r = t * j->per_task; r < ck_min64(j->rows, (t + 1) * j->per_task); r++) {
         float *y0 = j->out + 4 * r * j->W, *y1 = y0 + 2 * j->W;   // output rows 2i, 2i+1 of the plane
-        if (avx) up_row_avx2(y0, y1, j->in + r * j->W, j->W);
-        else up_row_scalar(y0, y1, j->in + r * j->W, j->W);
+        row(y0, y1, j->in + r * j->W, j->W);
     }
 }
 
@@ -62,17 +64,12 @@ void ck_upsample_nearest2x_forward(float *y, const float *x, int64_t N, int64_t 
 static void up_bwd_row_scalar(float *dx, const float *d0, const float *d1, int64_t W) {
     for (int64_t j = 0; j < W; j++) dx[j] += (d0[2 * j] + d0[2 * j + 1]) + (d1[2 * j] + d1[2 * j + 1]);
 }
-#if CK_X86
-// Pairwise sums of 16 consecutive floats, in order: s[k] = x[2k] + x[2k+1].
-CK_AVX2 static inline __m256 pair_sums16(const float *x) {
-    __m256 h = _mm256_hadd_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(x + 8));   // a01 a23 b01 b23 | a45 a67 b45 b67
-    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(h), _MM_SHUFFLE(3, 1, 2, 0)));
-}
-CK_AVX2 static void up_bwd_row_avx2(float *dx, const float *d0, const float *d1, int64_t W) {
+#if CK_X86 || CK_NEON
+CK_VEC static void up_bwd_row_vec(float *dx, const float *d0, const float *d1, int64_t W) {
     int64_t j = 0;
     for (; j + 8 <= W; j += 8) {
-        __m256 s = _mm256_add_ps(pair_sums16(d0 + 2 * j), pair_sums16(d1 + 2 * j));
-        _mm256_storeu_ps(dx + j, _mm256_add_ps(_mm256_loadu_ps(dx + j), s));
+        ck_v8f s = pair_sums16(d0 + 2 * j) + pair_sums16(d1 + 2 * j);
+        ck_store8(dx + j, ck_load8(dx + j) + s);
     }
     up_bwd_row_scalar(dx + j, d0 + 2 * j, d1 + 2 * j, W - j);
 }
@@ -81,11 +78,10 @@ CK_AVX2 static void up_bwd_row_avx2(float *dx, const float *d0, const float *d1,
 static void up_bwd_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
     const rs_job *j = p;
-    int avx = ck_cpu_simd_enabled();
+    void (*row)(float *, const float *, const float *, int64_t) = CK_PICK(up_bwd_row_vec, up_bwd_row_scalar);
     for (int64_t r = t * j->per_task; r < ck_min64(j->rows, (t + 1) * j->per_task); r++) {
         const float *d0 = j->in + 4 * r * j->W, *d1 = d0 + 2 * j->W;
-        if (avx) up_bwd_row_avx2(j->out + r * j->W, d0, d1, j->W);
-        else up_bwd_row_scalar(j->out + r * j->W, d0, d1, j->W);
+        row(j->out + r * j->W, d0, d1, j->W);
     }
 }
 
@@ -102,12 +98,10 @@ void ck_upsample_nearest2x_backward(float *dx, const float *dy, int64_t N, int64
 static void pool_row_scalar(float *y, const float *x0, const float *x1, int64_t Wo) {
     for (int64_t j = 0; j < Wo; j++) y[j] = 0.25f * ((x0[2 * j] + x0[2 * j + 1]) + (x1[2 * j] + x1[2 * j + 1]));
 }
-#if CK_X86
-CK_AVX2 static void pool_row_avx2(float *y, const float *x0, const float *x1, int64_t Wo) {
+#if CK_X86 || CK_NEON
+CK_VEC static void pool_row_vec(float *y, const float *x0, const float *x1, int64_t Wo) {
     int64_t j = 0;
-    const __m256 q = _mm256_set1_ps(0.25f);
-    for (; j + 8 <= Wo; j += 8)
-        _mm256_storeu_ps(y + j, _mm256_mul_ps(q, _mm256_add_ps(pair_sums16(x0 + 2 * j), pair_sums16(x1 + 2 * j))));
+    for (; j + 8 <= Wo; j += 8) ck_store8(y + j, 0.25f * (pair_sums16(x0 + 2 * j) + pair_sums16(x1 + 2 * j)));
     pool_row_scalar(y + j, x0 + 2 * j, x1 + 2 * j, Wo - j);
 }
 #endif
@@ -115,12 +109,11 @@ CK_AVX2 static void pool_row_avx2(float *y, const float *x0, const float *x1, in
 static void pool_fwd_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
     const rs_job *j = p;
-    int avx = ck_cpu_simd_enabled();
+    void (*row)(float *, const float *, const float *, int64_t) = CK_PICK(pool_row_vec, pool_row_scalar);
     for (int64_t r = t * j->per_task; r < ck_min64(j->rows, (t + 1) * j->per_task); r++) {
         int64_t plane = r / j->Ho, i = r % j->Ho;
         const float *x0 = j->in + (plane * j->H + 2 * i) * j->W, *x1 = x0 + j->W;
-        if (avx) pool_row_avx2(j->out + r * j->Wo, x0, x1, j->Wo);
-        else pool_row_scalar(j->out + r * j->Wo, x0, x1, j->Wo);
+        row(j->out + r * j->Wo, x0, x1, j->Wo);
     }
 }
 
@@ -139,18 +132,15 @@ static void pool_bwd_row_scalar(float *dx0, float *dx1, const float *dy, int64_t
         dx0[2 * j] += g; dx0[2 * j + 1] += g; dx1[2 * j] += g; dx1[2 * j + 1] += g;
     }
 }
-#if CK_X86
-CK_AVX2 static void pool_bwd_row_avx2(float *dx0, float *dx1, const float *dy, int64_t Wo) {
+#if CK_X86 || CK_NEON
+CK_VEC static void pool_bwd_row_vec(float *dx0, float *dx1, const float *dy, int64_t Wo) {
     int64_t j = 0;
-    const __m256 q = _mm256_set1_ps(0.25f);
     for (; j + 8 <= Wo; j += 8) {
-        __m256 g = _mm256_mul_ps(q, _mm256_loadu_ps(dy + j));
-        __m256 lo = _mm256_unpacklo_ps(g, g), hi = _mm256_unpackhi_ps(g, g);
-        __m256 a = _mm256_permute2f128_ps(lo, hi, 0x20), b = _mm256_permute2f128_ps(lo, hi, 0x31);
-        _mm256_storeu_ps(dx0 + 2 * j, _mm256_add_ps(_mm256_loadu_ps(dx0 + 2 * j), a));
-        _mm256_storeu_ps(dx0 + 2 * j + 8, _mm256_add_ps(_mm256_loadu_ps(dx0 + 2 * j + 8), b));
-        _mm256_storeu_ps(dx1 + 2 * j, _mm256_add_ps(_mm256_loadu_ps(dx1 + 2 * j), a));
-        _mm256_storeu_ps(dx1 + 2 * j + 8, _mm256_add_ps(_mm256_loadu_ps(dx1 + 2 * j + 8), b));
+        ck_v8f g = 0.25f * ck_load8(dy + j), a = twice_lo(g), b = twice_hi(g);
+        ck_store8(dx0 + 2 * j, ck_load8(dx0 + 2 * j) + a);
+        ck_store8(dx0 + 2 * j + 8, ck_load8(dx0 + 2 * j + 8) + b);
+        ck_store8(dx1 + 2 * j, ck_load8(dx1 + 2 * j) + a);
+        ck_store8(dx1 + 2 * j + 8, ck_load8(dx1 + 2 * j + 8) + b);
     }
     for (; j < Wo; j++) {
         float g = 0.25f * dy[j];
@@ -162,12 +152,11 @@ CK_AVX2 static void pool_bwd_row_avx2(float *dx0, float *dx1, const float *dy, i
 static void pool_bwd_task(void *p, int64_t t, int64_t nt) {
     (void)nt;
     const rs_job *j = p;
-    int avx = ck_cpu_simd_enabled();
+    void (*row)(float *, float *, const float *, int64_t) = CK_PICK(pool_bwd_row_vec, pool_bwd_row_scalar);
     for (int64_t r = t * j->per_task; r < ck_min64(j->rows, (t + 1) * j->per_task); r++) {
         int64_t plane = r / j->Ho, i = r % j->Ho;
         float *dx0 = j->out + (plane * j->H + 2 * i) * j->W, *dx1 = dx0 + j->W;
-        if (avx) pool_bwd_row_avx2(dx0, dx1, j->in + r * j->Wo, j->Wo);
-        else pool_bwd_row_scalar(dx0, dx1, j->in + r * j->Wo, j->Wo);
+        row(dx0, dx1, j->in + r * j->Wo, j->Wo);
     }
 }
 

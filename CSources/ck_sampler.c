@@ -4,11 +4,7 @@
 #include "ck_sampler.h"
 #include "ck_random.h"
 #include "ck_internal.h"
-#if CK_X86
-#include <immintrin.h>
-#else   // no SIMD path (ck_cpu_simd_enabled() is 0): the scalar loop stands in for its name
-#define comb_avx2 comb_scalar
-#endif
+#include "ck_simd.h"
 #include <stdlib.h>
 
 // Noise is made and used in chunks this small so that the hardware prefetchers stream the next
@@ -28,7 +24,8 @@ typedef struct {
 
 // y[0..m) = sum c_k in_k + std * z (z NULL: no noise). The accumulation order is fixed:
 // inputs in order, then the noise, each term a product then a sum (no fma), so the scalar and
-// the AVX2 code give the same bits. y may be one of the inputs (same index only).
+// the vector code (AVX2 on x86-64, NEON on aarch64) give the same bits. y may be one of the
+// inputs (same index only).
 #pragma STDC FP_CONTRACT OFF
 static inline float comb_one(const float *const *in, const float *c, int k, float std, const float *z, int64_t i) {
     float acc = c[0] * in[0][i];
@@ -45,17 +42,14 @@ static inline float comb_one(const float *const *in, const float *c, int k, floa
 static void comb_scalar(float *y, const float *const *in, const float *c, int k, float std, const float *z, int64_t m) {
     for (int64_t i = 0; i < m; i++) y[i] = comb_one(in, c, k, std, z, i);
 }
-#if CK_X86
-CK_AVX2 static void comb_avx2(float *y, const float *const *in, const float *c, int k, float std, const float *z, int64_t m) {
-    __m256 cv[CK_SAMPLER_MAX_INPUTS];
-    for (int q = 0; q < k; q++) cv[q] = _mm256_set1_ps(c[q]);
-    const __m256 sv = _mm256_set1_ps(std);
+#if CK_X86 || CK_NEON
+CK_VEC static void comb_vec(float *y, const float *const *in, const float *c, int k, float std, const float *z, int64_t m) {
     int64_t i = 0;
     for (; i + 8 <= m; i += 8) {
-        __m256 acc = _mm256_mul_ps(cv[0], _mm256_loadu_ps(in[0] + i));
-        for (int q = 1; q < k; q++) acc = _mm256_add_ps(acc, _mm256_mul_ps(cv[q], _mm256_loadu_ps(in[q] + i)));
-        if (z) acc = _mm256_add_ps(acc, _mm256_mul_ps(sv, _mm256_loadu_ps(z + i)));
-        _mm256_storeu_ps(y + i, acc);
+        ck_v8f acc = c[0] * ck_load8(in[0] + i);
+        for (int q = 1; q < k; q++) acc = acc + c[q] * ck_load8(in[q] + i);
+        if (z) acc = acc + std * ck_load8(z + i);
+        ck_store8(y + i, acc);
     }
     for (; i < m; i++) y[i] = comb_one(in, c, k, std, z, i);
 }
@@ -66,7 +60,8 @@ static void comb_task(void *p, int64_t t, int64_t nt) {
     const comb_job *j = p;
     int64_t s0 = t * CK_BLOCK, e = ck_min64(s0 + CK_BLOCK, j->n);
     float z[NOISE_CHUNK];
-    int avx = ck_cpu_simd_enabled();
+    void (*comb)(float *, const float *const *, const float *, int, float, const float *, int64_t) =
+        CK_PICK(comb_vec, comb_scalar);
     for (int64_t s = s0, m; s < e; s += m) {
         // chunks end at multiples of NOISE_CHUNK in noise positions, so only a block's first
         // chunk can start off the 64-grid (its head then takes the scalar normals)
@@ -75,8 +70,7 @@ static void comb_task(void *p, int64_t t, int64_t nt) {
         for (int q = 0; q < j->k; q++) in[q] = j->in[q] + s;
         if (j->std != 0.0f) ck_random_normal_serial(z, m, j->seed, j->stream, j->offset + (uint64_t)s);
         const float *zp = j->std != 0.0f ? z : NULL;
-        if (avx) comb_avx2(j->y + s, in, j->c, j->k, j->std, zp, m);
-        else comb_scalar(j->y + s, in, j->c, j->k, j->std, zp, m);
+        comb(j->y + s, in, j->c, j->k, j->std, zp, m);
     }
 }
 

@@ -923,11 +923,12 @@ static void t_misc(void) {
     if (!a || (uintptr_t)a % 64 != 0 || a[249] != 0) fail("alloc", "%p", (void *)a);
     ck_free(a, 1000);
 #if !defined(__x86_64__) && !defined(_M_X64)
-    if (ck_cpu_has_avx2_fma() || ck_cpu_has_avx512() || ck_simd_supported(CK_SIMD_AVX2) || ck_bench_fma_flops(0, 1) != 0)
+    if (ck_cpu_has_avx2_fma() || ck_cpu_has_avx512() || ck_simd_supported(CK_SIMD_AVX2) || ck_bench_fma_flops(1, 1) != 0)
         fail("cpu", "AVX reported off x86-64");
 #endif
 #if defined(__aarch64__)
     if (ck_simd_best() != CK_SIMD_NEON) fail("cpu", "best level %s on aarch64, not neon", ck_simd_name(ck_simd_best()));
+    if (ck_bench_fma_flops(0, 1) == 0) fail("cpu", "no 8-lane (NEON) FMA probe on aarch64");
 #endif
     if (ck_simd_set_level(99) != -1 || ck_simd_supported(-1)) fail("cpu", "an unknown level was accepted");
     const int64_t n = 40003;
