@@ -21,21 +21,25 @@ let package = Package(
             name: "COpenBLAS",
             path: "Sources/COpenBLAS",
             pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
+            providers: [.apt(["libopenblas-dev"])]
         ),
         .systemLibrary(
             name: "CZlib",
             path: "Sources/CZlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // BLAS and LAPACK: OpenBLAS on Linux, Accelerate on Apple platforms.
         .target(
             name: "CKernels",
-            dependencies: ["COpenBLAS"],
+            dependencies: [.target(name: "COpenBLAS", condition: .when(platforms: [.linux]))],
             path: ".",
             exclude: ["Sources", "Tests", "benchmarks", "scripts", "README.md"],
             sources: ["CSources"],
             publicHeadersPath: "include",
-            linkerSettings: [.linkedLibrary("pthread"), .linkedLibrary("m")]
+            linkerSettings: [
+                .linkedLibrary("pthread"), .linkedLibrary("m"),
+                .linkedFramework("Accelerate", .when(platforms: [.macOS, .iOS, .tvOS, .watchOS, .visionOS])),
+            ]
         ),
         .target(
             name: "DistillCore",
@@ -44,7 +48,7 @@ let package = Package(
         ),
         .target(
             name: "Distill",
-            dependencies: ["DistillCore", "COpenBLAS", "CZlib"],
+            dependencies: ["DistillCore", "CZlib"],
             path: "Sources/Distill",
             resources: [.copy("Resources/digits8x8-images-idx3-ubyte.gz"), .copy("Resources/digits8x8-labels-idx1-ubyte.gz"),
                         .copy("Resources/digits8x8-classifier.safetensors")]

@@ -5,7 +5,7 @@
 #include "ck_attention.h"
 #include "ck_internal.h"
 #include "ck_simd.h"
-#include <cblas.h>
+#include "ck_blas.h"
 #include <math.h>
 #include <string.h>
 

@@ -3,14 +3,16 @@
 //
 //   ck_conv_gemm.c     im2col tiles and single-threaded OpenBLAS sgemm over the pool, for any
 //                      kernel size, stride and padding: forward, dx, and dw/db.
-//   ck_conv_direct.c   3x3 stride-1 pad-1 forward and dx as direct register-tiled passes.
+//   ck_conv_direct.c   3x3 stride-1 pad-1 forward and dx as direct register-tiled passes
+//                      (AVX-512, masked loads).
+//   ck_conv_padded.c   the same passes for AVX2 and NEON, on a zero-padded copy of the input.
 //   ck_conv_stride2.c  3x3 stride-2 pad-1 forward and dx, channels in the vector lanes.
 //   ck_conv_wgrad.c    3x3 pad-1 dw and db at stride 1 and 2: outer products per tap over
 //                      channels-last copies of fixed chunks of images.
 //
 // At SIMD level avx512 (ck_cpu.h), a 3x3 pad-1 convolution at stride 1 or 2 runs all three
 // passes on the direct engines (no im2col, no GEMM); at avx2 and neon the stride-1 forward and
-// dx run on the direct engine's vector-extension tiles and dw/db on the GEMM engine; every other
+// dx passes with tiny planes or few output channels run on the padded engine; every other
 // shape, and everything at level scalar, runs on the GEMM engine. The choice depends only on the
 // shape and the level, never on the thread count or the test switch, so workspace sizes are
 // fixed while the level is. Every engine cuts its work
@@ -30,24 +32,31 @@ static int conv_empty(int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout
     return N <= 0 || Cin <= 0 || Cout <= 0 || ck_conv2d_out_size(H, K, s, pad) * ck_conv2d_out_size(W, K, s, pad) <= 0;
 }
 
-// The direct engines take 3x3 pad-1 convolutions: at stride 1 the forward and dx at every
-// vector level (direct_ok; the AVX-512 tiles at avx512, the vector-extension tiles at avx2 and
-// neon), the weight gradient at avx512 (wgrad_ok; the GEMM engine's elsewhere); at stride 2 all
-// three passes at avx512 (direct2_ok). Shape and level only (never the thread count or the test
-// switch), so workspace sizes and results are fixed while the level is.
-static int direct_ok(int64_t K, int64_t s, int64_t pad) {
-    return K == 3 && s == 1 && pad == 1 && ck_simd_level() != CK_SIMD_SCALAR;
+// The direct engines take 3x3 pad-1 convolutions at level avx512: all three passes at stride 1
+// (direct_ok) and stride 2 (direct2_ok). At avx2 and neon the padded engine takes a stride-1
+// forward or dx pass whose planes are tiny or whose output has few channels (padded_ok: co is
+// the pass's output channels), im2col + GEMM every other pass and all dw/db. That split is
+// measured (AMD Zen 4 at level avx2, OpenBLAS's Haswell kernels, batch 64, best of 15): on the
+// U-Net's shapes (32-128 channels, 28x28 to 7x7) the GEMM engine runs at 0.67-0.79 of the AVX2
+// peak and the padded engine at 0.40-0.70; on 4x4 and 2x2 planes the padded engine at 0.27-0.51
+// and GEMM at 0.14-0.44; with one output channel 0.07-0.10 against 0.04. Shape and level only
+// (never the thread count or the test switch), so workspace sizes and results are fixed while
+// the level is.
+static int direct_ok(int64_t K, int64_t s, int64_t pad) { return K == 3 && s == 1 && pad == 1 && ck_cpu_has_avx512(); }
+
+static int direct2_ok(int64_t K, int64_t s, int64_t pad) { return K == 3 && s == 2 && pad == 1 && ck_cpu_has_avx512(); }
+
+static int padded_ok(int64_t K, int64_t s, int64_t pad, int64_t HW, int64_t co) {
+    const int level = ck_simd_level();
+    return K == 3 && s == 1 && pad == 1 && (level == CK_SIMD_AVX2 || level == CK_SIMD_NEON) && (HW <= 16 || co < DC_COB);
 }
-
-static int wgrad_ok(int64_t K, int64_t s, int64_t pad) { return direct_ok(K, 1, 1) && s == 1 && pad == 1 && ck_cpu_has_avx512(); }
-
-static int direct2_ok(int64_t K, int64_t s, int64_t pad) { return direct_ok(K, 1, 1) && s == 2 && pad == 1 && ck_cpu_has_avx512(); }
 
 int64_t ck_conv2d_forward_workspace_floats(int64_t N, int64_t Cin, int64_t H, int64_t W,
                                            int64_t Cout, int64_t K, int64_t stride, int64_t pad) {
     if (conv_empty(N, Cin, H, W, Cout, K, stride, pad)) return 0;
     if (direct_ok(K, stride, pad)) return ck_conv_direct_floats(Cin, Cout, H * W);
     if (direct2_ok(K, stride, pad)) return ck_conv_s2_forward_floats(Cin, Cout);
+    if (padded_ok(K, stride, pad, H * W, Cout)) return ck_conv_padded_floats(N, Cin, Cout, H, W);
     return ck_conv_gemm_forward_floats(N, Cin, H, W, Cout, K, stride, pad);
 }
 
@@ -56,9 +65,9 @@ int64_t ck_conv2d_backward_workspace_floats(int64_t N, int64_t Cin, int64_t H, i
                                             int64_t Cout, int64_t K, int64_t stride, int64_t pad) {
     if (conv_empty(N, Cin, H, W, Cout, K, stride, pad)) return 0;
     if (direct_ok(K, stride, pad))
-        return ck_max64(wgrad_ok(K, stride, pad) ? ck_conv_wgrad_floats(N, Cin, H * W, Cout, H * W, 1)
-                                                 : ck_conv_gemm_backward_floats(N, Cin, H, W, Cout, K, stride, pad),
-                        ck_conv_direct_floats(Cout, Cin, H * W));
+        return ck_max64(ck_conv_wgrad_floats(N, Cin, H * W, Cout, H * W, 1), ck_conv_direct_floats(Cout, Cin, H * W));
+    if (padded_ok(K, stride, pad, H * W, Cin))   // dx on the padded engine, dw/db on the GEMM engine
+        return ck_max64(ck_conv_gemm_backward_floats(N, Cin, H, W, Cout, K, stride, pad), ck_conv_padded_floats(N, Cout, Cin, H, W));
     if (direct2_ok(K, stride, pad)) {
         const int64_t HWo = ck_conv2d_out_size(H, K, stride, pad) * ck_conv2d_out_size(W, K, stride, pad);
         return ck_max64(ck_conv_wgrad_floats(N, Cin, H * W, Cout, HWo, 2), ck_conv_s2_dx_floats(Cin, Cout));
@@ -78,6 +87,7 @@ void ck_conv2d_forward(float *y, const float *x, const float *w, const float *b,
     }
     if (direct_ok(K, stride, pad)) ck_conv_direct_forward(y, x, w, b, workspace, N, Cin, H, W, Cout);
     else if (direct2_ok(K, stride, pad)) ck_conv_s2_forward(y, x, w, b, workspace, N, Cin, H, W, Cout);
+    else if (padded_ok(K, stride, pad, H * W, Cout)) ck_conv_padded_forward(y, x, w, b, workspace, N, Cin, H, W, Cout);
     else ck_conv_gemm_forward(y, x, w, b, workspace, N, Cin, H, W, Cout, K, stride, pad);
 }
 
@@ -97,9 +107,11 @@ void ck_conv2d_backward(float *dx, float *dw, float *db, float *workspace, int f
         if (dw || db) ck_conv_wgrad(dw, db, workspace, flags, dy, x, N, Cin, H, W, 2, Ho, Wo, Cout);
         if (dx) ck_conv_s2_backward_dx(dx, workspace, flags, dy, w, N, Cin, H, W, Cout);
     } else if (direct_ok(K, stride, pad)) {
-        if ((dw || db) && wgrad_ok(K, stride, pad)) ck_conv_wgrad(dw, db, workspace, flags, dy, x, N, Cin, H, W, 1, H, W, Cout);
-        else if (dw || db) ck_conv_gemm_backward_dwdb(dw, db, workspace, flags, dy, x, N, Cin, H, W, Cout, K, stride, pad);
+        if (dw || db) ck_conv_wgrad(dw, db, workspace, flags, dy, x, N, Cin, H, W, 1, H, W, Cout);
         if (dx) ck_conv_direct_backward_dx(dx, workspace, flags, dy, w, N, Cin, H, W, Cout);
+    } else if (padded_ok(K, stride, pad, H * W, Cin)) {
+        if (dw || db) ck_conv_gemm_backward_dwdb(dw, db, workspace, flags, dy, x, N, Cin, H, W, Cout, K, stride, pad);
+        if (dx) ck_conv_padded_backward_dx(dx, workspace, flags, dy, w, N, Cin, H, W, Cout);
     } else {
         if (dw || db) ck_conv_gemm_backward_dwdb(dw, db, workspace, flags, dy, x, N, Cin, H, W, Cout, K, stride, pad);
         if (dx) ck_conv_gemm_backward_dx(dx, workspace, flags, dy, w, N, Cin, H, W, Cout, K, stride, pad);

@@ -1,6 +1,6 @@
 // 2-D convolution, direct 3x3 stride-1 pad-1 engine: forward and dx without im2col or GEMM
-// (at every vector level: AVX-512 tiles at avx512, vector-extension runs at avx2 and neon; see
-// ck_conv.c).
+// (at SIMD level avx512, see ck_conv.c; ck_conv_padded.c is the engine of the other vector
+// levels, with the same chains and this file's packed weights).
 //
 // A plane is walked as flat vectors of 16 pixels; the input vector of tap (ky, kx) is the plane
 // read at offset (ky-1)*W + (kx-1), masked to zero where that neighbour falls outside the image
@@ -16,10 +16,8 @@
 #include "ck_conv_internal.h"
 #include <math.h>
 
-#define DC_COB 8    // output channels per tile
 #define DC_NV 3     // 16-pixel vectors per tile
 #define DC_TASKS 64 // aim for at least this many tasks (images x channel blocks x pixel parts)
-#define DC_CIB 128  // input channels per chain: longer sums are added up block by block in y
 
 static int64_t dc_chunks(int64_t HW) { return (HW + 15) / 16; }
 
@@ -37,7 +35,7 @@ static int64_t dc_group(int64_t HW) {
 static int64_t dc_mask_floats(int64_t HW) { return (dc_chunks(dc_group(HW) * HW) * 9 + 1) / 2 + 1; }
 // Floats a direct pass producing `co` channels from `ci` needs: packed weights, then masks.
 int64_t ck_conv_direct_floats(int64_t ci, int64_t co, int64_t HW) {
-    return ck_ceil_div(co, DC_COB) * ci * 9 * DC_COB + dc_mask_floats(HW);
+    return ck_conv_direct_pack_floats(ci, co) + dc_mask_floats(HW);
 }
 
 // mt[c*9 + k], bit j: pixel P = 16c + j of a full group is in it and the tap-k neighbour
@@ -91,6 +89,13 @@ static void dc_pack(float *wp, const float *w, int64_t Cin, int64_t Cout, int fo
                     if (co < CO) v = for_dx ? w[(ci * Cin + co) * 9 + tp->wk[t]] : w[(co * CI + ci) * 9 + tp->wk[t]];
                     wp[((cb * CI + ci) * tp->n + t) * DC_COB + j] = v;
                 }
+}
+
+int64_t ck_conv_direct_pack_floats(int64_t ci, int64_t co) { return ck_ceil_div(co, DC_COB) * ci * 9 * DC_COB; }
+
+void ck_conv_direct_pack(float *wp, const float *w, int64_t Cin, int64_t Cout, int for_dx) {
+    const dc_taps tp = dc_taps_s1(1, for_dx);   // the weights do not depend on the width
+    dc_pack(wp, w, Cin, Cout, for_dx, &tp);
 }
 
 typedef struct {
@@ -192,7 +197,7 @@ static const dc_tile_fn dc_tiles[3][8] = {
 #endif   // CK_X86
 
 // The same chains of fmas and adds, one pixel at a time: pixels [P0, min(P1, np)) of a group of
-// np pixels (the scalar twins of both vector engines, and the vector engine's edge runs).
+// np pixels (the SIMD paths switched off).
 static void dc_pixels_scalar(const dc_job *j, float *y, const float *x, const float *wp, const float *b, int64_t P0,
                              int64_t P1, int64_t np, int nco) {
     const int64_t HW = j->H * j->W, CI = j->CI;
@@ -217,149 +222,6 @@ static void dc_pixels_scalar(const dc_job *j, float *y, const float *x, const fl
     }
 }
 
-#if CK_X86 || CK_NEON
-// The vector engine of the other levels (avx2, neon), written once with vector extensions: 8
-// floats a vector (one AVX2 register, two NEON registers). These ISAs have no masked loads, so
-// a tap's input is loaded whole and its lanes outside the image are then cleared with an AND
-// (the same +0.0 the masked load gives); a run whose loads could leave the tensor (the first
-// and last pixels of x) takes the scalar tile instead. A call computes a run of up to DC_RV
-// 8-pixel vectors for DC_QV output channels: 4 x 3 accumulators, which with the inputs and the
-// broadcast weight fill AVX2's 16 registers (NEON has 32).
-#define DC_QV 2
-#define DC_RV 6
-typedef float dc_v8 __attribute__((ext_vector_type(8)));
-typedef int32_t dc_m8 __attribute__((ext_vector_type(8)));
-
-CK_VEC static inline dc_v8 dc_load(const float *p) {
-    dc_v8 v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-}
-CK_VEC static inline void dc_store(float *p, dc_v8 v) { __builtin_memcpy(p, &v, sizeof v); }
-// The 8 bits of m from bit `first` on, as all-ones / zero lanes.
-CK_VEC static inline dc_m8 dc_lanes(uint32_t m, int first) {
-    const dc_m8 bit = {1, 2, 4, 8, 16, 32, 64, 128};
-    return ((dc_m8)(int32_t)(m >> first) & bit) != 0;
-}
-CK_VEC static inline dc_v8 dc_and(dc_v8 v, dc_m8 m) { return (dc_v8)((dc_m8)v & m); }
-
-// Where the 8-pixel vector u of a group of np pixels lies: its first pixel's image n and
-// position pA, and its lanes of image n (lo) and of image n + 1 (hi) as bit masks.
-typedef struct {
-    int64_t n, pA;
-    uint32_t lo, hi;
-} dc_vec_at;
-static dc_vec_at dc_locate(int64_t u, int64_t HW, int64_t np) {
-    const int64_t P0 = u * 8, n = P0 / HW, pA = P0 - n * HW;
-    const uint32_t valid = np - P0 >= 8 ? 0xFF : (1u << (np - P0)) - 1, here = HW - pA >= 8 ? 0xFF : (1u << (HW - pA)) - 1;
-    return (dc_vec_at){n, pA, here & valid, ~here & valid};
-}
-
-// Vectors [u0, u0 + NV) of a group of np pixels, output channels [q0, q0 + nq) of the block
-// (nq <= DC_QV). TWO: some vector has lanes of the next image, loaded and stored
-// x_image - HW (y_image - HW) floats further, as in the AVX-512 tile.
-CK_VEC static inline __attribute__((always_inline)) void dc_run_vec(const dc_job *j, float *y, const float *x,
-                                                                    const float *wp, const float *b, int64_t u0,
-                                                                    int64_t np, int q0, int nq, const int NV, const int TWO) {
-    const int64_t HW = j->H * j->W, CI = j->CI, xnext = j->x_image - HW, ynext = j->y_image - HW;
-    const int nt = j->tp.n;
-    dc_vec_at at[DC_RV];
-    int64_t dv[DC_RV];   // vector v reads xp + dv[v] (one pointer walks the channels)
-    for (int v = 0; v < NV; v++) {
-        at[v] = dc_locate(u0 + v, HW, np);
-        dv[v] = (at[v].n - at[0].n) * j->x_image + at[v].pA - at[0].pA;
-    }
-    const float *xa = x + at[0].n * j->x_image + at[0].pA;
-    for (int64_t ci0 = 0; ci0 < CI; ci0 += DC_CIB) {
-        const int64_t ci1 = ck_min64(CI, ci0 + DC_CIB);
-        dc_v8 acc[DC_QV][DC_RV];
-        for (int q = 0; q < DC_QV; q++)
-            for (int v = 0; v < NV; v++) acc[q][v] = (dc_v8)0.0f;
-        for (int k = 0; k < nt; k++) {
-            dc_m8 ma[DC_RV], mb[DC_RV];
-            for (int v = 0; v < NV; v++) {
-                const int64_t c = (u0 + v) / 2, first = (u0 + v) % 2 * 8;
-                const uint32_t m = (uint32_t)j->mt[c * 9 + j->tp.mk[k]] >> first;
-                ma[v] = dc_lanes(m & at[v].lo, 0);
-                mb[v] = dc_lanes(m & at[v].hi, 0);
-            }
-            const float *xp = xa + ci0 * HW + j->tp.off[k], *wk = wp + (ci0 * nt + k) * DC_COB + q0;
-            for (int64_t ci = ci0; ci < ci1; ci++, xp += HW, wk += nt * DC_COB) {
-                dc_v8 xv[DC_RV];
-                for (int v = 0; v < NV; v++) {
-                    xv[v] = dc_and(dc_load(xp + dv[v]), ma[v]);
-                    if (TWO) xv[v] = (dc_v8)((dc_m8)xv[v] | (dc_m8)dc_and(dc_load(xp + dv[v] + xnext), mb[v]));
-                }
-                for (int v = 0; v < NV; v++)
-                    for (int q = 0; q < DC_QV; q++) acc[q][v] = __builtin_elementwise_fma((dc_v8)wk[q], xv[v], acc[q][v]);
-            }
-        }
-        // The first block writes (or adds to an accumulated y), later blocks add; the bias last.
-        const int add = ci0 > 0 || j->accumulate, bias = b && !j->accumulate && ci1 == CI;
-        for (int v = 0; v < NV; v++)
-            for (int q = 0; q < nq; q++) {
-                float *d = y + at[v].n * j->y_image + (q0 + q) * HW + at[v].pA;
-                if (at[v].lo == 0xFF) {   // one image, every lane: a whole vector
-                    dc_v8 r = acc[q][v];
-                    if (add) r = dc_load(d) + r;
-                    if (bias) r = r + (dc_v8)b[q0 + q];
-                    dc_store(d, r);
-                    continue;
-                }
-                float lane[8];   // lane by lane: stores must not touch pixels of other tasks
-                dc_store(lane, acc[q][v]);
-                for (int l = 0; l < 8; l++) {
-                    if (!((at[v].lo | at[v].hi) >> l & 1)) continue;
-                    float *e = d + l + (at[v].hi >> l & 1 ? ynext : 0), r = lane[l];
-                    if (add) r = *e + r;
-                    if (bias) r = r + b[q0 + q];
-                    *e = r;
-                }
-            }
-    }
-}
-typedef void (*dc_run_fn)(const dc_job *, float *, const float *, const float *, const float *, int64_t, int64_t, int, int);
-#define DC_RUN(NV, TWO)                                                                                                    \
-    CK_VEC static void dc_run##NV##_##TWO(const dc_job *j, float *y, const float *x, const float *wp, const float *b,      \
-                                          int64_t u0, int64_t np, int q0, int nq) {                                       \
-        dc_run_vec(j, y, x, wp, b, u0, np, q0, nq, NV, TWO);                                                               \
-    }
-DC_RUN(1, 0) DC_RUN(1, 1) DC_RUN(2, 0) DC_RUN(2, 1) DC_RUN(3, 0) DC_RUN(3, 1)
-DC_RUN(4, 0) DC_RUN(4, 1) DC_RUN(5, 0) DC_RUN(5, 1) DC_RUN(6, 0) DC_RUN(6, 1)
-static const dc_run_fn dc_runs[DC_RV][2] = {{dc_run1_0, dc_run1_1}, {dc_run2_0, dc_run2_1}, {dc_run3_0, dc_run3_1},
-                                            {dc_run4_0, dc_run4_1}, {dc_run5_0, dc_run5_1}, {dc_run6_0, dc_run6_1}};
-
-// Whether every whole-vector load of vectors [u0, u0 + nv) (each tap, each input channel, both
-// images' lanes) stays inside the job's tensor x; x0 is the group's first image.
-static int dc_loads_inside(const dc_job *j, const float *x0, int64_t u0, int nv, int two) {
-    const int64_t HW = j->H * j->W, P0 = u0 * 8, n = P0 / HW, P1 = (u0 + nv) * 8 - 1, n1 = P1 / HW;
-    int64_t lo_off = 0, hi_off = 0;
-    for (int k = 0; k < j->tp.n; k++) {
-        lo_off = ck_min64(lo_off, j->tp.off[k]);
-        hi_off = ck_max64(hi_off, j->tp.off[k]);
-    }
-    const float *first = x0 + n * j->x_image + (P0 - n * HW) + lo_off;
-    const float *last = x0 + n1 * j->x_image + (P1 - n1 * HW) + (j->CI - 1) * HW + hi_off + 1 + (two ? j->x_image - HW : 0);
-    return first >= j->x && last <= j->x + j->N * j->x_image;
-}
-
-// Chunks [c0, c0 + nv) of a group of np pixels, output channels [0, nco) of the block, as runs
-// of 8-pixel vectors (3 + 3, 2 + 2, 3, 2 or 1 of them).
-static void dc_chunks_vec(const dc_job *j, float *y, const float *x, const float *wp, const float *b, int64_t c0, int nv,
-                          int64_t np, int nco) {
-    const int64_t HW = j->H * j->W;
-    for (int64_t u = 2 * c0, end = ck_min64(2 * (c0 + nv), ck_ceil_div(np, 8)); u < end;) {
-        const int run = (int)ck_min64(DC_RV, end - u);
-        int two = 0;
-        for (int v = 0; v < run; v++) two |= dc_locate(u + v, HW, np).hi != 0;
-        if (dc_loads_inside(j, x, u, run, two))
-            for (int q0 = 0; q0 < nco; q0 += DC_QV) dc_runs[run - 1][two](j, y, x, wp, b, u, np, q0, (int)ck_min64(DC_QV, nco - q0));
-        else
-            dc_pixels_scalar(j, y, x, wp, b, 8 * u, 8 * (u + run), np, nco);
-        u += run;
-    }
-}
-#endif   // CK_X86 || CK_NEON
 
 // Tile t of a plane of nch chunks: ceil(nch / 3) tiles of 3 chunks, the last one or two of 2
 // (a lone chunk only when nch == 1), so no tile runs the register-starved 1-vector kernel
@@ -404,9 +266,7 @@ static void dc_span(const dc_job *j, float *y, const float *x, int64_t ng, int64
             continue;
         }
 #endif
-#if CK_X86 || CK_NEON
-        dc_chunks_vec(j, y, x, wp, b, c0, nv, np, nco);
-#endif
+
     }
 }
 

@@ -24,7 +24,7 @@
 // (3x3 pad 1, ...) and for stride 2.
 #include "ck_conv_internal.h"
 #include "ck_simd.h"
-#include <cblas.h>
+#include "ck_blas.h"
 #include <string.h>
 
 #define COL_CAP (1 << 18)      // floats of a tile's im2col (raised to fit MIN_TILE_PIX pixels)

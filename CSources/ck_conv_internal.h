@@ -55,12 +55,32 @@ void ck_conv_gemm_backward_dwdb(float *dw, float *db, float *workspace, int flag
                                 int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout, int64_t K, int64_t stride,
                                 int64_t pad);
 
-// Direct 3x3 stride-1 pad-1 forward and dx (ck_conv_direct.c): a pass producing CO channels
-// from CI needs ck_conv_direct_floats(CI, CO, H*W) (forward: Cin, Cout; dx: Cout, Cin).
+// The direct 3x3 engines' blocks: DC_COB output channels per packed weight block, and sums
+// over at most DC_CIB input channels per chain (longer sums are added up block by block in y).
+#define DC_COB 8
+#define DC_CIB 128
+
+// Packed weights of a 3x3 stride-1 pass: wp[((cb*CI + ci)*9 + k)*DC_COB + j] = the weight of
+// output channel DC_COB*cb + j (0 beyond CO) at tap k = 3(ky+1) + (kx+1). Forward: w itself
+// (CI = Cin, CO = Cout); dx: its transpose with the kernel flipped (CI = Cout, CO = Cin).
+// ck_conv_direct_pack_floats(CI, CO) floats.
+int64_t ck_conv_direct_pack_floats(int64_t ci, int64_t co);
+void ck_conv_direct_pack(float *wp, const float *w, int64_t Cin, int64_t Cout, int for_dx);
+
+// Direct 3x3 stride-1 pad-1 forward and dx at level avx512 (ck_conv_direct.c): a pass producing
+// CO channels from CI needs ck_conv_direct_floats(CI, CO, H*W) (forward: Cin, Cout; dx: Cout, Cin).
 int64_t ck_conv_direct_floats(int64_t ci, int64_t co, int64_t HW);
 void ck_conv_direct_forward(float *y, const float *x, const float *w, const float *b, float *workspace, int64_t N,
                             int64_t Cin, int64_t H, int64_t W, int64_t Cout);
 void ck_conv_direct_backward_dx(float *dx, float *workspace, int flags, const float *dy, const float *w, int64_t N,
+                                int64_t Cin, int64_t H, int64_t W, int64_t Cout);
+
+// The same passes at levels avx2 and neon, on a zero-padded copy of the input
+// (ck_conv_padded.c): ck_conv_padded_floats(N, CI, CO, H, W) floats.
+int64_t ck_conv_padded_floats(int64_t N, int64_t ci, int64_t co, int64_t H, int64_t W);
+void ck_conv_padded_forward(float *y, const float *x, const float *w, const float *b, float *workspace, int64_t N,
+                            int64_t Cin, int64_t H, int64_t W, int64_t Cout);
+void ck_conv_padded_backward_dx(float *dx, float *workspace, int flags, const float *dy, const float *w, int64_t N,
                                 int64_t Cin, int64_t H, int64_t W, int64_t Cout);
 
 // Direct 3x3 stride-2 pad-1 forward and dx (ck_conv_stride2.c).

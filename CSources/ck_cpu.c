@@ -78,11 +78,20 @@ int ck_simd_level(void) {
     return l;
 }
 
+int ck_simd_cap(int level) {
+    if (level < CK_SIMD_SCALAR || level > CK_SIMD_NEON) return -1;
+    if (ck_simd_supported(level)) return level;
+    if (level == CK_SIMD_AVX512 && ck_simd_supported(CK_SIMD_AVX2)) return CK_SIMD_AVX2;
+    return CK_SIMD_SCALAR;   // avx2/avx512 without them, or the other architecture's level
+}
+
 int ck_simd_set_level(int level) {
-    if (!ck_simd_supported(level)) return -1;
+    level = ck_simd_cap(level);
+    if (level < 0) return -1;
     int old = atomic_load(&g_level);
     if (old < 0) old = initial_level();
     atomic_store(&g_level, level);
+    if (level != old) ck_blas_match_level(level);
     return old;
 }
 

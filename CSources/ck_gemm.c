@@ -1,47 +1,78 @@
 // GEMM: fixed stripes over the pool, one single-threaded OpenBLAS call per stripe.
 #include "ck_gemm.h"
 #include "ck_internal.h"
-#include <cblas.h>
+#include "ck_blas.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__APPLE__)
+// Accelerate has no thread-count call (VECLIB_MAXIMUM_THREADS=1, set before its first use by
+// ck_blas_single_threaded, keeps each call on its thread) and no kernel choice.
+#define CK_OPENBLAS 0
+static void openblas_set_num_threads(int num_threads) { (void)num_threads; }
+static const char *openblas_get_corename(void) { return "Accelerate"; }
+#else
+#define CK_OPENBLAS 1
 void openblas_set_num_threads(int num_threads);
 char *openblas_get_corename(void);
 // Exported by OpenBLAS builds with DYNAMIC_ARCH (Debian's); weak, so other builds still link.
 void gotoblas_dynamic_init(void) __attribute__((weak));
 void gotoblas_dynamic_quit(void) __attribute__((weak));
+#endif
 
 // OpenBLAS picks its kernels from the CPU model; a model newer than the library (e.g. Intel
 // family 6 model 207 for OpenBLAS 0.3.21) falls back to the SSE3 "Prescott" kernels, far
-// slower than what the CPU can run. When that happens, and the user did not choose a core
-// with OPENBLAS_CORETYPE, re-select by features: SkylakeX kernels with AVX-512, Haswell with
-// AVX2+FMA (x86-64 only; elsewhere OpenBLAS's own choice stands). Runs once, before the
-// first GEMM.
-static void select_blas_core(void) {
-#if CK_X86
+// slower than what the CPU can run. When that happens, re-select by features: SkylakeX kernels
+// with AVX-512, Haswell with AVX2+FMA. And at SIMD level avx2 on an AVX-512 CPU, take the
+// Haswell (AVX2) kernels too, so that a level cap holds for the matrix products as well; back
+// at another level, OpenBLAS's own choice returns. Nothing changes when the user chose a core
+// with OPENBLAS_CORETYPE, or when OpenBLAS cannot re-select (a build without DYNAMIC_ARCH), or
+// off x86-64 (OpenBLAS's choice stands). Runs at the pool's start and when the process-wide
+// level changes (ck_simd_set_level), never while kernels run.
+static int g_user_core = -1;   // OPENBLAS_CORETYPE set by the user (1) or not (0); -1: not yet read
+static int g_forced;           // we set OPENBLAS_CORETYPE
+
+#if CK_X86 && CK_OPENBLAS
+static void reselect_blas(const char *core) {
+    if (core) setenv("OPENBLAS_CORETYPE", core, 1);
+    else unsetenv("OPENBLAS_CORETYPE");
+    g_forced = core != NULL;
+    gotoblas_dynamic_quit();
+    gotoblas_dynamic_init();
+    openblas_set_num_threads(1);
+}
+#endif
+
+void ck_blas_match_level(int level) {
+#if CK_X86 && CK_OPENBLAS
+    if (g_user_core < 0) g_user_core = getenv("OPENBLAS_CORETYPE") != NULL;
+    if (g_user_core || !gotoblas_dynamic_init || !gotoblas_dynamic_quit) return;
+    if (g_forced) reselect_blas(NULL);   // OpenBLAS's own choice first
     const char *core = openblas_get_corename();
     static const char *old_cores[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom",
                                       "Katmai", "Coppermine", "Northwood", "Banias", "Unknown"};
     int old = 0;
     for (size_t i = 0; core && i < sizeof old_cores / sizeof *old_cores; i++) old |= strcmp(core, old_cores[i]) == 0;
-    if (!old || getenv("OPENBLAS_CORETYPE") || !gotoblas_dynamic_init || !gotoblas_dynamic_quit) return;
     __builtin_cpu_init();
-    const char *want = NULL;
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512vl"))
-        want = "SkylakeX";
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        want = "Haswell";
-    if (!want) return;
-    setenv("OPENBLAS_CORETYPE", want, 0);
-    gotoblas_dynamic_quit();
-    gotoblas_dynamic_init();
+    const int has512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    const int has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (level == CK_SIMD_AVX2 && has512) reselect_blas("Haswell");
+    else if (old && has512) reselect_blas("SkylakeX");
+    else if (old && has2) reselect_blas("Haswell");
+#else
+    (void)level;
+    (void)g_user_core;
+    (void)g_forced;
 #endif
 }
 
 void ck_blas_single_threaded(void) {
-    select_blas_core();
+#if !CK_OPENBLAS
+    setenv("VECLIB_MAXIMUM_THREADS", "1", 0);
+#endif
+    ck_blas_match_level(ck_simd_level());
     openblas_set_num_threads(1);
 }
 

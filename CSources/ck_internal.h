@@ -59,3 +59,7 @@ void ck_act_backward_serial(float *dx, const float *dy, const float *x, const fl
 
 // Standard normals at Philox positions offset.. offset+n-1 on the calling thread (ck_random.c).
 void ck_random_normal_serial(float *x, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset);
+
+// Points OpenBLAS at kernels of the given SIMD level where it can (ck_gemm.c); called by the
+// pool's start-up and by ck_simd_set_level, never while kernels run.
+void ck_blas_match_level(int level);

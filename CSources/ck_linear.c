@@ -4,7 +4,7 @@
 #include "ck_gemm.h"
 #include "ck_reduce.h"
 #include "ck_internal.h"
-#include <cblas.h>
+#include "ck_blas.h"
 #include <string.h>
 
 typedef struct {

@@ -9,6 +9,7 @@
 #include "ck_elementwise.h"
 #include "ck_embedding.h"
 #include "ck_gemm.h"
+#include "ck_linalg.h"
 #include "ck_groupnorm.h"
 #include "ck_layout.h"
 #include "ck_linear.h"

@@ -33,8 +33,13 @@ int ck_simd_best(void);
 // process-wide level.
 int ck_simd_level(void);
 
-// Sets the process-wide level. Returns the previous level, or -1 (and changes nothing) when
-// the CPU cannot run `level`.
+// The level a request for `level` gives on this CPU: `level` itself when the CPU has it, else
+// the best level below it (x86-64: scalar < avx2 < avx512; aarch64: scalar < neon; the other
+// architecture's level gives scalar); -1 for an unknown value.
+int ck_simd_cap(int level);
+
+// Sets the process-wide level to ck_simd_cap(level). Returns the previous level, or -1 (and
+// changes nothing) for an unknown value.
 int ck_simd_set_level(int level);
 
 // Overrides the level for the calling thread only (-1: back to the process-wide level), e.g.

@@ -19,14 +19,17 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install o
 missing=()
 for p in gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libopenblas-dev pkg-config; do installed "$p" || missing+=("$p"); done
 command -v "$CC" >/dev/null || missing+=(clang)
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
 if ((${#missing[@]})); then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 if ! installed libopenblas-dev:arm64; then
-    dpkg --add-architecture arm64
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev:arm64 >/dev/null
+    $sudo dpkg --add-architecture arm64
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq libopenblas-dev:arm64 >/dev/null
 fi
 
 # ---- builds ----
@@ -71,7 +74,8 @@ else
     echo "cross-check: aarch64 gives the x86-64 bits for the bit-exact kernels ($(digest "$work/native.txt"))"
 fi
 
-# ---- macOS: syntax only, against stand-in headers declaring what Apple's libc has ----
+# ---- macOS: syntax only, against stand-in headers declaring what Apple's libc and Accelerate
+# (BLAS, and LAPACK's Fortran interface, as with ACCELERATE_NEW_LAPACK) have ----
 inc=$work/darwin-include
 mkdir -p "$inc"
 cat >"$inc/math.h" <<'EOF'
@@ -89,6 +93,7 @@ cat >"$inc/stdlib.h" <<'EOF'
 #include <stddef.h>
 void *malloc(size_t), *calloc(size_t, size_t), free(void *);
 int posix_memalign(void **, size_t, size_t), atoi(const char *), setenv(const char *, const char *, int);
+int unsetenv(const char *);
 char *getenv(const char *);
 EOF
 cat >"$inc/string.h" <<'EOF'
@@ -112,15 +117,23 @@ int pthread_create(pthread_t *, const pthread_attr_t *, void *(*)(void *), void 
 EOF
 printf 'int sched_yield(void);\n' >"$inc/sched.h"
 printf '#define _SC_NPROCESSORS_ONLN 58\nlong sysconf(int);\n' >"$inc/unistd.h"
-cat >"$inc/cblas.h" <<'EOF'
+mkdir -p "$inc/Accelerate"
+cat >"$inc/Accelerate/Accelerate.h" <<'EOF'
+typedef int __LAPACK_int;
 enum CBLAS_ORDER { CblasRowMajor = 101, CblasColMajor = 102 };
 enum CBLAS_TRANSPOSE { CblasNoTrans = 111, CblasTrans = 112 };
-void cblas_sgemm(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRANSPOSE, int, int, int, float, const float *, int,
-                 const float *, int, float, float *, int);
+void cblas_sgemm(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE, const enum CBLAS_TRANSPOSE, const __LAPACK_int,
+                 const __LAPACK_int, const __LAPACK_int, const float, const float *, const __LAPACK_int, const float *,
+                 const __LAPACK_int, const float, float *, const __LAPACK_int);
+void cblas_dgemm(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE, const enum CBLAS_TRANSPOSE, const __LAPACK_int,
+                 const __LAPACK_int, const __LAPACK_int, const double, const double *, const __LAPACK_int, const double *,
+                 const __LAPACK_int, const double, double *, const __LAPACK_int);
+void dsyevd_(const char *, const char *, const __LAPACK_int *, double *, const __LAPACK_int *, double *, double *,
+             const __LAPACK_int *, __LAPACK_int *, const __LAPACK_int *, __LAPACK_int *);
 EOF
 for target in arm64-apple-macos11 x86_64-apple-macos10.13; do
     if "$CC" --target=$target -nostdlibinc -isystem "$inc" -I include -fsyntax-only -Wall -Wextra CSources/*.c; then
-        echo "cross-check: every kernel file compiles for $target (stand-in libc headers)"
+        echo "cross-check: every kernel file compiles for $target (stand-in libc and Accelerate headers)"
     else
         echo "cross-check: kernel files do not compile for $target"
         status=1

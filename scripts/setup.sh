@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs what this package needs on a Debian machine with Swift 6.3, skipping what is
-# already there: OpenBLAS + LAPACKE, zlib, pkg-config; with --python also the Python
-# modules the test suite uses to check file interoperability (numpy, safetensors).
+# already there: OpenBLAS (with LAPACK), zlib, pkg-config; with --python also the Python
+# modules the test suite uses to check file interoperability (numpy, safetensors). On macOS
+# nothing is installed (Accelerate and zlib come with the system).
 set -euo pipefail
 
 need=()
-for pkg in libopenblas-dev liblapacke-dev zlib1g-dev pkg-config; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
-done
+if [ "$(uname -s)" != Darwin ]; then
+    for pkg in libopenblas-dev zlib1g-dev pkg-config; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+    done
+fi
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}"
     sudo=""

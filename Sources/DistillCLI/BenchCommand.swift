@@ -20,7 +20,7 @@ struct BenchCommand: ParsableCommand {
         Examples:
           swift run -c release distill bench
           swift run -c release distill bench --group mlp --json
-          OPENBLAS_CORETYPE=Haswell swift run -c release distill bench --group unet --simd avx2
+          swift run -c release distill bench --group unet --simd avx2
           swift run -c release distill bench --group generators --markdown-dir benchmarks/results
         """
     )
@@ -70,7 +70,10 @@ struct BenchCommand: ParsableCommand {
             guard let level = SIMDLevel(rawValue: simd) else {
                 fail("--simd \(simd): expected one of \(SIMDLevel.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            do { try Runtime.setSIMDLevel(level) } catch { fail("--simd: \(error)") }
+            guard Runtime.supportedSIMDLevels.contains(level) else {
+                fail("--simd \(simd): not available on this CPU; supported: \(Runtime.supportedSIMDLevels.map(\.rawValue).joined(separator: ", "))")
+            }
+            Runtime.simdLevel = level
         }
         var options = BenchmarkSuite.Options(quick: quick, groups: groups.isEmpty ? nil : Set(groups),
                                              pytorchScript: pytorchScript, python: python)

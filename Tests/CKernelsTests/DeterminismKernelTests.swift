@@ -48,6 +48,41 @@ import Testing
         #expect(elsewhere.value == 1)
     }
 
+    /// The level rule: a supported level is itself, an unsupported one caps to the best level
+    /// below it (the other architecture's to scalar), an unknown one is refused; a thread's level
+    /// override reaches every task of its parallel jobs and no other thread.
+    @Test func simdLevelCapsAndThreadOverride() {
+        let scalar = Int32(CK_SIMD_SCALAR), avx2 = Int32(CK_SIMD_AVX2), avx512 = Int32(CK_SIMD_AVX512), neon = Int32(CK_SIMD_NEON)
+        for level in simdLevels { #expect(ck_simd_cap(level) == level) }
+        #if arch(x86_64)
+        #expect(ck_simd_cap(neon) == scalar)
+        if ck_simd_supported(avx512) == 0 { #expect(ck_simd_cap(avx512) == (ck_simd_supported(avx2) != 0 ? avx2 : scalar)) }
+        #elseif arch(arm64)
+        #expect(ck_simd_cap(avx2) == scalar && ck_simd_cap(avx512) == scalar)
+        #endif
+        #expect(ck_simd_cap(99) == -1 && ck_simd_cap(-1) == -1 && ck_simd_set_level(99) == -1)
+        #expect(ck_simd_set_thread_level(99) == -2)
+        for level in simdLevels {
+            var seen = [Int32](repeating: -1, count: 256)
+            withSIMDLevel(level) {
+                withThreads(2) {
+                    seen.withUnsafeMutableBufferPointer { buffer in
+                        ck_parallel_for({ ctx, i, _ in ctx!.assumingMemoryBound(to: Int32.self)[Int(i)] = ck_simd_level() },
+                                        buffer.baseAddress, 256)
+                    }
+                }
+            }
+            #expect(seen.allSatisfy { $0 == level }, "level \(level): tasks saw \(Set(seen))")
+        }
+        final class Seen: @unchecked Sendable { var value: Int32 = -1 }
+        let elsewhere = Seen(), done = DispatchSemaphore(value: 0)
+        withSIMDLevel(scalar) {
+            Thread { elsewhere.value = ck_simd_level(); done.signal() }.start()
+            done.wait()
+        }
+        #expect(elsewhere.value == ck_simd_level())
+    }
+
     @Test func kernelsAreThreadCountInvariant() {
         var g = TestRNG(77)
         let (B, IN, OUT): (Int64, Int64, Int64) = (4096, 66, 256)

@@ -149,6 +149,34 @@ private func scaledError(_ a: [Float], _ b: [Float], floor: Double = 1e-30) -> D
         #expect(firstBitMismatch(gradsScalar, dx + dw + db) == nil, "backward scalar vs SIMD \(c)")
     }
 
+    /// The padded engine (avx2, neon) sums each output in the AVX-512 direct engine's order: on
+    /// the shapes it takes (tiny planes, few output channels) every vector level gives the
+    /// same forward and dx bits.
+    @Test func paddedEngineGivesTheDirectEngineBits() {
+        let vectorLevels = simdLevels.filter { $0 != Int32(CK_SIMD_SCALAR) }
+        guard vectorLevels.count > 1 else { return }   // one vector level: its scalar twins are checked above
+        for c in [ConvCase(n: 3, cin: 5, h: 7, w: 7, cout: 6, k: 3, s: 1, p: 1), ConvCase(n: 1, cin: 256, h: 3, w: 3, cout: 96, k: 3, s: 1, p: 1),
+                  ConvCase(n: 5, cin: 6, h: 3, w: 5, cout: 7, k: 3, s: 1, p: 1), ConvCase(n: 4, cin: 9, h: 4, w: 4, cout: 12, k: 3, s: 1, p: 1)] {
+            var g = TestRNG(UInt64(c.cin * 131 + c.cout))
+            let x = g.floats(Int(c.n * c.cin * c.h * c.w)), w = g.floats(Int(c.cout * c.cin * 9)), b = g.floats(Int(c.cout))
+            let dy = g.floats(Int(c.n * c.cout * c.h * c.w))
+            let results = vectorLevels.map { level in
+                withSIMDLevel(level) { () -> [Float] in
+                    let ws = max(ck_conv2d_forward_workspace_floats(c.n, c.cin, c.h, c.w, c.cout, 3, 1, 1),
+                                 ck_conv2d_backward_workspace_floats(c.n, c.cin, c.h, c.w, c.cout, 3, 1, 1))
+                    var work = [Float](repeating: 0, count: Int(ws) + 1)
+                    var y = [Float](repeating: 0, count: dy.count), dx = [Float](repeating: 0, count: x.count)
+                    ck_conv2d_forward(&y, x, w, b, &work, c.n, c.cin, c.h, c.w, c.cout, 3, 1, 1)
+                    ck_conv2d_backward(&dx, nil, nil, &work, Int32(CK_CONV_SET_DX), dy, nil, w, c.n, c.cin, c.h, c.w, c.cout, 3, 1, 1)
+                    return y + dx
+                }
+            }
+            for (level, r) in zip(vectorLevels, results).dropFirst() {
+                #expect(firstBitMismatch(results[0], r) == nil, "\(c): level \(String(cString: ck_simd_name(level))) differs from \(String(cString: ck_simd_name(vectorLevels[0])))")
+            }
+        }
+    }
+
     @Test func convolutionOutputSizes() {
         #expect(ck_conv2d_out_size(28, 3, 1, 1) == 28)
         #expect(ck_conv2d_out_size(28, 3, 2, 1) == 14)

@@ -410,6 +410,33 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
         for line in lines {
             let obj = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
             #expect(obj["name"] is String && obj["value"] is Double && obj["unit"] is String)
+            #expect(obj["simd"] as? String == Runtime.simdLevel.rawValue)
+        }
+    }
+
+    /// `--simd` and DISTILL_SIMD cap the level (each record says which); a level the CPU lacks
+    /// or a bad name is a one-line error.
+    @Test func simdLevelFromFlagAndEnvironment() throws {
+        let r = try runDistill(["bench", "--quick", "--group", "elementwise", "--json", "--simd", "scalar"])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let levels = try r.stdout.split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])["simd"] as? String
+        }
+        #expect(levels.count == 8 && levels.allSatisfy { $0 == "scalar" }, "\(levels)")
+        let viaEnvironment = try runDistill(["bench", "--quick", "--group", "elementwise", "--json"], environment: ["DISTILL_SIMD": "scalar"])
+        #expect(viaEnvironment.status == 0, "stderr: \(viaEnvironment.stderr)")
+        #expect(viaEnvironment.stdout.split(separator: "\n").allSatisfy { $0.contains("\"simd\":\"scalar\"") })
+        let missing = SIMDLevel.allCases.first { !Runtime.supportedSIMDLevels.contains($0) }!   // neon on x86-64, avx2 on arm64
+        let supported = Runtime.supportedSIMDLevels.map(\.rawValue).joined(separator: ", ")
+        for (args, env, message) in [
+            (["bench", "--group", "elementwise", "--simd", missing.rawValue], [:],
+             "--simd \(missing.rawValue): not available on this CPU; supported: \(supported)"),
+            (["bench", "--group", "elementwise", "--simd", "sse"], [:], "--simd sse: expected one of scalar, avx2, avx512, neon"),
+            (["sample", "--help"], ["DISTILL_SIMD": "fast"], "DISTILL_SIMD=fast: expected a level this CPU has: \(supported)"),
+            (["sample", "--help"], ["DISTILL_SIMD": missing.rawValue], "DISTILL_SIMD=\(missing.rawValue): expected a level this CPU has: \(supported)"),
+        ] {
+            let bad = try runDistill(args, environment: env)
+            #expect(bad.status == 1 && bad.stdout.isEmpty && bad.stderr == "distill: error: \(message)\n", "\(args) \(env): \(bad.stderr)")
         }
     }
 }

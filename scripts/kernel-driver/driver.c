@@ -881,6 +881,60 @@ static void t_resample(int64_t N, int64_t C, int64_t H, int64_t W) {
     case_end();
 }
 
+// Double-precision linear algebra of the metrics: dgemm (both transposes) against a plain
+// triple loop, and dsyevd on a symmetric matrix: ascending eigenvalues, A v = lambda v and
+// orthonormal eigenvectors, within 1e-12 of the matrix's scale (LAPACK's own accuracy is ~n u).
+static void t_linalg(int64_t n) {
+    case_begin("linalg", "dgemm %lldx%lldx%lld, dsyevd %lldx%lld", (long long)n, (long long)(n + 3), (long long)(n + 1),
+               (long long)n, (long long)n);
+    const int64_t M = n, N = n + 3, K = n + 1;
+    double *A = dz(M * K), *B = dz(K * N), *C = dz(M * N), *R = dz(M * N);
+    for (int64_t i = 0; i < M * K; i++) A[i] = frand(-1, 1);
+    for (int64_t i = 0; i < K * N; i++) B[i] = frand(-1, 1);
+    for (int ta = 0; ta < 2; ta++) {
+        // op(A) = A (M x K) or, with ta, the transpose of a K x M matrix holding the same numbers
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                double r = 0;
+                for (int64_t k = 0; k < K; k++) r += (ta ? A[k * M + i] : A[i * K + k]) * B[k * N + j];
+                R[i * N + j] = 0.5 * r;
+            }
+        ck_dgemm(ta, 0, M, N, K, 0.5, A, ta ? M : K, B, N, 0, C, N);
+        double worst = 0;
+        for (int64_t i = 0; i < M * N; i++) worst = fmax(worst, fabs(C[i] - R[i]));
+        g_worst = fmax(g_worst, worst / (1e-13 * (double)K));
+        if (!(worst <= 1e-13 * (double)K)) fail("dgemm", "transpose %d: error %.3g", ta, worst);
+    }
+    double *S = dz(n * n), *V = dz(n * n), *w = dz(n);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = i; j < n; j++) S[i * n + j] = S[j * n + i] = frand(-1, 1);
+    for (int64_t i = 0; i < n * n; i++) V[i] = S[i];
+    const int info = ck_dsyevd(1, n, V, w);
+    if (info != 0) fail("dsyevd", "info %d", info);
+    double worst = 0;
+    for (int64_t k = 0; k < n; k++) {
+        if (k > 0 && w[k] < w[k - 1]) fail("dsyevd", "eigenvalues not ascending at %lld", (long long)k);
+        for (int64_t i = 0; i < n; i++) {   // (S v_k)_i - w_k v_ik, v_k the column k
+            double r = -w[k] * V[i * n + k];
+            for (int64_t j = 0; j < n; j++) r += S[i * n + j] * V[j * n + k];
+            worst = fmax(worst, fabs(r));
+        }
+        for (int64_t l = 0; l < n; l++) {   // v_k . v_l - [k == l]
+            double d = k == l ? -1 : 0;
+            for (int64_t i = 0; i < n; i++) d += V[i * n + k] * V[i * n + l];
+            worst = fmax(worst, fabs(d));
+        }
+    }
+    g_worst = fmax(g_worst, worst / (1e-12 * (double)n));
+    if (!(worst <= 1e-12 * (double)n)) fail("dsyevd", "residual %.3g", worst);
+    double *u = dz(n);
+    for (int64_t i = 0; i < n * n; i++) V[i] = S[i];
+    if (ck_dsyevd(0, n, V, u) != 0) fail("dsyevd", "values only: failed");
+    for (int64_t k = 0; k < n; k++)
+        if (fabs(u[k] - w[k]) > 1e-12 * (double)n) fail("dsyevd", "values only: %.17g, with vectors %.17g", u[k], w[k]);
+    case_end();
+}
+
 // Strided copy: x (2, 3, 40) -> y = x.permute(2, 0, 1), then accumulated once more (exact).
 static void t_layout(void) {
     case_begin("layout", "strided copy permute (2,3,40)->(40,2,3), accumulate");
@@ -1074,6 +1128,9 @@ int main(void) {
     t_resample(1, 1, 1, 1);
     t_resample(2, 3, 7, 9);
     t_resample(1, 2, 16, 40);
+    t_linalg(1);
+    t_linalg(7);
+    t_linalg(70);
     t_layout();
     t_misc();
 

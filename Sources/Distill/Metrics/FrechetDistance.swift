@@ -1,4 +1,4 @@
-import COpenBLAS
+import CKernels
 
 /// The mean and covariance of a feature set, in Double: what the Fréchet distance compares.
 package struct FeatureStatistics: Sendable, Equatable {
@@ -25,8 +25,7 @@ package struct FeatureStatistics: Sendable, Equatable {
         var centered = x.values
         for i in 0..<n { for j in 0..<f { centered[i * f + j] -= mean[j] } }
         var cov = [Double](repeating: 0, count: f * f)
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(f), blasint(f), blasint(n), 1 / Double(n - 1),
-                    centered, blasint(f), centered, blasint(f), 0, &cov, blasint(f))
+        ck_dgemm(1, 0, Int64(f), Int64(f), Int64(n), 1 / Double(n - 1), centered, Int64(f), centered, Int64(f), 0, &cov, Int64(f))
         Self.symmetrize(&cov, f)
         self.count = n
         self.mean = mean
@@ -75,7 +74,7 @@ package struct FeatureStatistics: Sendable, Equatable {
 /// features are a classifier's (Heusel et al. 2017):
 /// ‖μ₁ − μ₂‖² + Tr(Σ₁ + Σ₂ − 2 (Σ₁Σ₂)^{1/2}).
 ///
-/// The trace term is computed with symmetric eigendecompositions only (LAPACKE `dsyevd`), in
+/// The trace term is computed with symmetric eigendecompositions only (LAPACK `dsyevd`), in
 /// Double: with A = Σ₁^{1/2}, (Σ₁Σ₂)^{1/2} is similar to (AΣ₂A)^{1/2}, so
 /// Tr((Σ₁Σ₂)^{1/2}) = Σᵢ √λᵢ(AΣ₂A). Eigenvalues that rounding makes slightly negative are
 /// clamped to 0.
@@ -96,15 +95,12 @@ package func frechetDistance(_ a: FeatureStatistics, _ b: FeatureStatistics) thr
     var scaled = v   // V diag(√λ): column k times √λ_k
     for i in 0..<f { for k in 0..<f { scaled[i * f + k] *= Swift.max(lambda[k], 0).squareRoot() } }
     var root = [Double](repeating: 0, count: f * f)
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(f), blasint(f), blasint(f), 1,
-                scaled, blasint(f), v, blasint(f), 0, &root, blasint(f))
+    ck_dgemm(0, 1, Int64(f), Int64(f), Int64(f), 1, scaled, Int64(f), v, Int64(f), 0, &root, Int64(f))
     FeatureStatistics.symmetrize(&root, f)
     // M = A Σ₂ A.
     var tmp = [Double](repeating: 0, count: f * f), m = [Double](repeating: 0, count: f * f)
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(f), blasint(f), blasint(f), 1,
-                root, blasint(f), b.covariance, blasint(f), 0, &tmp, blasint(f))
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(f), blasint(f), blasint(f), 1,
-                tmp, blasint(f), root, blasint(f), 0, &m, blasint(f))
+    ck_dgemm(0, 0, Int64(f), Int64(f), Int64(f), 1, root, Int64(f), b.covariance, Int64(f), 0, &tmp, Int64(f))
+    ck_dgemm(0, 0, Int64(f), Int64(f), Int64(f), 1, tmp, Int64(f), root, Int64(f), 0, &m, Int64(f))
     FeatureStatistics.symmetrize(&m, f)
     let (mu, _) = try symmetricEigen(m, f, vectors: false, metric: metric)
     let traceRoot = mu.reduce(0.0) { $0 + Swift.max($1, 0).squareRoot() }
@@ -125,15 +121,14 @@ public func frechetDistance(_ x: Tensor, _ y: Tensor) throws -> Double {
 }
 
 /// Eigenvalues (ascending) and, when asked, eigenvectors (the columns of a row-major f × f
-/// matrix) of a symmetric matrix, through LAPACKE's divide-and-conquer `dsyevd`.
+/// matrix) of a symmetric matrix, through LAPACK's divide-and-conquer `dsyevd`.
 func symmetricEigen(_ matrix: [Double], _ f: Int, vectors: Bool, metric: String) throws -> (values: [Double], vectors: [Double]) {
     var a = matrix
     var w = [Double](repeating: 0, count: f)
-    let jobz = CChar(UInt8(ascii: vectors ? "V" : "N"))
-    let info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, jobz, CChar(UInt8(ascii: "U")), .init(f), &a, .init(f), &w)
+    let info = ck_dsyevd(vectors ? 1 : 0, Int64(f), &a, &w)
     guard info == 0 else {
         throw MetricError.numericalFailure(metric: metric,
-                                           detail: "LAPACKE_dsyevd failed (info \(info)) on a \(f)×\(f) symmetric matrix; expected convergence")
+                                           detail: "LAPACK dsyevd failed (info \(info)) on a \(f)×\(f) symmetric matrix; expected convergence")
     }
     return (w, vectors ? a : [])
 }
@@ -199,8 +194,7 @@ private func polynomialMMD2(_ a: SampleMatrix, _ b: SampleMatrix) -> Double {
     let n = a.rows, m = b.rows, f = a.columns
     func kernelSum(_ p: SampleMatrix, _ q: SampleMatrix, excludingDiagonal: Bool) -> Double {
         var gram = [Double](repeating: 0, count: p.rows * q.rows)
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(p.rows), blasint(q.rows), blasint(f), 1 / Double(f),
-                    p.values, blasint(f), q.values, blasint(f), 0, &gram, blasint(q.rows))
+        ck_dgemm(0, 1, Int64(p.rows), Int64(q.rows), Int64(f), 1 / Double(f), p.values, Int64(f), q.values, Int64(f), 0, &gram, Int64(q.rows))
         var total = 0.0
         for i in 0..<p.rows {
             var row = 0.0

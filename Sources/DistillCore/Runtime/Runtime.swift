@@ -12,31 +12,27 @@ public enum Runtime {
 
     /// The instruction set the kernels' vector code uses, process-wide. It starts at the best
     /// level the CPU has, or at the one the environment variable `DISTILL_SIMD` names
-    /// (`scalar`, `avx2`, `avx512`, `neon`) when the CPU has it. Change it with
-    /// ``setSIMDLevel(_:)``. Results are the same at every level where a kernel promises bits
-    /// (the kernel tests check each level against the naive references).
-    public static var simdLevel: SIMDLevel { SIMDLevel(kernelLevel: ck_simd_level()) }
+    /// (`scalar`, `avx2`, `avx512`, `neon`) when the CPU has it. Setting it caps the level: a
+    /// level the CPU lacks gives the best one below it (x86-64: scalar < avx2 < avx512; AArch64:
+    /// scalar < neon; the other architecture's level gives scalar), so read it back, or check
+    /// ``supportedSIMDLevels`` first. Set it before running model code, from one thread: the
+    /// level also picks the convolution engines and their workspaces. At `.avx2` on an AVX-512
+    /// CPU, OpenBLAS (the large matrix products) moves to its AVX2 kernels as well, unless
+    /// `OPENBLAS_CORETYPE` chose its kernels. Results are the same at every level where a kernel
+    /// promises bits; the kernel tests check each level against the naive references.
+    public static var simdLevel: SIMDLevel {
+        get { SIMDLevel(kernelLevel: ck_simd_level()) }
+        set { _ = ck_simd_set_level(newValue.kernelLevel) }
+    }
 
     /// The levels this CPU can run, `scalar` first and the best last.
     public static var supportedSIMDLevels: [SIMDLevel] {
         SIMDLevel.allCases.filter { ck_simd_supported($0.kernelLevel) != 0 }
     }
 
-    /// Caps the kernels' vector code at `level` (e.g. `.avx2` on an AVX-512 CPU, to measure what
-    /// an AVX2-only machine would do; `.scalar` for the portable C). Set it before running
-    /// model code, from one thread: the level also picks the convolution engines and their
-    /// workspaces. OpenBLAS, which runs the large matrix products, picks its own kernels when it
-    /// loads (`OPENBLAS_CORETYPE` caps those).
-    /// - Throws: ``RuntimeError/unsupportedSIMDLevel(_:supported:)`` when this CPU cannot run `level`.
-    public static func setSIMDLevel(_ level: SIMDLevel) throws(RuntimeError) {
-        guard ck_simd_set_level(level.kernelLevel) >= 0 else {
-            throw .unsupportedSIMDLevel(level.rawValue, supported: supportedSIMDLevels)
-        }
-    }
-
     /// The value of `DISTILL_SIMD` when it names no level this CPU has (the level is then the
     /// best one), so that a program can report it; nil when the variable is unset or valid.
-    public static var rejectedSIMDEnvironment: String? {
+    package static var rejectedSIMDEnvironment: String? {
         guard ck_simd_env_rejected() != 0 else { return nil }
         return ProcessInfo.processInfo.environment["DISTILL_SIMD"] ?? ""
     }
@@ -88,19 +84,5 @@ public enum SIMDLevel: String, CaseIterable, Sendable {
 
     init(kernelLevel: Int32) {
         self = Self.allCases.first { $0.kernelLevel == kernelLevel } ?? .scalar
-    }
-}
-
-/// Errors of the process-wide runtime settings.
-public enum RuntimeError: Error, Equatable, CustomStringConvertible {
-    /// A SIMD level this CPU cannot run was asked for; `supported` lists the ones it can.
-    case unsupportedSIMDLevel(String, supported: [SIMDLevel])
-
-    /// One line naming the request and what this CPU supports.
-    public var description: String {
-        switch self {
-        case let .unsupportedSIMDLevel(level, supported):
-            return "SIMD level '\(level)' is not available on this CPU; supported: \(supported.map(\.rawValue).joined(separator: ", "))"
-        }
     }
 }
