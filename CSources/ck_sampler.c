@@ -9,7 +9,7 @@
 
 // Noise is made and used in chunks this small so that the hardware prefetchers stream the next
 // inputs while the normals are computed; the chunk size never changes the bits. A multiple of
-// 64: the AVX-512 normals path starts on the 64-grid of positions.
+// 64: the vector normals path (16 Philox blocks at a time) starts on the 64-grid of positions.
 #define NOISE_CHUNK 128
 
 typedef struct {

@@ -58,8 +58,8 @@ import Testing
         }
     }
 
-    /// The AVX-512 path (64 values at a time) gives the scalar path's bits at any offset and
-    /// length, including runs that start or end mid-group.
+    /// The vector path (64 values at a time, at the best level: avx512, avx2 or neon) gives the
+    /// scalar path's bits at any offset and length, including runs that start or end mid-group.
     @Test func simdNormalsEqualScalarNormals() {
         for (offset, n) in [(UInt64(0), 64), (3, 200), (61, 1000), (64, 65), ((UInt64(1) << 32) * 4 - 100, 400), (7, 16_385)] {
             var simd = [Float](repeating: 0, count: n), scalar = simd
