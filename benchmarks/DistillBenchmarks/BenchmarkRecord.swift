@@ -36,13 +36,13 @@ package struct BenchmarkRecord: Codable, Sendable {
         let v = value >= 100 ? String(format: "%.1f", value) : String(format: "%.3f", value)
         let r = ratio.map { String(format: "%.3f", $0) } ?? "-"
         return name.padding(toLength: 34, withPad: " ", startingAt: 0) + " " + v.leftPad(12) + " " +
-            unit.padding(toLength: 9, withPad: " ", startingAt: 0) + simd.padding(toLength: 7, withPad: " ", startingAt: 0) +
+            unit.padding(toLength: 9, withPad: " ", startingAt: 0) + " " + simd.padding(toLength: 7, withPad: " ", startingAt: 0) +
             r.leftPad(8) + "  " + (reference ?? "")
     }
 
     package static var tableHeader: String {
         "name".padding(toLength: 34, withPad: " ", startingAt: 0) + " " + "value".leftPad(12) + " " +
-            "unit".padding(toLength: 9, withPad: " ", startingAt: 0) + "simd".padding(toLength: 7, withPad: " ", startingAt: 0) +
+            "unit".padding(toLength: 9, withPad: " ", startingAt: 0) + " " + "simd".padding(toLength: 7, withPad: " ", startingAt: 0) +
             "ratio".leftPad(8) + "  reference"
     }
 }
