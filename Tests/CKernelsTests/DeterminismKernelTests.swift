@@ -62,17 +62,28 @@ import Testing
         #endif
         #expect(ck_simd_cap(99) == -1 && ck_simd_cap(-1) == -1 && ck_simd_set_level(99) == -1)
         #expect(ck_simd_set_thread_level(99) == -2)
+        // Each task records the level it saw after ~0.1 ms of work, so that the worker takes
+        // part; a job is retried until it did (as in sameBits).
         for level in simdLevels {
-            var seen = [Int32](repeating: -1, count: 256)
-            withSIMDLevel(level) {
-                withThreads(2) {
-                    seen.withUnsafeMutableBufferPointer { buffer in
-                        ck_parallel_for({ ctx, i, _ in ctx!.assumingMemoryBound(to: Int32.self)[Int(i)] = ck_simd_level() },
-                                        buffer.baseAddress, 256)
+            var seen = [Int32](repeating: -1, count: 64), workerTookPart = false
+            for attempt in 0..<200 where !workerTookPart {
+                if attempt > 0 { usleep(10_000) }
+                let before = ck_pool_worker_tasks()
+                withSIMDLevel(level) {
+                    withThreads(2) {
+                        seen.withUnsafeMutableBufferPointer { buffer in
+                            ck_parallel_for({ ctx, i, _ in
+                                var x: Int32 = 1
+                                for k in 0..<100_000 { x = x &* 1_103_515_245 &+ Int32(truncatingIfNeeded: k) }
+                                ctx!.assumingMemoryBound(to: Int32.self)[Int(i)] = ck_simd_level() | (x & 0)
+                            }, buffer.baseAddress, 64)
+                        }
                     }
                 }
+                workerTookPart = ck_pool_worker_tasks() > before
+                #expect(seen.allSatisfy { $0 == level }, "level \(level): tasks saw \(Set(seen))")
             }
-            #expect(seen.allSatisfy { $0 == level }, "level \(level): tasks saw \(Set(seen))")
+            #expect(workerTookPart, "level \(level): the pool's worker never ran a task")
         }
         final class Seen: @unchecked Sendable { var value: Int32 = -1 }
         let elsewhere = Seen(), done = DispatchSemaphore(value: 0)
