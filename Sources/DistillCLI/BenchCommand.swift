@@ -55,8 +55,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "With --group digits: the U-Net teacher's checkpoint, reused when it exists (trained and written otherwise).")
     var digitsTeacher: String?
 
-    @Flag(help: "Print the evidence groups' progress lines (to stderr).")
-    var verbose = false
+    @Flag(help: "Leave out the evidence groups' progress lines (printed to stderr by default).")
+    var quiet = false
 
     func run() throws {
         if let bad = groups.first(where: { !BenchmarkSuite.groupNames.contains($0) }) {
@@ -78,7 +78,7 @@ struct BenchCommand: ParsableCommand {
         var options = BenchmarkSuite.Options(quick: quick, groups: groups.isEmpty ? nil : Set(groups),
                                              pytorchScript: pytorchScript, python: python)
         options.digitsTeacher = digitsTeacher
-        if verbose { options.log = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } }
+        if !quiet { options.log = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } }
         if !json { print(BenchmarkRecord.tableHeader) }
         var records: [BenchmarkRecord] = []
         if let markdownDir {

@@ -384,6 +384,8 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let r = try runDistill(["bench", "--quick", "--group", "generators", "--group", "digits", "--markdown-dir", "pages", "--json"], in: dir)
         #expect(r.status == 0, "stderr: \(r.stderr)")
+        // Progress on stderr while the evidence groups run; results only on stdout.
+        #expect(r.stderr.contains("generators on ring8:") && r.stderr.contains("teacher: U-Net"), "stderr: \(r.stderr)")
         let page = try String(contentsOfFile: dir + "/pages/generators-ring8.md", encoding: .utf8)
         #expect(page.contains("Written by `distill bench --group generators --markdown-dir pages`") && page.contains("| sds (Poole"))
         #expect(isPNG(dir + "/pages/generators-ring8-diff-instruct.png"))

@@ -71,7 +71,9 @@ package enum BenchmarkSuite {
         let mixtures = [("ring8", GaussianMixture.ring8(), [128, 128, 128]), ("gmm64", GaussianMixture.highDimensional64(), [256, 256, 256])]
         if wanted("distillation") {
             for (name, gmm, hidden) in mixtures {
-                let rows = try DistillationExperiment(mixture: gmm, steps: o.quick ? 300 : 3000, hidden: hidden, samples: o.quick ? 500 : 2000).run()
+                o.log?("distillation on \(name): \(o.quick ? 300 : 3000) steps per stage")
+                let rows = try DistillationExperiment(mixture: gmm, steps: o.quick ? 300 : 3000, hidden: hidden, samples: o.quick ? 500 : 2000,
+                                                      log: o.log).run()
                 table?(BenchmarkTable(name: "distillation-\(name)", group: "distillation", title: "Distillation on the \(name) mixture",
                                       description: "The exact mixture is the teacher; students are MLPs trained by each method; sliced-W2 " +
                                           "to exact samples, and for students that map the same noise deterministically the teacher's way, " +
@@ -87,6 +89,8 @@ package enum BenchmarkSuite {
         if wanted("generators") {
             for (name, gmm, hidden) in mixtures {
                 var experiment = GeneratorExperiment(mixture: gmm, steps: o.quick ? 200 : 4000, hidden: hidden)
+                experiment.log = o.log
+                o.log?("generators on \(name): \(experiment.settings.steps) steps each")
                 let settings = experiment.settings
                 experiment.samples = o.quick ? 500 : 2000
                 var pictures: [(name: String, image: RGBImage)] = []
