@@ -62,6 +62,6 @@ public enum Parameterization: String, Sendable, Codable, CaseIterable {
         let st = try s / a
         let sd2 = sigmaData * sigmaData
         let denom = st.squared() + sd2
-        return (try denom.reciprocal() * sd2, try st * sigmaData / denom.sqrt())
+        return (denom.reciprocal() * sd2, try st * sigmaData / denom.sqrt())
     }
 }
