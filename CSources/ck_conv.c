@@ -12,7 +12,7 @@
 //
 // At SIMD level avx512 (ck_cpu.h), a 3x3 pad-1 convolution at stride 1 or 2 runs all three
 // passes on the direct engines (no im2col, no GEMM); at avx2 and neon the stride-1 forward and
-// dx passes with tiny planes or few output channels run on the padded engine; every other
+// dx passes with small planes or few output channels run on the padded engine; every other
 // shape, and everything at level scalar, runs on the GEMM engine. The choice depends only on the
 // shape and the level, never on the thread count or the test switch, so workspace sizes are
 // fixed while the level is. Every engine cuts its work
@@ -34,12 +34,13 @@ static int conv_empty(int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout
 
 // The direct engines take 3x3 pad-1 convolutions at level avx512: all three passes at stride 1
 // (direct_ok) and stride 2 (direct2_ok). At avx2 and neon the padded engine takes a stride-1
-// forward or dx pass whose planes are tiny or whose output has few channels (padded_ok: co is
-// the pass's output channels), im2col + GEMM every other pass and all dw/db. That split is
-// measured (AMD Zen 4 at level avx2, OpenBLAS's Haswell kernels, batch 64, best of 15): on the
-// U-Net's shapes (32-128 channels, 28x28 to 7x7) the GEMM engine runs at 0.67-0.79 of the AVX2
-// peak and the padded engine at 0.40-0.70; on 4x4 and 2x2 planes the padded engine at 0.27-0.51
-// and GEMM at 0.14-0.44; with one output channel 0.07-0.10 against 0.04. Shape and level only
+// forward or dx pass whose planes have at most 64 pixels or whose output has few channels
+// (padded_ok: co is the pass's output channels), im2col + GEMM every other pass and all dw/db.
+// That split is measured (AMD Zen 4 at level avx2, OpenBLAS's Haswell kernels, batch 64, best of
+// 15, forward and dx): on 8x8 and 7x7 planes the padded engine (channels in the lanes) runs at
+// 0.57-0.77 of the AVX2 peak and GEMM at 0.48-0.74; on 4x4 and 2x2 at 0.46-0.58 against
+// 0.16-0.37; from 14x14 up GEMM leads (0.54-0.75 against the padded engine's 0.50-0.70); with one
+// output channel the padded engine 0.07-0.10 against 0.04. Shape and level only
 // (never the thread count or the test switch), so workspace sizes and results are fixed while
 // the level is.
 static int direct_ok(int64_t K, int64_t s, int64_t pad) { return K == 3 && s == 1 && pad == 1 && ck_cpu_has_avx512(); }
@@ -48,7 +49,7 @@ static int direct2_ok(int64_t K, int64_t s, int64_t pad) { return K == 3 && s ==
 
 static int padded_ok(int64_t K, int64_t s, int64_t pad, int64_t HW, int64_t co) {
     const int level = ck_simd_level();
-    return K == 3 && s == 1 && pad == 1 && (level == CK_SIMD_AVX2 || level == CK_SIMD_NEON) && (HW <= 16 || co < DC_COB);
+    return K == 3 && s == 1 && pad == 1 && (level == CK_SIMD_AVX2 || level == CK_SIMD_NEON) && (HW <= 64 || co < DC_COB);
 }
 
 int64_t ck_conv2d_forward_workspace_floats(int64_t N, int64_t Cin, int64_t H, int64_t W,

@@ -11,7 +11,8 @@
 // positions of one image (the images' grids follow each other, so a small image's last vectors
 // and the next image's first share a run); a run computes PD_RV of them for PD_QV output
 // channels (2 x 6 x 8: 12 accumulators, which with the inputs and two weights fit AVX2's 16
-// registers).
+// registers). Planes of at most PD_LANES_MAX_HW pixels use a second tiling instead, with output
+// channels in the lanes (below).
 //
 // Each output element is the AVX-512 engine's chain: per block of DC_CIB input channels,
 // fma(w, x, acc) over the taps (outer) and channels (inner) from 0, the block added to y, then
@@ -27,6 +28,7 @@
 #define PD_RV 6      // 8-position vectors per run
 #define PD_TASKS 64  // aim for at least this many tasks (channel blocks x parts of the batch)
 #define PD_SLACK 16  // floats after the last plane: the last vectors' taps read up to 2R + 9 past it
+#define PD_LANES_MAX_HW 64   // planes of at most this many pixels run with channels in the lanes
 
 typedef struct {
     float *y;
@@ -172,6 +174,122 @@ static void pd_run_scalar(const pd_job *j, int64_t cb, int q0, int nq, int64_t g
     }
 }
 
+// ---- channels in the lanes (small planes) ----
+//
+// On small planes a vector of 8 grid positions wastes lanes on the pad column and on each
+// image's last, partial vector (and its misaligned loads cost more than its work). There the
+// lanes hold output channels instead: a run is PD_CP
+// image pixels (any images, no pad positions) x 16 output channels (two packed weight blocks,
+// whose 8 weights per tap and input channel are one aligned load), and each pixel's input is a
+// broadcast scalar of the padded copy. Same chains, so the same bits.
+#define PD_CP 6   // pixels per run: 6 x 2 accumulators
+
+// Pixel P of the batch (images' pixels end to end): its image, grid position and offset in the
+// padded copy.
+static inline void pd_pixel(const pd_job *j, int64_t P, int64_t *n, int64_t *o, int64_t *xo) {
+    const int64_t HW = j->H * j->W, p = P % HW;
+    *n = P / HW;
+    *o = p / j->W * j->R + p % j->W;
+    *xo = *n * j->CI * pd_plane(j->H, j->W) + *o;
+}
+
+#if CK_X86 || CK_NEON
+// Pixels [P0, P0 + NP) (NP <= PD_CP), output channel blocks cb and cb + 1 (TWO; else cb alone).
+CK_VEC static inline __attribute__((always_inline)) void pd_lanes_vec(const pd_job *j, int64_t cb, int64_t P0, const int NP,
+                                                                      const int TWO) {
+    const int64_t CI = j->CI, R = j->R, PS = pd_plane(j->H, j->W), HW = j->H * j->W, blk = CI * 9 * DC_COB;
+    const float *wb = j->wp + cb * blk;
+    const float *bias = j->b && !j->accumulate ? j->b + cb * DC_COB : NULL;
+    int64_t n[PD_CP], o[PD_CP], xo[PD_CP];
+    for (int p = 0; p < NP; p++) pd_pixel(j, P0 + p, &n[p], &o[p], &xo[p]);
+    for (int64_t ci0 = 0; ci0 < CI; ci0 += DC_CIB) {
+        const int64_t ci1 = ck_min64(CI, ci0 + DC_CIB);
+        ck_v8f acc[PD_CP][2];
+        for (int p = 0; p < NP; p++) acc[p][0] = acc[p][1] = (ck_v8f)0.0f;
+        for (int k = 0; k < 9; k++) {
+            const float *x = j->xp + ci0 * PS + (k / 3) * R + k % 3, *w = wb + (ci0 * 9 + k) * DC_COB;
+            for (int64_t ci = ci0; ci < ci1; ci++, x += PS, w += 9 * DC_COB) {
+                const ck_v8f w0 = ck_load8(w), w1 = TWO ? ck_load8(w + blk) : w0;
+                for (int p = 0; p < NP; p++) {
+                    const ck_v8f xv = (ck_v8f)x[xo[p]];
+                    acc[p][0] = __builtin_elementwise_fma(w0, xv, acc[p][0]);
+                    if (TWO) acc[p][1] = __builtin_elementwise_fma(w1, xv, acc[p][1]);
+                }
+            }
+        }
+        const int add = ci0 > 0 || j->accumulate;
+        const float *bq = ci1 == CI ? bias : NULL;
+        const int nco = (int)ck_min64((TWO ? 2 : 1) * DC_COB, j->CO - cb * DC_COB);
+        for (int p = 0; p < NP; p++) {
+            float lane[2 * DC_COB];
+            ck_store8(lane, acc[p][0]);
+            ck_store8(lane + DC_COB, acc[p][1]);
+            float *d = j->y + (n[p] * j->CO + cb * DC_COB) * HW + o[p] / R * j->W + o[p] % R;
+            for (int q = 0; q < nco; q++) {
+                float r = lane[q];
+                if (add) r = d[q * HW] + r;
+                if (bq) r = r + bq[q];
+                d[q * HW] = r;
+            }
+        }
+    }
+}
+typedef void (*pd_lanes_fn)(const pd_job *, int64_t, int64_t);
+#define PD_LANES(NP, TWO)                                                                       \
+    CK_VEC static void pd_lanes##NP##_##TWO(const pd_job *j, int64_t cb, int64_t P0) {         \
+        pd_lanes_vec(j, cb, P0, NP, TWO);                                                       \
+    }
+PD_LANES(1, 0) PD_LANES(2, 0) PD_LANES(3, 0) PD_LANES(4, 0) PD_LANES(5, 0) PD_LANES(6, 0)
+PD_LANES(1, 1) PD_LANES(2, 1) PD_LANES(3, 1) PD_LANES(4, 1) PD_LANES(5, 1) PD_LANES(6, 1)
+static const pd_lanes_fn pd_lanes[2][PD_CP] = {{pd_lanes1_0, pd_lanes2_0, pd_lanes3_0, pd_lanes4_0, pd_lanes5_0, pd_lanes6_0},
+                                               {pd_lanes1_1, pd_lanes2_1, pd_lanes3_1, pd_lanes4_1, pd_lanes5_1, pd_lanes6_1}};
+#endif
+
+// The same chains, one pixel and channel at a time (the scalar twin).
+static void pd_lanes_scalar(const pd_job *j, int64_t cb, int64_t P0, int np, int blocks) {
+    const int64_t CI = j->CI, R = j->R, PS = pd_plane(j->H, j->W), HW = j->H * j->W;
+    const int nco = (int)ck_min64(blocks * DC_COB, j->CO - cb * DC_COB);
+    for (int64_t P = P0; P < P0 + np; P++) {
+        int64_t n, o, xo;
+        pd_pixel(j, P, &n, &o, &xo);
+        for (int q = 0; q < nco; q++) {
+            const float *wq = j->wp + (cb + q / DC_COB) * CI * 9 * DC_COB + q % DC_COB;
+            const float *bias = j->b && !j->accumulate ? j->b + cb * DC_COB + q : NULL;
+            float *d = j->y + (n * j->CO + cb * DC_COB + q) * HW + o / R * j->W + o % R;
+            for (int64_t ci0 = 0; ci0 < CI; ci0 += DC_CIB) {
+                const int64_t ci1 = ck_min64(CI, ci0 + DC_CIB);
+                float acc = 0.0f;
+                for (int k = 0; k < 9; k++)
+                    for (int64_t ci = ci0; ci < ci1; ci++)
+                        acc = fmaf(wq[(ci * 9 + k) * DC_COB], j->xp[xo + ci * PS + (k / 3) * R + k % 3], acc);
+                float r = (ci0 > 0 || j->accumulate) ? *d + acc : acc;
+                if (ci1 == CI && bias) r = r + *bias;
+                *d = r;
+            }
+        }
+    }
+}
+
+// Task (part of the batch's pixels, pair of channel blocks): runs of PD_CP pixels.
+static void pd_lanes_task(void *ctx, int64_t t, int64_t nt) {
+    (void)nt;
+    const pd_job *j = ctx;
+    const int64_t pairs = ck_ceil_div(j->ncb, 2), cb = 2 * (t % pairs), part = t / pairs, total = j->N * j->H * j->W;
+    const int blocks = (int)ck_min64(2, j->ncb - cb);
+    const int simd = ck_cpu_simd_enabled();
+    for (int64_t P = part * total / j->nparts, end = (part + 1) * total / j->nparts; P < end; P += PD_CP) {
+        const int np = (int)ck_min64(PD_CP, end - P);
+#if CK_X86 || CK_NEON
+        if (simd) {
+            pd_lanes[blocks - 1][np - 1](j, cb, P);
+            continue;
+        }
+#endif
+        pd_lanes_scalar(j, cb, P, np, blocks);
+    }
+    (void)simd;
+}
+
 // Task (part of the batch's vectors, block of DC_COB output channels): runs of PD_RV vectors,
 // each for every PD_QV-channel slice of the block while its inputs are in cache.
 static void pd_task(void *ctx, int64_t t, int64_t nt) {
@@ -206,6 +324,12 @@ static void pd_run(float *y, const float *x, const float *w, const float *b, flo
     pd_pad(xp, x, N * CI, H, W);
     pd_job j = {.y = y, .xp = xp, .wp = ws, .b = b, .N = N, .CI = CI, .CO = CO, .H = H, .W = W, .R = W + 1, .ncb = ncb,
                 .accumulate = accumulate};
+    if (H * W <= PD_LANES_MAX_HW) {   // small planes: channels in the lanes
+        const int64_t pairs = ck_ceil_div(ncb, 2);
+        j.nparts = ck_max64(1, ck_min64(ck_ceil_div(N * H * W, PD_CP), ck_ceil_div(PD_TASKS, pairs)));
+        ck_parallel_for(pd_lanes_task, &j, pairs * j.nparts);
+        return;
+    }
     j.nparts = ck_max64(1, ck_min64(ck_ceil_div(N * pd_vectors(H, W), PD_RV), ck_ceil_div(PD_TASKS, ncb)));
     ck_parallel_for(pd_task, &j, ncb * j.nparts);
 }
