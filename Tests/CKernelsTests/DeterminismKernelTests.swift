@@ -75,7 +75,7 @@ import Testing
                             ck_parallel_for({ ctx, i, _ in
                                 var x: Int32 = 1
                                 for k in 0..<100_000 { x = x &* 1_103_515_245 &+ Int32(truncatingIfNeeded: k) }
-                                ctx!.assumingMemoryBound(to: Int32.self)[Int(i)] = ck_simd_level() | (x & 0)
+                                ctx!.assumingMemoryBound(to: Int32.self)[Int(i)] = ck_simd_level() + (x == 0x7fff_ffff ? 100 : 0)   // x must be computed
                             }, buffer.baseAddress, 64)
                         }
                     }
