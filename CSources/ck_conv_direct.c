@@ -196,12 +196,11 @@ static const dc_tile_fn dc_tiles[3][8] = {
 };
 #endif   // CK_X86
 
-// The same chains of fmas and adds, one pixel at a time: pixels [P0, min(P1, np)) of a group of
-// np pixels (the SIMD paths switched off).
-static void dc_pixels_scalar(const dc_job *j, float *y, const float *x, const float *wp, const float *b, int64_t P0,
-                             int64_t P1, int64_t np, int nco) {
+// The same chains of fmas and adds, one pixel at a time (the SIMD paths switched off).
+static void dc_tile_scalar(const dc_job *j, float *y, const float *x, const float *wp, const float *b, int64_t c0,
+                           int64_t np, int NV, int nco) {
     const int64_t HW = j->H * j->W, CI = j->CI;
-    for (int64_t P = P0; P < ck_min64(np, P1); P++) {
+    for (int64_t P = c0 * 16; P < ck_min64(np, (c0 + NV) * 16); P++) {
         const int64_t c = P / 16, lane = P % 16, n = P / HW, p = P % HW;
         for (int q = 0; q < nco; q++) {
             float *d = y + n * j->y_image + q * HW + p;
@@ -221,7 +220,6 @@ static void dc_pixels_scalar(const dc_job *j, float *y, const float *x, const fl
         }
     }
 }
-
 
 // Tile t of a plane of nch chunks: ceil(nch / 3) tiles of 3 chunks, the last one or two of 2
 // (a lone chunk only when nch == 1), so no tile runs the register-starved 1-vector kernel
@@ -243,30 +241,23 @@ static void dc_span(const dc_job *j, float *y, const float *x, int64_t ng, int64
     const int nco = (int)ck_min64(DC_COB, j->CO - cb * DC_COB);
     const float *wp = j->wp + cb * j->CI * j->tp.n * DC_COB, *b = j->b ? j->b + cb * DC_COB : NULL;
     const int simd = ck_cpu_simd_enabled();
-#if CK_X86
-    const int avx512 = ck_cpu_has_avx512();
-#endif
     y += cb * DC_COB * HW;
     for (int64_t tile = t0; tile < t1; tile++) {
         int64_t c0;
         int nv;
         dc_tile_span(tile, dc_chunks(np), &c0, &nv);
         if (!simd) {
-            dc_pixels_scalar(j, y, x, wp, b, 16 * c0, 16 * (c0 + nv), np, nco);
+            dc_tile_scalar(j, y, x, wp, b, c0, np, nv, nco);
             continue;
         }
 #if CK_X86
-        if (avx512) {
-            int two = 0;   // bit v: vector v holds pixels of two images
-            for (int v = 0; v < nv; v++) {
-                const int64_t P0 = (c0 + v) * 16;
-                two |= (P0 / HW != (ck_min64(np, P0 + 16) - 1) / HW) << v;
-            }
-            dc_tiles[nv - 1][two](j, y, x, wp, b, c0, np, nco);
-            continue;
+        int two = 0;   // bit v: vector v holds pixels of two images
+        for (int v = 0; v < nv; v++) {
+            const int64_t P0 = (c0 + v) * 16;
+            two |= (P0 / HW != (ck_min64(np, P0 + 16) - 1) / HW) << v;
         }
+        dc_tiles[nv - 1][two](j, y, x, wp, b, c0, np, nco);
 #endif
-
     }
 }
 

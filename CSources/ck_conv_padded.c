@@ -151,26 +151,31 @@ PD_RUN(1) PD_RUN(2) PD_RUN(3) PD_RUN(4) PD_RUN(5) PD_RUN(6)
 static const pd_run_fn pd_runs[PD_RV] = {pd_run1, pd_run2, pd_run3, pd_run4, pd_run5, pd_run6};
 #endif
 
-// The same chains, one grid position at a time (the scalar twin).
-static void pd_run_scalar(const pd_job *j, int64_t cb, int q0, int nq, int64_t g0, int nv) {
+// The scalar twin of both tilings: the chains of output channel co of image n at grid position
+// o (an image pixel), one at a time.
+static void pd_element(const pd_job *j, int64_t n, int64_t co, int64_t o) {
     const int64_t CI = j->CI, R = j->R, PS = pd_plane(j->H, j->W), HW = j->H * j->W;
-    const float *wb = j->wp + cb * CI * 9 * DC_COB + q0;
-    const float *bias = j->b && !j->accumulate ? j->b + cb * DC_COB + q0 : NULL;
+    const float *w = j->wp + co / DC_COB * CI * 9 * DC_COB + co % DC_COB, *x = j->xp + n * CI * PS + o;
+    float *d = j->y + (n * j->CO + co) * HW + o / R * j->W + o % R;
+    for (int64_t ci0 = 0; ci0 < CI; ci0 += DC_CIB) {
+        const int64_t ci1 = ck_min64(CI, ci0 + DC_CIB);
+        float acc = 0.0f;
+        for (int k = 0; k < 9; k++)
+            for (int64_t ci = ci0; ci < ci1; ci++) acc = fmaf(w[(ci * 9 + k) * DC_COB], x[ci * PS + (k / 3) * R + k % 3], acc);
+        float r = (ci0 > 0 || j->accumulate) ? *d + acc : acc;
+        if (ci1 == CI && j->b && !j->accumulate) r = r + j->b[co];
+        *d = r;
+    }
+}
+
+// Vectors [g0, g0 + nv), output channels [q0, q0 + nq) of block cb, one element at a time.
+static void pd_run_scalar(const pd_job *j, int64_t cb, int q0, int nq, int64_t g0, int nv) {
     for (int64_t g = g0; g < g0 + nv; g++) {
         int64_t n, o0;
         pd_locate(j, g, &n, &o0);
-        const float *xn = j->xp + n * CI * PS;
-        for (int64_t o = o0, row = o0 / R, col = o0 % R; o < o0 + 8; o++, col = col + 1 == R ? (row++, 0) : col + 1)
-            for (int q = 0; q < nq; q++)
-                for (int64_t ci0 = 0; ci0 < CI; ci0 += DC_CIB) {
-                    const int64_t ci1 = ck_min64(CI, ci0 + DC_CIB);
-                    float acc = 0.0f;
-                    for (int k = 0; k < 9; k++)
-                        for (int64_t ci = ci0; ci < ci1; ci++)
-                            acc = fmaf(wb[(ci * 9 + k) * DC_COB + q], xn[ci * PS + o + (k / 3) * R + k % 3], acc);
-                    pd_put(j->y + (n * j->CO + cb * DC_COB + q0 + q) * HW, j, row, col, acc, ci0 > 0 || j->accumulate,
-                           ci1 == CI && bias ? bias + q : NULL);
-                }
+        for (int64_t o = o0; o < o0 + 8; o++)
+            if (o % j->R < j->W && o / j->R < j->H)
+                for (int q = 0; q < nq; q++) pd_element(j, n, cb * DC_COB + q0 + q, o);
     }
 }
 
@@ -245,28 +250,13 @@ static const pd_lanes_fn pd_lanes[2][PD_CP] = {{pd_lanes1_0, pd_lanes2_0, pd_lan
                                                {pd_lanes1_1, pd_lanes2_1, pd_lanes3_1, pd_lanes4_1, pd_lanes5_1, pd_lanes6_1}};
 #endif
 
-// The same chains, one pixel and channel at a time (the scalar twin).
+// Pixels [P0, P0 + np), the output channels of `blocks` blocks from cb, one element at a time.
 static void pd_lanes_scalar(const pd_job *j, int64_t cb, int64_t P0, int np, int blocks) {
-    const int64_t CI = j->CI, R = j->R, PS = pd_plane(j->H, j->W), HW = j->H * j->W;
-    const int nco = (int)ck_min64(blocks * DC_COB, j->CO - cb * DC_COB);
+    const int64_t nco = ck_min64(blocks * DC_COB, j->CO - cb * DC_COB);
     for (int64_t P = P0; P < P0 + np; P++) {
         int64_t n, o, xo;
         pd_pixel(j, P, &n, &o, &xo);
-        for (int q = 0; q < nco; q++) {
-            const float *wq = j->wp + (cb + q / DC_COB) * CI * 9 * DC_COB + q % DC_COB;
-            const float *bias = j->b && !j->accumulate ? j->b + cb * DC_COB + q : NULL;
-            float *d = j->y + (n * j->CO + cb * DC_COB + q) * HW + o / R * j->W + o % R;
-            for (int64_t ci0 = 0; ci0 < CI; ci0 += DC_CIB) {
-                const int64_t ci1 = ck_min64(CI, ci0 + DC_CIB);
-                float acc = 0.0f;
-                for (int k = 0; k < 9; k++)
-                    for (int64_t ci = ci0; ci < ci1; ci++)
-                        acc = fmaf(wq[(ci * 9 + k) * DC_COB], j->xp[xo + ci * PS + (k / 3) * R + k % 3], acc);
-                float r = (ci0 > 0 || j->accumulate) ? *d + acc : acc;
-                if (ci1 == CI && bias) r = r + *bias;
-                *d = r;
-            }
-        }
+        for (int64_t q = 0; q < nco; q++) pd_element(j, n, cb * DC_COB + q, o);
     }
 }
 

@@ -18,8 +18,9 @@ public enum Runtime {
     /// ``supportedSIMDLevels`` first. Set it before running model code, from one thread: the
     /// level also picks the convolution engines and their workspaces. At `.avx2` on an AVX-512
     /// CPU, OpenBLAS (the large matrix products) moves to its AVX2 kernels as well, unless
-    /// `OPENBLAS_CORETYPE` chose its kernels. Results are the same at every level where a kernel
-    /// promises bits; the kernel tests check each level against the naive references.
+    /// `OPENBLAS_CORETYPE` chose its kernels. Levels may differ in the last bits (other engines,
+    /// other vector formulas); at a given level results do not depend on the thread count. The
+    /// kernel tests check each level against the naive references.
     public static var simdLevel: SIMDLevel {
         get { SIMDLevel(kernelLevel: ck_simd_level()) }
         set { _ = ck_simd_set_level(newValue.kernelLevel) }
