@@ -1,2 +1,2 @@
 /// The package's version (semantic versioning; see CHANGELOG.md), as `distill --version` prints it.
-package let distillVersion = "0.3.0"
+package let distillVersion = "0.4.0"

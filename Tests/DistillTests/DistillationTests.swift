@@ -51,6 +51,95 @@ extension DiffusionProcess {
         #expect(zip(cleanTarget.scalars, x2.scalars).allSatisfy { abs($0 - $1) < 1e-4 })
     }
 
+    /// TRACT's target (§6.10) with the teacher as its own self-teacher is PD's, bit for bit;
+    /// one student DDIM step with it lands on the teacher step followed by the self-teacher's
+    /// jump; rows whose teacher step reaches the segment end skip the self-teacher, and at the
+    /// clean end the target is the teacher's x̂.
+    @Test func tractTargetChainsTheTeacherAndTheSelfTeacher() throws {
+        let p = VPCosineProcess.progressiveDistillation()
+        let other = GaussianMixture.ring8()   // a self-teacher that differs from the teacher
+        var rng = Philox(seed: 2)
+        let z = try rng.normal([64, 2])
+        func at(_ t: Double) -> NoiseLevels { NoiseLevels(process: p, times: Array(repeating: t, count: 64)) }
+        let (t, m, e) = (0.6, 0.55, 0.4)
+        let all = Array(repeating: true, count: 64), none = Array(repeating: false, count: 64)
+        let same = try TransitiveClosureDistillation.target(teacher: gmm, selfTeacher: gmm, z: z, at: at(t), mid: at(m), end: at(e), selfRows: all)
+        #expect(same.scalars == (try ProgressiveDistillation.target(teacher: gmm, z: z, at: at(t), mid: at(m), end: at(e))).scalars)
+        // Teacher DDIM t → m, then the self-teacher's DDIM m → e.
+        let level = { (u: Double) in NoiseLevel(alpha: p.alpha(u), sigma: p.sigma(u), time: u) }
+        let z1 = try sampleDDIM(gmm, from: z, grid: NoiseGrid(levels: [level(t), level(m)], process: p)).sample
+        let z2 = try sampleDDIM(other, from: z1, grid: NoiseGrid(levels: [level(m), level(e)], process: p)).sample
+        let mixed = try TransitiveClosureDistillation.target(teacher: gmm, selfTeacher: other, z: z, at: at(t), mid: at(m), end: at(e), selfRows: all)
+        let oneStep = try z * Float(p.sigma(e) / p.sigma(t)) + mixed * Float(p.alpha(e) - p.sigma(e) / p.sigma(t) * p.alpha(t))
+        #expect(zip(oneStep.scalars, z2.scalars).allSatisfy { abs($0 - $1) < 1e-4 })
+        // Half the rows end at mid: their targets are those of a single teacher step t → m.
+        let half = (0..<64).map { $0 % 2 == 0 }
+        let ends = NoiseLevels(process: p, times: half.map { $0 ? e : m })
+        let split = try TransitiveClosureDistillation.target(teacher: gmm, selfTeacher: other, z: z, at: at(t), mid: at(m), end: ends, selfRows: half)
+        let single = try TransitiveClosureDistillation.target(teacher: gmm, selfTeacher: other, z: z, at: at(t), mid: at(m), end: at(m), selfRows: none)
+        let oneTeacherStep = try z * Float(p.sigma(m) / p.sigma(t)) + single * Float(p.alpha(m) - p.sigma(m) / p.sigma(t) * p.alpha(t))
+        #expect(zip(oneTeacherStep.scalars, z1.scalars).allSatisfy { abs($0 - $1) < 1e-4 })
+        for r in 0..<64 {
+            let want = try (half[r] ? mixed : single).slice(r..<(r + 1)).scalars
+            #expect(try split.slice(r..<(r + 1)).scalars == want, "row \(r)")
+        }
+        // A step to the clean end: the teacher's x̂ at z.
+        let clean = NoiseLevels(alpha: 1, sigma: 0, batch: 64)
+        let last = try TransitiveClosureDistillation.target(teacher: gmm, selfTeacher: other, z: z, at: at(t), mid: clean, end: clean, selfRows: none)
+        let x = try gmm.predict(z, at: at(t), labels: nil).data
+        #expect(zip(last.scalars, x.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
+        #expect(throws: (any Error).self) {
+            var rng = Philox(seed: 3)
+            let student = DiffusionModel(network: try mlp(1), process: .progressiveDistillation, parameterization: .v)
+            _ = try TransitiveClosureDistillation.loss(student: student, teacher: gmm, selfTeacher: gmm, x0: z, teacherSteps: 12, studentSteps: 8, rng: &rng)
+        }
+    }
+
+    /// A TRACT run stopped one step into phase 2 has an evaluation EMA that continued from
+    /// phase 1's (decay ρ^{1/S} applied to phase 1's final EMA, not restarted from the student:
+    /// "always EMA"), and resumed it gives the same students, bit for bit, as a run never stopped.
+    @Test func tractKeepsItsEMAAcrossPhasesAndResumesExactly() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tract-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for d in ["whole", "cut"] { try FileManager.default.createDirectory(atPath: root + "/" + d, withIntermediateDirectories: true) }
+        var settings = Distiller.Settings()
+        (settings.steps, settings.batch, settings.hidden, settings.checkpointEvery) = (20, 32, [16, 16], 5)
+        let mixture = GaussianMixture.ring8()
+        func distiller() throws -> Distiller {
+            try Distiller(teacher: TrainedModel(exact: mixture), dataName: "ring8", settings: settings) { b, s in
+                try mixture.sample(b, seed: 0xDA7A, stream: UInt64(s))
+            }
+        }
+        try distiller().run(.tract, directory: root + "/whole")
+        final class Seen: @unchecked Sendable { var phase2 = 0 }
+        let seen = Seen()
+        var cut = try distiller()
+        cut.progress = { name, p in if name == "tract, phase 2" { seen.phase2 = p.step } }
+        cut.shouldStop = { seen.phase2 >= 1 }
+        #expect(throws: TrainingError.self) { try cut.run(.tract, directory: root + "/cut") }
+        let state = try Checkpoint.read(from: root + "/cut/.tract-phase2.state.safetensors")
+        let phase1 = try Checkpoint.read(from: root + "/cut/tract-nfe8.safetensors").model
+        let m = TransitiveClosureDistillation.evaluationDecay(stepsPerPhase: 20)
+        let ema = try #require(state.ema)
+        #expect(state.step == 1 && ema.keys.sorted() == phase1.keys.sorted())
+        var (moved, off) = (0.0, 0.0)
+        for (name, e) in ema {
+            let (a, raw) = (phase1[name]!.scalars, state.model[name]!.scalars)
+            for i in a.indices {
+                off = max(off, Double(abs(e.scalars[i] - (m * a[i] + (1 - m) * raw[i])) / (1 + abs(a[i]))))
+                moved = max(moved, Double(abs(e.scalars[i] - raw[i])))
+            }
+        }
+        #expect(off <= 1e-5, "the phase-2 EMA after one step is not m·(phase-1 EMA) + (1 − m)·student: off by \(off)")
+        #expect(moved > 1e-3, "the EMA must differ from the raw student for this check to mean anything")
+        try distiller().run(.tract, directory: root + "/cut", resume: true)
+        for k in [8, 1] {
+            let a = try Checkpoint.read(from: root + "/whole/tract-nfe\(k).safetensors").model
+            let b = try Checkpoint.read(from: root + "/cut/tract-nfe\(k).safetensors").model
+            #expect(a.keys.sorted() == b.keys.sorted() && a.allSatisfy { b[$0.key]?.scalars == $0.value.scalars }, "tract-nfe\(k) differs")
+        }
+    }
+
     /// One PD stage (N = 4) from an untrained student: the loss falls and the 4-step student
     /// lands far closer to the teacher's 8-step DDIM map than before training (under half the
     /// error: the untrained net maps noise to nothing like the data).

@@ -51,6 +51,7 @@ struct DistillationRun {
         switch method {
         case .kd: try knowledgeDistillation()
         case .pd: try progressive()
+        case .tract: try transitiveClosure()
         case .guided: try guided()
         case .cd, .ct: try consistency(training: method == .ct)
         case .reflow: try reflow()
@@ -104,6 +105,7 @@ struct DistillationRun {
     func label(_ stage: String) -> String {
         if stage == method.rawValue { return stage }
         if method == .pd, let k = Int(stage.dropFirst(2)) { return "pd, \(k) steps" }
+        if method == .tract, let k = Int(stage.dropFirst(5)) { return "tract, phase \(k)" }
         if stage.hasPrefix("stage") { return "\(method.rawValue), stage \(stage.dropFirst(5))" }
         return "\(method.rawValue), \(stage)"
     }
@@ -247,6 +249,48 @@ struct DistillationRun {
             let frozen = try frozenCopy(net, arch)
             try emit("pd-nfe\(k)", nfe: k, network: frozen.base, card: c)
             current = model(frozen, pd, .v, copied: copiesTeacher)
+        }
+    }
+
+    /// TRACT's phases (§6.10): the student's raw weights carry on from phase to phase; a
+    /// self-teacher follows them with EMA decay ½ after every step; the evaluation EMA (decay
+    /// ρ^{1/S}) is what each phase emits and what teaches the next phase, and it is never
+    /// restarted ("always EMA"): phase 2's EMA starts from phase 1's.
+    mutating func transitiveClosure() throws {
+        let pd = progressiveProcess, schedule = settings.tractSchedule, steps = settings.steps
+        let (net, arch) = try network(7, copyTeacher: true)
+        let student = model(net, pd, .v, copied: copiesTeacher)
+        let selfNet = try frozenCopy(net, arch)
+        let selfTeacher = model(selfNet, pd, .v, copied: copiesTeacher)
+        let follower = try ExponentialMovingAverage(selfNet, decay: TransitiveClosureDistillation.selfTeacherDecay)
+        let decay = TransitiveClosureDistillation.evaluationDecay(stepsPerPhase: steps)
+        var current: any Denoiser = teacher
+        var previous: AnyNetwork?
+        for (phase, (tp, sp)) in zip(schedule, schedule.dropFirst()).enumerated() {
+            let c = card(arch, pd, .v, "phase \(phase + 1), \(tp) → \(sp) steps", copied: copiesTeacher, plan: try progressivePlan(pd, sp))
+            let config = configuration(steps: steps, lr: settings.learningRate, emaDecay: decay)
+            let main = Trainer.Part(name: "model", module: net, optimizer: try Adam.adamW(net, learningRate: settings.learningRate, weightDecay: 0),
+                                    schedule: config.learningRate, clip: config.gradientClip,
+                                    ema: try ExponentialMovingAverage(previous ?? net, decay: decay),
+                                    emaDecay: previous == nil ? nil : { _ in decay })
+            // The self-teacher is a part only so that checkpoints hold its weights; it is never stepped.
+            let follow = Trainer.Part(name: "self", module: selfNet, optimizer: try Adam(selfNet), schedule: .constant(0), clip: nil, ema: nil)
+            let trainer = try Trainer(parts: [main, follow], configuration: config, card: c.json)
+            let t = current
+            try train("phase\(phase + 1)", trainer, needsData: true, prepare: { _ in try follower.load(selfNet.stateDictionary()) }) { step, x0, _ in
+                let value = try step.update("model") { rng in
+                    try TransitiveClosureDistillation.loss(student: student, teacher: t, selfTeacher: selfTeacher, x0: x0!,
+                                                           teacherSteps: tp, studentSteps: sp, rng: &rng)
+                }
+                try follower.update(from: net)
+                try follower.copy(to: selfNet)
+                return value
+            }
+            let averaged = AnyNetwork(try arch.network())
+            try trainer.parts[0].ema!.copy(to: averaged)
+            try emit("tract-nfe\(sp)", nfe: sp, network: averaged.base, card: c, note: "phase \(phase + 1), \(tp) → \(sp)")
+            current = model(averaged, pd, .v, copied: copiesTeacher)
+            previous = averaged
         }
     }
 

@@ -7,6 +7,9 @@ public enum DistillationMethod: String, Sendable, Codable, CaseIterable {
     case kd
     /// Progressive distillation: 16 → 8 → 4 → 2 → 1 steps.
     case pd
+    /// TRACT, transitive-closure time distillation: a few phases that each distill a whole
+    /// segment of the teacher's grid into one step (64 → 8 → 1 steps).
+    case tract
     /// Guided distillation: a guidance-conditioned student, then progressive distillation at one weight.
     case guided
     /// Consistency distillation from the teacher's ODE.
@@ -27,6 +30,7 @@ public enum DistillationMethod: String, Sendable, Codable, CaseIterable {
         switch self {
         case .kd: return "Luhman & Luhman 2021"
         case .pd: return "Salimans & Ho 2022"
+        case .tract: return "Berthelot et al. 2023"
         case .guided: return "Meng et al. 2023"
         case .cd, .ct: return "Song et al. 2023"
         case .reflow: return "Liu et al. 2022"
@@ -117,6 +121,9 @@ public struct Distiller {
         package var stochasticGenerator = false
         /// Save the running stage every this many steps.
         public var checkpointEvery = 500
+        /// TRACT's phase schedule: the step counts from the first teacher's to the last
+        /// student's, each a multiple of the next (`docs/methods.md` §6.10).
+        package var tractSchedule = TransitiveClosureDistillation.defaultSchedule
         /// Generator knobs the evidence pages vary (learning rates, weighting, particles).
         package var generator = GeneratorSettings()
 
@@ -140,6 +147,10 @@ public struct Distiller {
             if let g = teacherGuidance, !(g.isFinite && abs(g) <= 1000) { throw bad("the teacher's guidance must be finite; got \(g)") }
             guard (1...1000).contains(fakeStepsPerGeneratorStep) else { throw bad("fake steps per generator step must be in 1...1000") }
             if let l = latentDimension, !(1...(1 << 20)).contains(l) { throw bad("the latent size must be in 1...\(1 << 20); got \(l)") }
+            guard tractSchedule.count >= 2, tractSchedule.count <= 16, tractSchedule.last! >= 1, tractSchedule.first! <= 1 << 16,
+                  zip(tractSchedule, tractSchedule.dropFirst()).allSatisfy({ $0 > $1 && $0 % $1 == 0 }) else {
+                throw bad("the TRACT schedule must be 2 to 16 step counts from at most 65536 down to at least 1, each a multiple of the next; got \(tractSchedule)")
+            }
             guard checkpointEvery >= 1 else { throw bad("checkpointEvery must be at least 1") }
         }
     }
@@ -178,7 +189,7 @@ public struct Distiller {
     let denoiser: any Denoiser
 
     /// A distiller of `teacher` (a diffusion model or the exact mixture) on `data` (needed by
-    /// PD, guided distillation, CD and CT; KD, reflow and the generators need none). Batches
+    /// PD, TRACT, guided distillation, CD and CT; KD, reflow and the generators need none). Batches
     /// are drawn by a sampler seeded with ``Settings/seed``.
     ///
     /// - Throws: ``TrainingError`` for a teacher that cannot teach (a generator or a consistency

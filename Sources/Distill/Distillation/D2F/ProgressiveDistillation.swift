@@ -10,17 +10,23 @@ package enum ProgressiveDistillation {
     /// levels.
     package static func target(teacher: some Denoiser, z: Tensor, at t: NoiseLevels, mid: NoiseLevels, end: NoiseLevels,
                               labels: [Int]? = nil) throws -> Tensor {
-        let r = z.rank
         let x1 = try teacher.predict(z, at: t, labels: labels).data
-        // DDIM: z_s = α_s·x̂ + (σ_s/σ_t)(z_t - α_t·x̂)
-        func ddim(_ z: Tensor, _ x: Tensor, from a: NoiseLevels, to b: NoiseLevels) throws -> Tensor {
-            let ratio = zip(b.sigma, a.sigma).map { $0 / $1 }
-            let rt = try NoiseLevels.column(ratio, rank: r)
-            return try b.alphaTensor(rank: r) * x + rt * (z - a.alphaTensor(rank: r) * x)
-        }
-        let zMid = try ddim(z, x1, from: t, to: mid)
+        let zMid = try ddimStep(z, x: x1, from: t, to: mid)
         let x2 = try teacher.predict(zMid, at: mid, labels: labels).data
-        let zEnd = try ddim(zMid, x2, from: mid, to: end)
+        return try ddimInversion(z0: z, at: t, zEnd: ddimStep(zMid, x: x2, from: mid, to: end), end: end)
+    }
+
+    /// One DDIM step per row with the data prediction x̂: z_s = α_s·x̂ + (σ_s/σ_t)(z_t - α_t·x̂).
+    package static func ddimStep(_ z: Tensor, x: Tensor, from a: NoiseLevels, to b: NoiseLevels) throws -> Tensor {
+        let r = z.rank
+        let rt = try NoiseLevels.column(zip(b.sigma, a.sigma).map { $0 / $1 }, rank: r)
+        return try b.alphaTensor(rank: r) * x + rt * (z - a.alphaTensor(rank: r) * x)
+    }
+
+    /// The x0 that takes one DDIM step from z0 (at `t`) to zEnd (at `end`):
+    /// x̃ = (z_end - (σ_end/σ_t)·z0)/(α_end - (σ_end/σ_t)·α_t); zEnd itself where `end` is clean.
+    package static func ddimInversion(z0 z: Tensor, at t: NoiseLevels, zEnd: Tensor, end: NoiseLevels) throws -> Tensor {
+        let r = z.rank
         let ratio = zip(end.sigma, t.sigma).map { $0 / $1 }
         let denom = try NoiseLevels.column(zip(end.alpha, zip(ratio, t.alpha)).map { $0 - $1.0 * $1.1 }, rank: r)
         return try (zEnd - NoiseLevels.column(ratio, rank: r) * z) / denom
