@@ -140,6 +140,110 @@ extension DiffusionProcess {
         }
     }
 
+    /// BOOT's signal step is DDIM's step in signal variables: from x_t = α_t·y_t + σ_t·ε, one
+    /// DDIM step with x̂ = D lands on α_s·y_s + σ_s·ε with y_s = y_t + δ·(D − y_t),
+    /// δ = 1 − σ̃_s/σ̃_t (and δ = 1 at the clean end). The loss is that step's regression, drawn
+    /// and weighted as stated, with ŷ = 0 at the noisiest point.
+    @Test func bootLossIsTheSignalStep() throws {
+        let p = DiffusionProcess.progressiveDistillation
+        var rng = Philox(seed: 4)
+        let (y, eps, dhat) = (try rng.normal([16]).scalars, try rng.normal([16]).scalars, try rng.normal([16]).scalars)
+        for (t, s) in [(0.7, 0.6), (0.3, 0.1), (0.9, 0.0)] {
+            let (at, st) = (p.alpha(t), p.sigma(t))
+            let (as_, ss) = s == 0 ? (1.0, 0.0) : (p.alpha(s), p.sigma(s))
+            let delta = BootstrappingDistillation.delta(fromAlpha: at, sigma: st, toAlpha: as_, sigma: ss)
+            for i in 0..<16 {
+                let (yt, e, d) = (Double(y[i]), Double(eps[i]), Double(dhat[i]))
+                let xt = at * yt + st * e
+                let xs = as_ * d + ss / st * (xt - at * d)
+                #expect(abs((xs - ss * e) / as_ - (yt + delta * (d - yt))) < 1e-9)
+            }
+        }
+        // The loss against the formula, with its draw (rows' intervals, then ε) replayed.
+        let net = try mlp(1)
+        let n = 4
+        var a = Philox(seed: 5), b = Philox(seed: 5)
+        let loss = try BootstrappingDistillation.loss(student: net, process: p, teacher: gmm, shape: [32, 2], intervals: n, rng: &a).item()
+        let idx = try b.uniform([32]).scalars.map { min(Int(Double($0) * Double(n)), n - 1) }
+        let e = try b.normal([32, 2])
+        let r = p.timeRange
+        func time(_ k: Int) -> Double { r.lowerBound + (r.upperBound - r.lowerBound) * Double(k) / Double(n) }
+        func delta(_ k: Int) -> Double {
+            k == 0 ? 1 : BootstrappingDistillation.delta(fromAlpha: p.alpha(time(k + 1)), sigma: p.sigma(time(k + 1)),
+                                                         toAlpha: p.alpha(time(k)), sigma: p.sigma(time(k)))
+        }
+        let mean = (0..<n).map { 1 / (delta($0) * delta($0)) }.reduce(0, +) / Double(n)
+        let yt = try net(e, time: Tensor(idx.map { Float(time($0 + 1)) }), labels: nil, guidance: nil).scalars
+        let ys = try net(e, time: Tensor(idx.map { Float(time($0)) }), labels: nil, guidance: nil).scalars
+        let levels = NoiseLevels(process: p, times: idx.map { time($0 + 1) })
+        var x = [Float](repeating: 0, count: 64)
+        for row in 0..<32 {
+            for j in 0..<2 {
+                let yv = idx[row] == n - 1 ? 0 : Double(yt[2 * row + j])
+                x[2 * row + j] = Float(levels.alpha[row] * yv + levels.sigma[row] * Double(e.scalars[2 * row + j]))
+            }
+        }
+        let d = try gmm.predict(Tensor(shape: [32, 2], scalars: x), at: levels, labels: nil).data.scalars
+        var want = 0.0
+        var targets = [Float](repeating: 0, count: 64)
+        for row in 0..<32 {
+            for j in 0..<2 {
+                let k = 2 * row + j, yv = idx[row] == n - 1 ? 0 : Double(yt[k])
+                let target = yv + delta(idx[row]) * (Double(d[k]) - yv)
+                targets[k] = Float(target)
+                want += (Double(ys[k]) - target) * (Double(ys[k]) - target) / (delta(idx[row]) * delta(idx[row])) / mean
+            }
+        }
+        want /= 64
+        #expect(abs(Double(loss) - want) <= 1e-4 * want, "loss \(loss), by hand \(want)")
+        // Only ŷ at s carries gradient: the loss's gradient is that of the same regression onto
+        // constant targets.
+        var c = Philox(seed: 5)
+        _ = try net.valueWithGradient { try BootstrappingDistillation.loss(student: net, process: p, teacher: gmm, shape: [32, 2], intervals: n, rng: &c) }
+        let full = net.parameters.map { $0.grad?.scalars ?? [] }
+        let fixed = try Tensor(shape: [32, 2], scalars: targets)
+        let w = try Tensor(shape: [32, 1], scalars: idx.map { Float(1 / (delta($0) * delta($0)) / mean) })
+        _ = try net.valueWithGradient {
+            try ((net(e, time: Tensor(idx.map { Float(time($0)) }), labels: nil, guidance: nil) - fixed).squared() * w).mean()
+        }
+        for (g, h) in zip(full, net.parameters.map { $0.grad?.scalars ?? [] }) {
+            let scale = h.map { abs($0) }.max() ?? 0
+            #expect(zip(g, h).allSatisfy { abs($0 - $1) <= 1e-4 * (scale + 1e-6) }, "gradients differ from the stop-gradient regression's")
+        }
+    }
+
+    /// A BOOT run never asks for data; its generator is written and read back as a one-step
+    /// generator sampling the same values; a signal card with bad fields fails naming them.
+    @Test func bootReadsNoDataAndItsGeneratorReloads() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("boot-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var settings = Distiller.Settings()
+        (settings.steps, settings.batch, settings.hidden) = (30, 32, [16, 16])
+        final class Reads: @unchecked Sendable { var count = 0 }
+        let reads = Reads()
+        let distiller = try Distiller(teacher: TrainedModel(exact: .ring8()), dataName: "ring8", settings: settings) { b, s in
+            reads.count += 1
+            return try GaussianMixture.ring8().sample(b, seed: 1, stream: UInt64(s))
+        }
+        let stage = try #require(try distiller.run(.boot, directory: dir).first)
+        #expect(reads.count == 0 && stage.name == "boot-nfe1" && stage.model.kind == .generator)
+        let loaded = try TrainedModel.load(dir + "/boot-nfe1.safetensors")
+        var rng = Philox(seed: 9)
+        let z = try rng.normal([64, 2])
+        #expect(try loaded.sample(fromUnitNoise: z).sample.scalars == stage.model.sample(fromUnitNoise: z).sample.scalars)
+        var card = GeneratorCard(method: "boot", latentDimension: 2, dataDimension: 2, hidden: [])
+        let mlp = MLPScoreNetwork.Configuration(dataDimension: 2, hiddenWidths: [16])
+        let cases: [(SignalGenerator.Configuration, String)] = [
+            (.init(architecture: .mlp(mlp), itemShape: [2], time: .nan), "signal.time"),
+            (.init(architecture: .mlp(mlp), itemShape: [3], time: 0), "signal.itemShape"),
+            (.init(architecture: .consistencyMLP(mlp, sigmaMax: 80), itemShape: [2], time: 0), "signal.architecture")]
+        for (bad, field) in cases {
+            card.signal = bad
+            #expect { try card.validate(source: "g.safetensors", storedValues: nil) } throws: { ($0 as? ModelCardError)?.field == field }
+        }
+    }
+
     /// One PD stage (N = 4) from an untrained student: the loss falls and the 4-step student
     /// lands far closer to the teacher's 8-step DDIM map than before training (under half the
     /// error: the untrained net maps noise to nothing like the data).

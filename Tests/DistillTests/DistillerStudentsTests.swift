@@ -202,5 +202,7 @@ import Testing
         #expect(throws: TrainingError.self) {
             try Distiller(teacher: model, data: Dataset(rows: Tensor.zeros([4, 9])), settings: settings(steps: 10)).run(.pd)
         }
+        // BOOT's student reads noise and time: it cannot be the teacher's network.
+        #expect(throws: TrainingError.self) { try distiller(model, steps: 10).run(.boot) }
     }
 }

@@ -52,6 +52,7 @@ struct DistillationRun {
         case .kd: try knowledgeDistillation()
         case .pd: try progressive()
         case .tract: try transitiveClosure()
+        case .boot: try bootstrapping()
         case .guided: try guided()
         case .cd, .ct: try consistency(training: method == .ct)
         case .reflow: try reflow()
@@ -112,7 +113,7 @@ struct DistillationRun {
 
     /// A single-module stage: `loss(step, x0, labels, rng)`.
     /// `after` runs after every update (and once before the first, e.g. to sync a target network).
-    func fit(_ stage: String, _ module: Module, card: ModelCard, steps: Int? = nil, lr: Float? = nil, emaDecay: ((Int) -> Float)? = nil,
+    func fit(_ stage: String, _ module: Module, card: some JSONCard, steps: Int? = nil, lr: Float? = nil, emaDecay: ((Int) -> Float)? = nil,
              emaStart: Float? = nil, needsData: Bool = true, after: ((Trainer) throws -> Void)? = nil,
              _ loss: (Int, Tensor?, [Int]?, inout Philox) throws -> Tensor) throws {
         let c = configuration(steps: steps ?? settings.steps, lr: lr ?? settings.learningRate, emaDecay: emaStart)
@@ -405,6 +406,47 @@ struct DistillationRun {
         try emit("reflow-onestep-nfe1", nfe: 1, network: try frozenCopy(net, arch).base, card: oneStep, note: "one-step distilled")
     }
 
+    /// The teacher a data-free generator learns from: the whole teacher, or one class of it
+    /// (``Distiller/Settings/teacherClass``), classifier-free guided at
+    /// ``Distiller/Settings/teacherGuidance`` when set.
+    func oneClassTeacher() throws -> any Denoiser {
+        var teacher: any Denoiser = self.teacher
+        if let c = settings.teacherClass {
+            guard let classes = d.teacher.classCount, (0..<classes).contains(c) else {
+                throw TrainingError.invalidConfiguration("the teacher class \(c) is not among the teacher's \(d.teacher.classCount.map { "classes 0..<\($0)" } ?? "(no classes)")")
+            }
+            if let w = settings.teacherGuidance { teacher = GuidedDenoiser(AnyDenoiser(teacher), guidance: w, nullLabel: classes) }
+            teacher = FixedLabelDenoiser(AnyDenoiser(teacher), label: c)
+        } else if settings.teacherGuidance != nil {
+            throw TrainingError.invalidConfiguration("guidance of the teacher needs a teacher class")
+        }
+        return teacher
+    }
+
+    /// BOOT (§6.11): one data-free stage training ŷ_θ(ε, t) on PD's time axis; the student is
+    /// emitted as a one-step ``SignalGenerator``. A class-conditional teacher is distilled for
+    /// one class (guided when asked), as the generators are.
+    mutating func bootstrapping() throws {
+        guard settings.students == .mlp else {
+            throw TrainingError.invalidConfiguration("boot students are MLPs of the noise and the time; students of the teacher's architecture are not supported")
+        }
+        let p = progressiveProcess, n = settings.bootIntervals
+        let (net, arch) = try network(8)
+        let teacher = try oneClassTeacher()
+        let config = SignalGenerator.Configuration(architecture: arch, itemShape: d.teacher.itemShape, time: p.timeRange.lowerBound)
+        var card = GeneratorCard(method: method.rawValue, latentDimension: dimension, dataDimension: dimension, hidden: [])
+        card.signal = config
+        card.dataShape = d.teacher.itemShape
+        card.provenance = "\(method.rawValue) (\(method.paper)), \(settings.steps) steps, data-free, from a teacher trained on \(d.teacher.card?.dataSource ?? "an exact mixture")"
+            + (settings.teacherClass.map { ", class \($0)" } ?? "") + (settings.teacherGuidance.map { ", guidance \($0)" } ?? "")
+        let shape = [settings.batch] + d.teacher.itemShape
+        try fit("boot", net, card: card, needsData: false) { _, _, _, rng in
+            try BootstrappingDistillation.loss(student: net, process: p, teacher: teacher, shape: shape, intervals: n, rng: &rng)
+        }
+        let generator = SignalGenerator(config, network: try frozenCopy(net, arch).base)
+        try emit(DistilledStage(name: "boot-nfe1", nfe: 1, model: TrainedModel(.generator(generator, card)), note: "data-free"))
+    }
+
     /// Diff-Instruct, SDS or VSD: a one-step generator and (Diff-Instruct, VSD) a fake score
     /// network, each with its own Adam, alternating ``Distiller/Settings/fakeStepsPerGeneratorStep``
     /// fake-score updates and one generator update. No data are used.
@@ -429,16 +471,7 @@ struct DistillationRun {
         card.provenance = "\(method.rawValue) (\(method.paper)), \(s.steps) steps from a teacher trained on \(d.teacher.card?.dataSource ?? "an exact mixture")"
         let genSeed = seed
         let gen = try card.makeGenerator(seed: genSeed)
-        var teacher: any Denoiser = self.teacher
-        if let c = s.teacherClass {
-            guard let classes = d.teacher.classCount, (0..<classes).contains(c) else {
-                throw TrainingError.invalidConfiguration("the teacher class \(c) is not among the teacher's \(d.teacher.classCount.map { "classes 0..<\($0)" } ?? "(no classes)")")
-            }
-            if let w = s.teacherGuidance { teacher = GuidedDenoiser(AnyDenoiser(teacher), guidance: w, nullLabel: classes) }
-            teacher = FixedLabelDenoiser(AnyDenoiser(teacher), label: c)
-        } else if s.teacherGuidance != nil {
-            throw TrainingError.invalidConfiguration("guidance of the teacher needs a teacher class")
-        }
+        let teacher = try oneClassTeacher()
         let lr = g.generatorLearningRate ?? s.learningRate
         let process = self.process
         let main = Trainer.Part(name: "model", module: gen, optimizer: try Adam(gen, learningRate: lr, beta1: 0, beta2: 0.999),
@@ -477,6 +510,11 @@ struct DistillationRun {
         try emit(DistilledStage(name: "\(method.rawValue)-nfe1", nfe: 1, model: TrainedModel(.generator(gen, card)), note: "one-step generator"))
     }
 }
+
+/// A card stored in a stage's checkpoints as JSON.
+protocol JSONCard { var json: String { get } }
+extension ModelCard: JSONCard {}
+extension GeneratorCard: JSONCard {}
 
 /// "1", "0.5", "-2": a guidance weight in a file name.
 func weightName(_ w: Float) -> String { w == w.rounded() ? String(Int(w)) : String(w) }

@@ -12,6 +12,9 @@ public enum DistillationMethod: String, Sendable, Codable, CaseIterable {
     case tract
     /// Guided distillation: a guidance-conditioned student, then progressive distillation at one weight.
     case guided
+    /// BOOT, data-free bootstrapping: a one-step generator of the teacher's ODE signal, trained
+    /// without data.
+    case boot
     /// Consistency distillation from the teacher's ODE.
     case cd
     /// Consistency training, without a teacher's ODE.
@@ -31,6 +34,7 @@ public enum DistillationMethod: String, Sendable, Codable, CaseIterable {
         case .kd: return "Luhman & Luhman 2021"
         case .pd: return "Salimans & Ho 2022"
         case .tract: return "Berthelot et al. 2023"
+        case .boot: return "Gu et al. 2023"
         case .guided: return "Meng et al. 2023"
         case .cd, .ct: return "Song et al. 2023"
         case .reflow: return "Liu et al. 2022"
@@ -104,9 +108,11 @@ public struct Distiller {
         /// Guided distillation: the weights stage-one students are evaluated at; stage two
         /// distills the first.
         public var guidanceWeights: [Float] = [1]
-        /// Generators: ask a class-conditional teacher for this class only.
+        /// BOOT: intervals of its time grid (`docs/methods.md` §6.11).
+        package var bootIntervals = BootstrappingDistillation.defaultIntervals
+        /// Generators and BOOT: ask a class-conditional teacher for this class only.
         package var teacherClass: Int?
-        /// Generators with ``teacherClass``: classifier-free guidance weight of the teacher.
+        /// Generators and BOOT with ``teacherClass``: classifier-free guidance weight of the teacher.
         package var teacherGuidance: Float?
         /// Diff-Instruct and VSD: hidden widths of the fake score network.
         package var fakeHidden = [128, 128, 128]
@@ -151,6 +157,7 @@ public struct Distiller {
                   zip(tractSchedule, tractSchedule.dropFirst()).allSatisfy({ $0 > $1 && $0 % $1 == 0 }) else {
                 throw bad("the TRACT schedule must be 2 to 16 step counts from at most 65536 down to at least 1, each a multiple of the next; got \(tractSchedule)")
             }
+            guard (2...4096).contains(bootIntervals) else { throw bad("BOOT's intervals must be in 2...4096; got \(bootIntervals)") }
             guard checkpointEvery >= 1 else { throw bad("checkpointEvery must be at least 1") }
         }
     }
@@ -189,7 +196,7 @@ public struct Distiller {
     let denoiser: any Denoiser
 
     /// A distiller of `teacher` (a diffusion model or the exact mixture) on `data` (needed by
-    /// PD, TRACT, guided distillation, CD and CT; KD, reflow and the generators need none). Batches
+    /// PD, TRACT, guided distillation, CD and CT; KD, BOOT, reflow and the generators need none). Batches
     /// are drawn by a sampler seeded with ``Settings/seed``.
     ///
     /// - Throws: ``TrainingError`` for a teacher that cannot teach (a generator or a consistency

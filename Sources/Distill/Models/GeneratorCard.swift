@@ -14,6 +14,8 @@ package struct GeneratorCard: Codable, Sendable, Equatable {
     package var noiseDimension: Int?
     /// Set for a convolutional image generator.
     package var convolutional: ConvGenerator.Configuration?
+    /// Set for a BOOT signal generator.
+    package var signal: SignalGenerator.Configuration?
     /// How it was made (teacher, settings), for people reading the card.
     package var provenance: String?
     /// The shape of one item when it is not [dataDimension] (e.g. [1, 8, 8] for an MLP
@@ -41,6 +43,7 @@ package struct GeneratorCard: Codable, Sendable, Equatable {
     package func makeGenerator(seed: UInt64 = 0) throws -> any Generator {
         if let particles { return try ParticleGenerator(count: particles, dataDimension: dataDimension, seed: seed) }
         if let convolutional { return try ConvGenerator(convolutional, seed: seed) }
+        if let signal { return try SignalGenerator(signal, seed: seed) }
         return try MLPGenerator(latentDimension: latentDimension, noiseDimension: noiseDimension ?? 0, dataDimension: dataDimension,
                                 hidden: hidden, seed: seed)
     }
@@ -82,6 +85,29 @@ package struct GeneratorCard: Codable, Sendable, Equatable {
             }
             let side = c.imageSize >> c.upsamplings
             minimum = saturatingProduct([c.latentDimension, 2 * c.baseChannels, side, side])
+        } else if let g = signal {
+            guard g.time.isFinite, abs(g.time) <= 1e6 else { throw bad("signal.time", "\(g.time); expected a finite time") }
+            guard (1...4).contains(g.itemShape.count), g.itemShape.allSatisfy({ (1...limit).contains($0) }),
+                  saturatingProduct(g.itemShape) == dataDimension, latentDimension == dataDimension else {
+                throw bad("signal.itemShape", "\(g.itemShape); expected a shape of dataDimension \(dataDimension) values, the latent's size")
+            }
+            let abad = { (field: String, why: String) in bad("signal." + field, why) }
+            switch g.architecture {
+            case let .mlp(c):
+                try ModelCard.validate(c, abad)
+                minimum = ModelCard.parameterLowerBound(c)
+            case let .unet(c):
+                try ModelCard.validate(c, abad)
+                guard g.itemShape == [c.imageChannels, c.imageSize, c.imageSize] else {
+                    throw bad("signal.itemShape", "\(g.itemShape) but the U-Net takes [\(c.imageChannels), \(c.imageSize), \(c.imageSize)]")
+                }
+                minimum = ModelCard.parameterLowerBound(c)
+            case .consistencyMLP, .consistencyUNet:
+                throw bad("signal.architecture", "a consistency model; expected an MLP or a U-Net")
+            }
+            guard g.architecture.itemSize == dataDimension, g.architecture.classCount == nil else {
+                throw bad("signal.architecture", "a network of \(g.architecture.itemSize) values per item\(g.architecture.classCount == nil ? "" : " with classes"); expected \(dataDimension), without classes")
+            }
         } else {
             guard !hidden.isEmpty else { throw bad("hidden", "an MLP generator needs at least one hidden width") }
             let widths = [latentDimension + (noiseDimension ?? 0)] + hidden + [dataDimension]
