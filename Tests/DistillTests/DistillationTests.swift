@@ -244,6 +244,49 @@ extension DiffusionProcess {
         }
     }
 
+    /// CFD's pieces (§6.9): the mixture classifier's softmax is the exact posterior of data noised
+    /// to σ_c, and its gradient the analytic one; sharpening the ring's posterior by τ is a
+    /// dilation by 1/τ (the KL vanishes there); the dataset term is γ·entropy + (1 − γ)·KL(q̄ ‖ π).
+    @Test func classifierFeatureDistillationPieces() throws {
+        let ring = GaussianMixture.ring8()
+        var rng = Philox(seed: 6)
+        let x = try rng.normal([32, 2]) * 2
+        for sigma in [0.0, 0.3, 1.0] {
+            let c = try MixturePosteriorClassifier(ring, noise: sigma)
+            let p = try c.logits(x).softmax(axis: 1).scalars
+            for r in 0..<32 {
+                let terms = (0..<8).map { k in
+                    log(ring.weights[k]) + (0..<2).reduce(0.0) { acc, j in
+                        let v = ring.variances[k][j] + sigma * sigma, d = Double(x.scalars[2 * r + j]) - ring.means[k][j]
+                        return acc - 0.5 * (d * d / v + log(2 * Double.pi * v))
+                    }
+                }
+                let m = terms.max()!, z = terms.reduce(0) { $0 + exp($1 - m) }
+                for k in 0..<8 { #expect(abs(Double(p[8 * r + k]) - exp(terms[k] - m) / z) < 1e-5, "σ_c \(sigma) row \(r)") }
+            }
+            // d ℓ_k/dx_j = (μ_kj − x_j)/v_kj; summed over k for the gradient of Σ ℓ.
+            let g = try valueWithGradient(at: x) { try c.logits($0).sum() }.gradient.scalars
+            for r in 0..<4 {
+                for j in 0..<2 {
+                    let want = (0..<8).reduce(0.0) { $0 + (ring.means[$1][j] - Double(x.scalars[2 * r + j])) / (ring.variances[$1][j] + sigma * sigma) }
+                    #expect(abs(Double(g[2 * r + j]) - want) <= 1e-3 * max(1, abs(want)))
+                }
+            }
+        }
+        let c = try MixturePosteriorClassifier(ring, noise: 0.3), tau: Float = 0.9
+        let dilated = try ClassifierFeatureDistillation.sharpenedKL(teacher: c.logits(x), student: c.logits(x * (1 / tau)), temperature: tau).item()
+        let undilated = try ClassifierFeatureDistillation.sharpenedKL(teacher: c.logits(x), student: c.logits(x), temperature: tau).item()
+        #expect(abs(dilated) < 1e-4 && undilated > 100 * abs(dilated), "KL at x/τ \(dilated), at x \(undilated)")
+        let logits = try rng.normal([16, 5])
+        let q = try logits.softmax(axis: 1).scalars
+        let qbar = (0..<5).map { k in (0..<16).reduce(0.0) { $0 + Double(q[5 * $1 + k]) } / 16 }
+        let prior = [0.1, 0.2, 0.3, 0.2, 0.2]
+        let entropy = (0..<16).reduce(0.0) { acc, r in acc - (0..<5).reduce(0.0) { $0 + Double(q[5 * r + $1]) * log(Double(q[5 * r + $1])) } } / 16
+        let diversity = (0..<5).reduce(0.0) { $0 + qbar[$1] * log(qbar[$1] / prior[$1]) }
+        let term = try ClassifierFeatureDistillation.datasetTerm(logits, prior: prior, entropyShare: 0.75).item()
+        #expect(abs(Double(term) - (0.75 * entropy + 0.25 * diversity)) < 1e-5)
+    }
+
     /// One PD stage (N = 4) from an untrained student: the loss falls and the 4-step student
     /// lands far closer to the teacher's 8-step DDIM map than before training (under half the
     /// error: the untrained net maps noise to nothing like the data).

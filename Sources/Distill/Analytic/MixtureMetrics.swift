@@ -31,6 +31,16 @@ extension GaussianMixture {
         }
     }
 
+    /// The fraction of rows of `a` and `b` (paired samples, e.g. a student's and the exact ODE
+    /// map of the same noise) that fall in the same component (largest posterior under p0).
+    package func modeAgreement(_ a: Tensor, _ b: Tensor) throws -> Double {
+        guard a.rank == 2, a.shape == b.shape, a.shape[1] == dimension, a.shape[0] > 0 else {
+            throw TensorError.invalidShape(operation: "modeAgreement", shape: b.shape, expected: "\(a.shape), [n > 0, \(dimension)]")
+        }
+        let (ka, kb) = (mostLikelyComponents(a.scalars.map(Double.init)), mostLikelyComponents(b.scalars.map(Double.init)))
+        return Double(zip(ka, kb).filter { $0 == $1 }.count) / Double(ka.count)
+    }
+
     /// Mode coverage of the samples: a mode is covered when it receives at least
     /// `minimumFraction` × its expected count n·π_k.
     public func modeCoverage(_ samples: Tensor, minimumFraction: Double = 0.2) throws -> ModeCoverage {

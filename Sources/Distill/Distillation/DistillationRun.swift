@@ -52,6 +52,7 @@ struct DistillationRun {
         case .kd: try knowledgeDistillation()
         case .pd: try progressive()
         case .tract: try transitiveClosure()
+        case .cfd: try classifierFeature()
         case .boot: try bootstrapping()
         case .guided: try guided()
         case .cd, .ct: try consistency(training: method == .ct)
@@ -105,7 +106,7 @@ struct DistillationRun {
     /// How progress names a stage: "pd, 16 steps", "guided, stage 1", "cd".
     func label(_ stage: String) -> String {
         if stage == method.rawValue { return stage }
-        if method == .pd, let k = Int(stage.dropFirst(2)) { return "pd, \(k) steps" }
+        if [.pd, .cfd].contains(method), let k = Int(stage.dropFirst(method.rawValue.count)) { return "\(method.rawValue), \(k) steps" }
         if method == .tract, let k = Int(stage.dropFirst(5)) { return "tract, phase \(k)" }
         if stage.hasPrefix("stage") { return "\(method.rawValue), stage \(stage.dropFirst(5))" }
         return "\(method.rawValue), \(stage)"
@@ -236,21 +237,43 @@ struct DistillationRun {
         try emit("kd-nfe1", nfe: 1, network: try frozenCopy(net, arch).base, card: c)
     }
 
-    mutating func progressive() throws {
-        let pd = progressiveProcess
+    /// PD's halvings 16 → 8 → 4 → 2 → 1, each stage's teacher the frozen previous student;
+    /// `featureStages` (CFD) replace PD's squared error by the classifier loss in those stages.
+    mutating func progressive(featureStages: Set<Int> = [], classifier: (any DistillationClassifier)? = nil) throws {
+        let pd = progressiveProcess, name = method.rawValue, cfd = settings.classifierFeature
         let (net, arch) = try network(2, copyTeacher: true)
         let student = model(net, pd, .v, copied: copiesTeacher)
         var current: any Denoiser = teacher
         for k in [16, 8, 4, 2, 1] {
             let t = current
-            let c = card(arch, pd, .v, "\(k)-step student", copied: copiesTeacher, plan: try progressivePlan(pd, k))
-            try fit("pd\(k)", net, card: c) { _, x0, _, rng in
-                try ProgressiveDistillation.loss(student: student, teacher: t, x0: x0!, steps: k, rng: &rng)
+            let features = featureStages.contains(k) ? classifier : nil
+            let note = features == nil ? (featureStages.isEmpty ? "" : "PD stage") : "CFD stage, τ = \(cfd.temperature)"
+            let c = card(arch, pd, .v, "\(k)-step student" + (note.isEmpty ? "" : " (\(note))"), copied: copiesTeacher, plan: try progressivePlan(pd, k))
+            try fit("\(name)\(k)", net, card: c) { _, x0, _, rng in
+                if let features {
+                    return try ClassifierFeatureDistillation.loss(student: student, teacher: t, classifier: features, x0: x0!, steps: k, settings: cfd, rng: &rng)
+                }
+                return try ProgressiveDistillation.loss(student: student, teacher: t, x0: x0!, steps: k, rng: &rng)
             }
             let frozen = try frozenCopy(net, arch)
-            try emit("pd-nfe\(k)", nfe: k, network: frozen.base, card: c)
+            try emit("\(name)-nfe\(k)", nfe: k, network: frozen.base, card: c, note: note)
             current = model(frozen, pd, .v, copied: copiesTeacher)
         }
+    }
+
+    /// CFD (§6.9): PD's stages down to 4 steps, then the 2- and 1-step stages through the
+    /// classifier: the exact posterior of a mixture teacher, the package's digit classifier for
+    /// 8×8 digits.
+    mutating func classifierFeature() throws {
+        let classifier: any DistillationClassifier
+        if let m = d.teacher.mixture {
+            classifier = try MixturePosteriorClassifier(m, noise: settings.classifierFeature.classifierNoise)
+        } else if d.teacher.itemShape == [1, 8, 8] || (d.teacher.itemShape == [64] && d.dataName.hasPrefix("digits")) {
+            classifier = try DigitClassifier.pretrainedDigits8x8()
+        } else {
+            throw TrainingError.invalidConfiguration("cfd needs a classifier of the teacher's items: an exact-mixture teacher or 8×8 digits; these items have shape \(d.teacher.itemShape)")
+        }
+        try progressive(featureStages: [2, 1], classifier: classifier)
     }
 
     /// TRACT's phases (§6.10): the student's raw weights carry on from phase to phase; a

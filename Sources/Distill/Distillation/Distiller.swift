@@ -7,6 +7,9 @@ public enum DistillationMethod: String, Sendable, Codable, CaseIterable {
     case kd
     /// Progressive distillation: 16 → 8 → 4 → 2 → 1 steps.
     case pd
+    /// CFD, classifier-based feature distillation: PD whose last stages match the teacher's
+    /// sharpened feature distribution under a frozen classifier.
+    case cfd
     /// TRACT, transitive-closure time distillation: a few phases that each distill a whole
     /// segment of the teacher's grid into one step (64 → 8 → 1 steps).
     case tract
@@ -34,6 +37,7 @@ public enum DistillationMethod: String, Sendable, Codable, CaseIterable {
         case .kd: return "Luhman & Luhman 2021"
         case .pd: return "Salimans & Ho 2022"
         case .tract: return "Berthelot et al. 2023"
+        case .cfd: return "Sun et al. 2022"
         case .boot: return "Gu et al. 2023"
         case .guided: return "Meng et al. 2023"
         case .cd, .ct: return "Song et al. 2023"
@@ -108,6 +112,8 @@ public struct Distiller {
         /// Guided distillation: the weights stage-one students are evaluated at; stage two
         /// distills the first.
         public var guidanceWeights: [Float] = [1]
+        /// CFD: the loss's temperature, dataset term and mixture classifier (`docs/methods.md` §6.9).
+        package var classifierFeature = ClassifierFeatureDistillation.Settings()
         /// BOOT: intervals of its time grid (`docs/methods.md` §6.11).
         package var bootIntervals = BootstrappingDistillation.defaultIntervals
         /// Generators and BOOT: ask a class-conditional teacher for this class only.
@@ -157,6 +163,11 @@ public struct Distiller {
                   zip(tractSchedule, tractSchedule.dropFirst()).allSatisfy({ $0 > $1 && $0 % $1 == 0 }) else {
                 throw bad("the TRACT schedule must be 2 to 16 step counts from at most 65536 down to at least 1, each a multiple of the next; got \(tractSchedule)")
             }
+            let cfd = classifierFeature
+            guard cfd.temperature.isFinite, cfd.temperature > 0, cfd.temperature <= 10, cfd.datasetWeight.isFinite, cfd.datasetWeight >= 0,
+                  cfd.datasetWeight <= 1000, (0...1).contains(cfd.entropyShare), cfd.classifierNoise.isFinite, (0...100).contains(cfd.classifierNoise) else {
+                throw bad("CFD's temperature must be in (0, 10], its dataset weight in [0, 1000], its entropy share in [0, 1] and its classifier noise in [0, 100]")
+            }
             guard (2...4096).contains(bootIntervals) else { throw bad("BOOT's intervals must be in 2...4096; got \(bootIntervals)") }
             guard checkpointEvery >= 1 else { throw bad("checkpointEvery must be at least 1") }
         }
@@ -196,7 +207,7 @@ public struct Distiller {
     let denoiser: any Denoiser
 
     /// A distiller of `teacher` (a diffusion model or the exact mixture) on `data` (needed by
-    /// PD, TRACT, guided distillation, CD and CT; KD, BOOT, reflow and the generators need none). Batches
+    /// PD, CFD, TRACT, guided distillation, CD and CT; KD, BOOT, reflow and the generators need none). Batches
     /// are drawn by a sampler seeded with ``Settings/seed``.
     ///
     /// - Throws: ``TrainingError`` for a teacher that cannot teach (a generator or a consistency

@@ -40,9 +40,19 @@ package enum ProgressiveDistillation {
     /// (α = 1, σ = 0), so the student's last step is a denoise.
     package static func loss<N>(student: DiffusionModel<N>, teacher: some Denoiser, x0: Tensor, steps n: Int,
                                labels: [Int]? = nil, rng: inout Philox) throws -> Tensor {
+        let (z, t, mid, end) = try draw(process: student.process, x0: x0, steps: n, rng: &rng)
+        let target = try withoutGradient { try Self.target(teacher: teacher, z: z, at: t, mid: mid, end: end, labels: labels) }
+        let xhat = try student.predict(z, at: t, labels: labels).data
+        let w = zip(t.alpha, t.sigma).map { max($0 * $0 / ($1 * $1), 1) }
+        return try ((xhat - target).squared() * NoiseLevels.column(w, rank: x0.rank)).mean()
+    }
+
+    /// PD's rows at N steps: i ~ U{1…N} (one uniform per row), then ε ~ N(0, I); the levels of
+    /// u = i/N, u − ½N⁻¹ and u − N⁻¹ on `p` (the last clean at u = 0) and z = α·x0 + σ·ε.
+    package static func draw(process p: DiffusionProcess, x0: Tensor, steps n: Int, rng: inout Philox) throws
+        -> (z: Tensor, t: NoiseLevels, mid: NoiseLevels, end: NoiseLevels) {
         guard n >= 1 else { throw TensorError.invalidArgument(operation: "ProgressiveDistillation", message: "steps must be >= 1") }
         let batch = x0.shape[0]
-        let p = student.process
         let range = p.timeRange
         func time(_ u: Double) -> Double { range.lowerBound + (range.upperBound - range.lowerBound) * u }
         let idx = try rng.uniform([batch]).scalars.map { min(Int(Double($0) * Double(n)), n - 1) + 1 }
@@ -52,11 +62,7 @@ package enum ProgressiveDistillation {
         var end = NoiseLevels(process: p, times: us.map { time(max($0 - 1 / Double(n), 0)) })
         for i in 0..<batch where us[i] - 1 / Double(n) <= 1e-12 { end.alpha[i] = 1; end.sigma[i] = 0 }   // the clean end
         let eps = try rng.normal(x0.shape)
-        let z = try t.alphaTensor(rank: x0.rank) * x0 + t.sigmaTensor(rank: x0.rank) * eps
-        let target = try withoutGradient { try Self.target(teacher: teacher, z: z, at: t, mid: mid, end: end, labels: labels) }
-        let xhat = try student.predict(z, at: t, labels: labels).data
-        let w = zip(t.alpha, t.sigma).map { max($0 * $0 / ($1 * $1), 1) }
-        return try ((xhat - target).squared() * NoiseLevels.column(w, rank: x0.rank)).mean()
+        return (try t.alphaTensor(rank: x0.rank) * x0 + t.sigmaTensor(rank: x0.rank) * eps, t, mid, end)
     }
 
     /// The student's N-step sampling grid: uniform in time from the noisiest time to the clean
