@@ -212,9 +212,11 @@ extension DiffusionProcess {
         }
     }
 
-    /// A BOOT run never asks for data; its generator is written and read back as a one-step
-    /// generator sampling the same values; a signal card with bad fields fails naming them.
-    @Test func bootReadsNoDataAndItsGeneratorReloads() throws {
+    /// A BOOT or DSNO run never asks for data; its generator is written and read back as a
+    /// one-step generator sampling the same values; a signal or trajectory card with bad fields
+    /// fails naming them.
+    @Test(arguments: [DistillationMethod.boot, .dsno])
+    func dataFreeGeneratorsReadNoDataAndReload(method: DistillationMethod) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("boot-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -226,9 +228,9 @@ extension DiffusionProcess {
             reads.count += 1
             return try GaussianMixture.ring8().sample(b, seed: 1, stream: UInt64(s))
         }
-        let stage = try #require(try distiller.run(.boot, directory: dir).first)
-        #expect(reads.count == 0 && stage.name == "boot-nfe1" && stage.model.kind == .generator)
-        let loaded = try TrainedModel.load(dir + "/boot-nfe1.safetensors")
+        let stage = try #require(try distiller.run(method, directory: dir).first)
+        #expect(reads.count == 0 && stage.name == "\(method.rawValue)-nfe1" && stage.model.kind == .generator)
+        let loaded = try TrainedModel.load(dir + "/\(method.rawValue)-nfe1.safetensors")
         var rng = Philox(seed: 9)
         let z = try rng.normal([64, 2])
         #expect(try loaded.sample(fromUnitNoise: z).sample.scalars == stage.model.sample(fromUnitNoise: z).sample.scalars)
@@ -240,6 +242,16 @@ extension DiffusionProcess {
             (.init(architecture: .consistencyMLP(mlp, sigmaMax: 80), itemShape: [2], time: 0), "signal.architecture")]
         for (bad, field) in cases {
             card.signal = bad
+            #expect { try card.validate(source: "g.safetensors", storedValues: nil) } throws: { ($0 as? ModelCardError)?.field == field }
+        }
+        card.signal = nil
+        let good = TrajectoryGenerator.Configuration(dataDimension: 2, hiddenWidths: [16], times: [0.5, 0], startSigma: 1)
+        card.trajectory = good
+        try card.validate(source: "g.safetensors", storedValues: nil)
+        var badTimes = good, badModes = good, badSigma = good
+        (badTimes.times, badModes.modes, badSigma.startSigma) = ([0.5, .infinity], 3, 0)
+        for (bad, field) in [(badTimes, "trajectory.times"), (badModes, "trajectory.modes"), (badSigma, "trajectory.startSigma")] {
+            card.trajectory = bad
             #expect { try card.validate(source: "g.safetensors", storedValues: nil) } throws: { ($0 as? ModelCardError)?.field == field }
         }
     }

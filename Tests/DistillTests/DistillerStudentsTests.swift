@@ -204,5 +204,6 @@ import Testing
         }
         // BOOT's student reads noise and time: it cannot be the teacher's network.
         #expect(throws: TrainingError.self) { try distiller(model, steps: 10).run(.boot) }
+        #expect(throws: TrainingError.self) { try distiller(model, steps: 10).run(.dsno) }
     }
 }

@@ -54,6 +54,7 @@ struct DistillationRun {
         case .tract: try transitiveClosure()
         case .cfd: try classifierFeature()
         case .boot: try bootstrapping()
+        case .dsno: try operatorDistillation()
         case .guided: try guided()
         case .cd, .ct: try consistency(training: method == .ct)
         case .reflow: try reflow()
@@ -468,6 +469,35 @@ struct DistillationRun {
         }
         let generator = SignalGenerator(config, network: try frozenCopy(net, arch).base)
         try emit(DistilledStage(name: "boot-nfe1", nfe: 1, model: TrainedModel(.generator(generator, card)), note: "data-free"))
+    }
+
+    /// DSNO (§6.12): pairs of starting noise and teacher trajectory at the slices' times, then one
+    /// stage fitting a ``TrajectoryGenerator`` to them; emitted as a one-step generator.
+    mutating func operatorDistillation() throws {
+        guard settings.students == .mlp else {
+            throw TrainingError.invalidConfiguration("dsno students are trajectory MLPs; the teacher's architecture cannot be copied")
+        }
+        let p = progressiveProcess, times = OperatorDistillation.defaultTimes
+        let batch = settings.batch, count = max(settings.steps * batch / 64, batch)
+        d.log?("dsno: \(count) trajectories of the teacher (\(d.teacher.mixture == nil ? "DPM-Solver++(2M), 64 steps" : "exact ODE")) at u = \(times)")
+        let (start, states) = try OperatorDistillation.trajectories(teacher: oneClassTeacher(), mixture: settings.teacherClass == nil ? d.teacher.mixture : nil,
+                                                                    process: p, times: times, itemShape: d.teacher.itemShape, count: count, seed: seed)
+        let top = try ProgressiveDistillation.grid(process: p, steps: 1).levels[0]
+        let config = TrajectoryGenerator.Configuration(dataDimension: dimension, hiddenWidths: settings.hidden, times: times, startSigma: top.sigma)
+        let gen = try TrajectoryGenerator(config, seed: seed &+ 10)
+        var card = GeneratorCard(method: method.rawValue, latentDimension: dimension, dataDimension: dimension, hidden: [])
+        card.trajectory = config
+        card.dataShape = d.teacher.itemShape
+        card.provenance = "\(method.rawValue) (\(method.paper)), \(settings.steps) steps on \(count) teacher trajectories"
+        let w = OperatorDistillation.weights(process: p, times: times)
+        try fit("dsno", gen, card: card, needsData: false) { s, _, _, _ in
+            let i = (s * batch) % (count - batch + 1)
+            return try OperatorDistillation.loss(student: gen, start: start.slice(i..<(i + batch)), states: states.slice(i..<(i + batch)), weights: w)
+        }
+        let frozen = try TrajectoryGenerator(config)
+        try frozen.copyParameters(from: gen)
+        try emit(DistilledStage(name: "dsno-nfe1", nfe: 1, model: TrainedModel(.generator(frozen, card)),
+                                note: "states at u = " + times.map { String($0) }.joined(separator: ", ")))
     }
 
     /// Diff-Instruct, SDS or VSD: a one-step generator and (Diff-Instruct, VSD) a fake score

@@ -18,6 +18,8 @@ public enum DistillationMethod: String, Sendable, Codable, CaseIterable {
     /// BOOT, data-free bootstrapping: a one-step generator of the teacher's ODE signal, trained
     /// without data.
     case boot
+    /// DSNO, a neural operator predicting the teacher's ODE trajectory at a few times in one pass.
+    case dsno
     /// Consistency distillation from the teacher's ODE.
     case cd
     /// Consistency training, without a teacher's ODE.
@@ -39,6 +41,7 @@ public enum DistillationMethod: String, Sendable, Codable, CaseIterable {
         case .tract: return "Berthelot et al. 2023"
         case .cfd: return "Sun et al. 2022"
         case .boot: return "Gu et al. 2023"
+        case .dsno: return "Zheng et al. 2023"
         case .guided: return "Meng et al. 2023"
         case .cd, .ct: return "Song et al. 2023"
         case .reflow: return "Liu et al. 2022"
@@ -207,7 +210,7 @@ public struct Distiller {
     let denoiser: any Denoiser
 
     /// A distiller of `teacher` (a diffusion model or the exact mixture) on `data` (needed by
-    /// PD, CFD, TRACT, guided distillation, CD and CT; KD, BOOT, reflow and the generators need none). Batches
+    /// PD, CFD, TRACT, guided distillation, CD and CT; KD, BOOT, DSNO, reflow and the generators need none). Batches
     /// are drawn by a sampler seeded with ``Settings/seed``.
     ///
     /// - Throws: ``TrainingError`` for a teacher that cannot teach (a generator or a consistency

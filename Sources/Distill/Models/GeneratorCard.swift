@@ -16,6 +16,8 @@ package struct GeneratorCard: Codable, Sendable, Equatable {
     package var convolutional: ConvGenerator.Configuration?
     /// Set for a BOOT signal generator.
     package var signal: SignalGenerator.Configuration?
+    /// Set for a DSNO trajectory generator.
+    package var trajectory: TrajectoryGenerator.Configuration?
     /// How it was made (teacher, settings), for people reading the card.
     package var provenance: String?
     /// The shape of one item when it is not [dataDimension] (e.g. [1, 8, 8] for an MLP
@@ -44,6 +46,7 @@ package struct GeneratorCard: Codable, Sendable, Equatable {
         if let particles { return try ParticleGenerator(count: particles, dataDimension: dataDimension, seed: seed) }
         if let convolutional { return try ConvGenerator(convolutional, seed: seed) }
         if let signal { return try SignalGenerator(signal, seed: seed) }
+        if let trajectory { return try TrajectoryGenerator(trajectory, seed: seed) }
         return try MLPGenerator(latentDimension: latentDimension, noiseDimension: noiseDimension ?? 0, dataDimension: dataDimension,
                                 hidden: hidden, seed: seed)
     }
@@ -108,6 +111,23 @@ package struct GeneratorCard: Codable, Sendable, Equatable {
             guard g.architecture.itemSize == dataDimension, g.architecture.classCount == nil else {
                 throw bad("signal.architecture", "a network of \(g.architecture.itemSize) values per item\(g.architecture.classCount == nil ? "" : " with classes"); expected \(dataDimension), without classes")
             }
+        } else if let g = trajectory {
+            guard g.dataDimension == dataDimension, latentDimension == dataDimension else {
+                throw bad("trajectory.dataDimension", "\(g.dataDimension); expected dataDimension \(dataDimension), the latent's size")
+            }
+            guard (1...64).contains(g.times.count), g.times.allSatisfy({ $0.isFinite && (0...1).contains($0) }) else {
+                throw bad("trajectory.times", "\(g.times); expected 1 to 64 times in [0, 1]")
+            }
+            guard (1...(g.times.count / 2 + 1)).contains(g.modes) else {
+                throw bad("trajectory.modes", "\(g.modes); expected 1...\(g.times.count / 2 + 1) for \(g.times.count) times")
+            }
+            guard g.startSigma.isFinite, g.startSigma > 0, g.startSigma <= 1e6 else { throw bad("trajectory.startSigma", "\(g.startSigma); expected a finite σ in (0, 1e6]") }
+            guard (1...64).contains(g.hiddenWidths.count), g.hiddenWidths.allSatisfy({ (1...ModelCard.maxWidth).contains($0) }) else {
+                throw bad("trajectory.hiddenWidths", "\(g.hiddenWidths); expected 1 to 64 widths of 1...\(ModelCard.maxWidth)")
+            }
+            let widths = [dataDimension] + g.hiddenWidths + [dataDimension]
+            minimum = saturatingSum(zip(widths, widths.dropFirst()).map { saturatingProduct([$0, $1]) }
+                                    + g.hiddenWidths.map { saturatingProduct([2 * g.modes, $0, $0]) })
         } else {
             guard !hidden.isEmpty else { throw bad("hidden", "an MLP generator needs at least one hidden width") }
             let widths = [latentDimension + (noiseDimension ?? 0)] + hidden + [dataDimension]

@@ -47,7 +47,7 @@ package struct DistillationExperiment {
     }
 
     /// Runs the methods (the D2F ones by default); returns the table rows, baselines first.
-    package func run(methods: [DistillationMethod] = [.kd, .pd, .cfd, .tract, .boot, .guided, .cd, .ct, .reflow]) throws -> [Row] {
+    package func run(methods: [DistillationMethod] = [.kd, .pd, .cfd, .tract, .boot, .dsno, .guided, .cd, .ct, .reflow]) throws -> [Row] {
         var rows: [Row] = []
         let n = samples
         var rng = Philox(seed: 2024)
@@ -107,7 +107,7 @@ package struct DistillationExperiment {
                 }
             default:
                 for stage in try logged.run(method) {
-                    try record(name, stage.nfe, try stage.model.sample(fromUnitNoise: noise).sample, mapped: [.kd, .pd, .cfd, .tract, .boot].contains(method), stage.note)
+                    try record(name, stage.nfe, try stage.model.sample(fromUnitNoise: noise).sample, mapped: [.kd, .pd, .cfd, .tract, .boot, .dsno].contains(method), stage.note)
                 }
             }
         }
