@@ -481,7 +481,8 @@ struct DistillationRun {
         let batch = settings.batch, count = max(settings.steps * batch / 64, batch)
         d.log?("dsno: \(count) trajectories of the teacher (\(d.teacher.mixture == nil ? "DPM-Solver++(2M), 64 steps" : "exact ODE")) at u = \(times)")
         let (start, states) = try OperatorDistillation.trajectories(teacher: oneClassTeacher(), mixture: settings.teacherClass == nil ? d.teacher.mixture : nil,
-                                                                    process: p, times: times, itemShape: d.teacher.itemShape, count: count, seed: seed)
+                                                                    process: p, times: times, itemShape: d.teacher.itemShape, count: count, seed: seed,
+                                                                    progress: { [log = d.log] done, total in log?("dsno: \(done) of \(total) trajectories") })
         let top = try ProgressiveDistillation.grid(process: p, steps: 1).levels[0]
         let config = TrajectoryGenerator.Configuration(dataDimension: dimension, hiddenWidths: settings.hidden, times: times, startSigma: top.sigma)
         let gen = try TrajectoryGenerator(config, seed: seed &+ 10)

@@ -22,9 +22,10 @@ package enum OperatorDistillation {
     /// teacher's trajectory states at `times` (count, M, d). An exact mixture's states are its ODE
     /// solved from x_T to each time (Dormand–Prince, tolerance 1e-9); a network teacher's are
     /// read off DPM-Solver++(2M) on the 64-step time-uniform grid of `process`, whose points the
-    /// times must be.
+    /// times must be. `progress` hears the trajectories done so far (mixtures, per 4096).
     package static func trajectories(teacher: some Denoiser, mixture: GaussianMixture?, process p: DiffusionProcess, times: [Double],
-                                     itemShape: [Int], count: Int, seed: UInt64) throws -> (start: Tensor, states: Tensor) {
+                                     itemShape: [Int], count: Int, seed: UInt64,
+                                     progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> (start: Tensor, states: Tensor) {
         let d = itemShape.reduce(1, *), steps = 64
         let grid = try ProgressiveDistillation.grid(process: p, steps: steps)
         let top = grid.levels[0]
@@ -36,14 +37,21 @@ package enum OperatorDistillation {
         }
         var slices: [Tensor] = []
         if let mixture {
-            // One solve along the trajectory, segment by segment (times are noisiest first).
-            var (x, from) = (start, (top.alpha, top.sigma))
-            for u in times {
-                let level = grid.levels[steps - Int((u * Double(steps)).rounded())]
-                x = try mixture.solveProbabilityFlow(x, from: from, to: (level.alpha, level.sigma)).0
-                slices.append(x)
-                from = (level.alpha, level.sigma)
+            // One solve along each trajectory, segment by segment (times are noisiest first), in
+            // blocks of rows so that long runs report progress.
+            let rows = try start.reshaped([count, d])
+            var blocks = [[Tensor]](repeating: [], count: times.count)
+            for first in stride(from: 0, to: count, by: 4096) {
+                var (x, from) = (try rows.slice(first..<min(first + 4096, count)), (top.alpha, top.sigma))
+                for (i, u) in times.enumerated() {
+                    let level = grid.levels[steps - Int((u * Double(steps)).rounded())]
+                    x = try mixture.solveProbabilityFlow(x, from: from, to: (level.alpha, level.sigma)).0
+                    blocks[i].append(x)
+                    from = (level.alpha, level.sigma)
+                }
+                progress?(min(first + 4096, count), count)
             }
+            slices = try blocks.map { try Tensor.concat($0, axis: 0) }
         } else {
             let wanted = times.map { steps - Int(($0 * Double(steps)).rounded()) }
             var found: [Int: Tensor] = [:]
