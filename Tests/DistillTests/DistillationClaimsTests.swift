@@ -271,8 +271,8 @@ import Testing
 
     /// Zheng et al. 2023: one pass of the trajectory network gives the states at u = 0.5625,
     /// 0.25, 0.0625 and the sample, trained on 6000 exact trajectories. Measured (training seeds
-    /// 1–3, 1500 steps): RMS distance to the exact states 0.019–0.028, 0.017–0.020 and
-    /// 0.043–0.052 (the states' own RMS is 1.17–1.41); the sample's map error 0.052–0.064
+    /// 1–3, 1500 steps): RMS distance to the exact states 0.020–0.027, 0.018–0.020 and
+    /// 0.043–0.051 (the states' own RMS is 1.17–1.41); the sample's map error 0.052–0.063
     /// (KD's, from 20-step DPM-Solver++ targets at 2000 steps: 0.118–0.126).
     @Test func dsnoPredictsTheTrajectory() throws {
         let e = Self.evaluation

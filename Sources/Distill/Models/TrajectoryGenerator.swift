@@ -54,7 +54,8 @@ package final class TrajectoryGenerator: Generator {
     package func trajectory(_ xT: Tensor) throws -> Tensor {
         let (n, m) = (xT.shape[0], configuration.times.count)
         let emb = try embedding(Tensor(configuration.times.map { Float($0) }))                  // (M, 64)
-        var h = try lift(xT).reshaped([n, 1, configuration.hiddenWidths[0]]) + Tensor.zeros([1, m, configuration.hiddenWidths[0]])
+        let width = configuration.hiddenWidths[0]
+        var h = try lift(xT).reshaped([n, 1, width]).broadcast(to: [n, m, width])
         for i in layers.indices {
             let w = configuration.hiddenWidths[i]
             h = try (layers[i](h) + timeLayers[i](emb).reshaped([1, m, w])).silu()

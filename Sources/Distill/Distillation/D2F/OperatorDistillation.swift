@@ -11,9 +11,8 @@ package enum OperatorDistillation {
     /// The trajectory states' weights, the code's truncated √SNR clamp(α/σ, 1, cap) with the cap
     /// 10 for states (so the intermediate states keep a share of the loss; §6.12).
     package static func weights(process p: DiffusionProcess, times: [Double], cap: Double = 10) -> [Float] {
-        let r = p.timeRange
-        return times.map { u in
-            let t = r.lowerBound + (r.upperBound - r.lowerBound) * u
+        times.map { u in
+            let t = ProgressiveDistillation.time(u, on: p)
             return Float(u == 0 ? cap : min(max(p.alpha(t) / p.sigma(t), 1), cap))
         }
     }
@@ -27,14 +26,14 @@ package enum OperatorDistillation {
                                      itemShape: [Int], count: Int, seed: UInt64,
                                      progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> (start: Tensor, states: Tensor) {
         let d = itemShape.reduce(1, *), steps = 64
-        let grid = try ProgressiveDistillation.grid(process: p, steps: steps)
-        let top = grid.levels[0]
-        var rng = Philox(seed: seed, stream: 0xD5)
-        let start = try rng.normal([count] + itemShape) * Float(top.sigma)
         guard times.allSatisfy({ (0...1).contains($0) && abs($0 * Double(steps) - ($0 * Double(steps)).rounded()) < 1e-9 }),
               zip(times, times.dropFirst()).allSatisfy({ $0 > $1 }) else {
             throw TrainingError.invalidConfiguration("DSNO's times \(times) must be decreasing points of a \(steps)-step grid in [0, 1]")
         }
+        let grid = try ProgressiveDistillation.grid(process: p, steps: steps)
+        let top = grid.levels[0]
+        var rng = Philox(seed: seed, stream: 0xD5)
+        let start = try rng.normal([count] + itemShape) * Float(top.sigma)
         var slices: [Tensor] = []
         if let mixture {
             // One solve along each trajectory, segment by segment (times are noisiest first), in

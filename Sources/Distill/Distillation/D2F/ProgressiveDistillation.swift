@@ -42,9 +42,26 @@ package enum ProgressiveDistillation {
                                labels: [Int]? = nil, rng: inout Philox) throws -> Tensor {
         let (z, t, mid, end) = try draw(process: student.process, x0: x0, steps: n, rng: &rng)
         let target = try withoutGradient { try Self.target(teacher: teacher, z: z, at: t, mid: mid, end: end, labels: labels) }
-        let xhat = try student.predict(z, at: t, labels: labels).data
+        return try truncatedSNRError(student.predict(z, at: t, labels: labels).data, target, at: t)
+    }
+
+    /// max(SNR_t, 1)·‖x̂ − x̃‖² per row, averaged over the batch and values ("truncated SNR",
+    /// eq. 9): the weighting of PD and of the methods built on its rows.
+    package static func truncatedSNRError(_ xhat: Tensor, _ target: Tensor, at t: NoiseLevels) throws -> Tensor {
         let w = zip(t.alpha, t.sigma).map { max($0 * $0 / ($1 * $1), 1) }
-        return try ((xhat - target).squared() * NoiseLevels.column(w, rank: x0.rank)).mean()
+        return try ((xhat - target).squared() * NoiseLevels.column(w, rank: xhat.rank)).mean()
+    }
+
+    /// The time of `p` at u ∈ [0, 1], u mapped linearly onto its time range (u = 1 the noisiest).
+    package static func time(_ u: Double, on p: DiffusionProcess) -> Double {
+        p.timeRange.lowerBound + (p.timeRange.upperBound - p.timeRange.lowerBound) * u
+    }
+
+    /// The levels of `p` at per-row u, u = 0 taken as the clean end (α = 1, σ = 0).
+    package static func levels(_ us: [Double], on p: DiffusionProcess) -> NoiseLevels {
+        var l = NoiseLevels(process: p, times: us.map { time($0, on: p) })
+        for i in us.indices where us[i] <= 1e-12 { l.alpha[i] = 1; l.sigma[i] = 0 }
+        return l
     }
 
     /// PD's rows at N steps: i ~ U{1…N} (one uniform per row), then ε ~ N(0, I); the levels of
@@ -52,15 +69,10 @@ package enum ProgressiveDistillation {
     package static func draw(process p: DiffusionProcess, x0: Tensor, steps n: Int, rng: inout Philox) throws
         -> (z: Tensor, t: NoiseLevels, mid: NoiseLevels, end: NoiseLevels) {
         guard n >= 1 else { throw TensorError.invalidArgument(operation: "ProgressiveDistillation", message: "steps must be >= 1") }
-        let batch = x0.shape[0]
-        let range = p.timeRange
-        func time(_ u: Double) -> Double { range.lowerBound + (range.upperBound - range.lowerBound) * u }
-        let idx = try rng.uniform([batch]).scalars.map { min(Int(Double($0) * Double(n)), n - 1) + 1 }
+        let idx = try rng.uniform([x0.shape[0]]).scalars.map { min(Int(Double($0) * Double(n)), n - 1) + 1 }
         let us = idx.map { Double($0) / Double(n) }
-        let t = NoiseLevels(process: p, times: us.map(time))
-        let mid = NoiseLevels(process: p, times: us.map { time($0 - 0.5 / Double(n)) })
-        var end = NoiseLevels(process: p, times: us.map { time(max($0 - 1 / Double(n), 0)) })
-        for i in 0..<batch where us[i] - 1 / Double(n) <= 1e-12 { end.alpha[i] = 1; end.sigma[i] = 0 }   // the clean end
+        let t = levels(us, on: p), mid = levels(us.map { $0 - 0.5 / Double(n) }, on: p)
+        let end = levels(us.map { max($0 - 1 / Double(n), 0) }, on: p)
         let eps = try rng.normal(x0.shape)
         return (try t.alphaTensor(rank: x0.rank) * x0 + t.sigmaTensor(rank: x0.rank) * eps, t, mid, end)
     }
@@ -100,7 +112,6 @@ package enum GuidedDistillation {
         let (out, xm, own) = try student.evaluate(z, at: t, labels: labels, guidance: w)
         let xhat = try student.parameterization.dataAndNoise(from: out, x: xm, alpha: own.alphaTensor(rank: x0.rank),
                                                              sigma: own.sigmaTensor(rank: x0.rank), sigmaData: student.sigmaData).x0
-        let weights = zip(t.alpha, t.sigma).map { max($0 * $0 / ($1 * $1), 1) }
-        return try ((xhat - target).squared() * NoiseLevels.column(weights, rank: x0.rank)).mean()
+        return try ProgressiveDistillation.truncatedSNRError(xhat, target, at: t)
     }
 }

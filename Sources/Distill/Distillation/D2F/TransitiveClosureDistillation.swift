@@ -51,13 +51,8 @@ package enum TransitiveClosureDistillation {
             throw TensorError.invalidArgument(operation: "TransitiveClosureDistillation",
                                               message: "teacher steps must be a multiple of the student steps, and more; got \(tp) → \(sp)")
         }
-        let batch = x0.shape[0], ratio = tp / sp
-        let p = student.process, range = p.timeRange
-        func levels(_ us: [Double]) -> NoiseLevels {
-            var l = NoiseLevels(process: p, times: us.map { range.lowerBound + (range.upperBound - range.lowerBound) * $0 })
-            for i in us.indices where us[i] <= 1e-12 { l.alpha[i] = 1; l.sigma[i] = 0 }   // the clean end
-            return l
-        }
+        let batch = x0.shape[0], ratio = tp / sp, p = student.process
+        func levels(_ us: [Double]) -> NoiseLevels { ProgressiveDistillation.levels(us, on: p) }
         let js = try rng.uniform([batch]).scalars.map { min(Int(Double($0) * Double(sp)), sp - 1) + 1 }
         let iz = try rng.uniform([batch]).scalars.map { min(Int(Double($0) * Double(ratio)), ratio - 1) }
         let u0 = zip(js, iz).map { Double($0 * ratio - $1) / Double(tp) }
@@ -70,8 +65,6 @@ package enum TransitiveClosureDistillation {
             try Self.target(teacher: teacher, selfTeacher: selfTeacher, z: z, at: t, mid: levels(u1), end: levels(u2),
                             selfRows: iz.map { $0 < ratio - 1 }, labels: labels)
         }
-        let xhat = try student.predict(z, at: t, labels: labels).data
-        let w = zip(t.alpha, t.sigma).map { max($0 * $0 / ($1 * $1), 1) }
-        return try ((xhat - target).squared() * NoiseLevels.column(w, rank: x0.rank)).mean()
+        return try ProgressiveDistillation.truncatedSNRError(student.predict(z, at: t, labels: labels).data, target, at: t)
     }
 }
