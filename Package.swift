@@ -78,6 +78,6 @@ let package = Package(
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"], path: "Tests/CKernelsTests"),
         .testTarget(name: "DistillCoreTests", dependencies: ["DistillCore"], path: "Tests/DistillCoreTests", exclude: ["Fixtures"]),
         .testTarget(name: "DistillTests", dependencies: ["Distill"], path: "Tests/DistillTests"),
-        .testTarget(name: "DistillCLITests", dependencies: ["DistillCLI", "Distill"], path: "Tests/DistillCLITests"),
+        .testTarget(name: "DistillCLITests", dependencies: ["DistillCLI", "Distill", "DistillSupport"], path: "Tests/DistillCLITests"),
     ]
 )

@@ -55,6 +55,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "With --group digits: the U-Net teacher's checkpoint, reused when it exists (trained and written otherwise).")
     var digitsTeacher: String?
 
+    @Option(help: "With --group digits: a folder that keeps each finished method run (and the teacher's checkpoint unless --digits-teacher is given); a rerun with the same settings resumes after the last finished run.")
+    var digitsWork: String?
+
+    @Option(help: "Seeds of the evidence groups distillation, generators and digits' generator and consistency rows; figures are mean ± sd over them (default 5; 2 with --quick).")
+    var seeds: Int?
+
     @Flag(help: "Leave out the evidence groups' progress lines (printed to stderr by default).")
     var quiet = false
 
@@ -78,6 +84,18 @@ struct BenchCommand: ParsableCommand {
         var options = BenchmarkSuite.Options(quick: quick, groups: groups.isEmpty ? nil : Set(groups),
                                              pytorchScript: pytorchScript, python: python)
         options.digitsTeacher = digitsTeacher
+        if let digitsWork {
+            do { try FileManager.default.createDirectory(atPath: digitsWork, withIntermediateDirectories: true) } catch {
+                fail("--digits-work \(digitsWork): cannot create the folder: \(error)")
+            }
+            options.digitsWork = digitsWork
+        }
+        if let seeds {
+            guard (1...100).contains(seeds) else { fail("--seeds \(seeds): expected 1 to 100") }
+            options.seeds = seeds
+        } else if quick {
+            options.seeds = 2
+        }
         if !quiet { options.log = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } }
         if !json { print(BenchmarkRecord.tableHeader) }
         var records: [BenchmarkRecord] = []

@@ -105,7 +105,7 @@ struct DemoCommand: ParsableCommand {
                                                 log: quiet ? nil : { say("  " + $0) })
         var pictures: [(String, RGBImage)] = []
         experiment.onSamples = { method, nfe, x in
-            let keep = [("teacher dpmpp-2m", 21), ("teacher ddim", 2), ("kd", 1), ("pd", 1), ("cd", 1), ("reflow + one-step distillation", 1)]
+            let keep = [("exact-mixture teacher dpmpp-2m", 21), ("teacher dpmpp-2m", 21), ("teacher ddim", 2), ("kd", 1), ("pd", 1), ("cd", 1), ("reflow + one-step distillation", 1)]
             if keep.contains(where: { method.hasPrefix($0.0) && nfe == $0.1 }) && !pictures.contains(where: { $0.0 == method }) {
                 pictures.append((method, (try? Pictures.scatter(x, range: -3.5...3.5, size: 260)) ?? RGBImage(width: 1, height: 1)))
             }
@@ -134,12 +134,14 @@ struct DemoCommand: ParsableCommand {
             let sw2 = reporting { try slicedWasserstein2(x, exact, seed: 5) }
             let coverage = reporting { try mixture.modeCoverage(x) }
             let name = "\(method.rawValue) (\(method.paper))"
-            rows.append(.init(method: name, nfe: 1, slicedW2: sw2, mapError: nil,
-                              note: "one-step generator; modes covered \(coverage.coveredModes)/\(coverage.modeCount)"))
+            rows.append(.init(method: name, nfe: 1, note: "one-step generator",
+                              logLikelihoodGap: reporting { try mixture.averageLogLikelihood(x) - mixture.averageLogLikelihood(exact) },
+                              modesCovered: coverage.coveredModes, modes: coverage.modeCount, inModeFraction: coverage.highQualityFraction,
+                              slicedW2: sw2))
             say(String(format: "  %-30@ NFE  1  SW2 %.4f  modes %d/%d", name as NSString, sw2, coverage.coveredModes, coverage.modeCount))
             if method != .vsd { pictures.append((name, reporting { try Pictures.scatter(x, range: -3.5...3.5, size: 260) })) }
         }
-        let table = DistillationExperiment.markdown(rows)
+        let table = reporting { try DistillationExperiment.markdown([rows]) }
         print("\n" + table)
         reporting {
             try Pictures.row([try Pictures.scatter(exact, range: -3.5...3.5, size: 260)] + panels).writePNG(to: output + "/samplers.png")

@@ -385,16 +385,23 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
         let r = try runDistill(["bench", "--quick", "--group", "generators", "--group", "digits", "--markdown-dir", "pages", "--json"], in: dir)
         #expect(r.status == 0, "stderr: \(r.stderr)")
         // Progress on stderr while the evidence groups run; results only on stdout.
-        #expect(r.stderr.contains("generators on ring8:") && r.stderr.contains("teacher: U-Net"), "stderr: \(r.stderr)")
+        #expect(r.stderr.contains("generators on ring8, seed 2 of 2") && r.stderr.contains("teacher: U-Net")
+                && r.stderr.contains("teacher: step 30 of 30"), "stderr: \(r.stderr)")
         let page = try String(contentsOfFile: dir + "/pages/generators-ring8.md", encoding: .utf8)
         #expect(page.contains("Written by `distill bench --group generators --markdown-dir pages`") && page.contains("| sds (Poole"))
+        // Figures over the seeds (two with --quick), the floor first.
+        #expect(page.contains("mean ± sd over 2 seeds") && page.contains("| exact samples (another draw) | — | ") && page.contains(" ± "))
         #expect(isPNG(dir + "/pages/generators-ring8-diff-instruct.png"))
         #expect(FileManager.default.fileExists(atPath: dir + "/pages/generators-gmm64.md"))
         // The digits page: the teacher, every D2F method's stages and every generator, each with FID.
         let digits = try String(contentsOfFile: dir + "/pages/digits.md", encoding: .utf8)
-        for method in ["teacher dpmpp-2m", "teacher ddim", "kd (", "pd (", "guided (", "cd (", "ct (", "reflow (", "diff-instruct (", "sds (", "vsd ("] {
+        for method in ["teacher dpmpp-2m", "teacher ddim", "kd (", "pd (", "cfd (", "tract (", "boot (", "dsno (", "guided (", "cd (", "ct (",
+                       "reflow (", "diff-instruct (", "sds (", "vsd ("] {
             #expect(digits.contains("| \(method)"), "digits page lacks \(method)")
         }
+        // KID's scale is labelled, the floor is the disjoint half, repeated rows give their seeds.
+        #expect(digits.contains("| KID ×10³ |") && digits.contains("| real digits (the other half) |") && digits.contains("| cd (Song et al. 2023) | 1 |")
+                && digits.contains("; 2 seeds |"))
         #expect(isPNG(dir + "/pages/digits-teacher-dpmpp-2m-nfe21.png"))
         let fids = r.stdout.split(separator: "\n").compactMap { line -> Double? in
             guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], (o["name"] as? String)?.hasPrefix("digits_") == true

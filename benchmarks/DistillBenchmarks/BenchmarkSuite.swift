@@ -16,6 +16,12 @@ package enum BenchmarkSuite {
         package var python: String
         /// The digits group's teacher checkpoint: reused when it exists, written otherwise.
         package var digitsTeacher: String?
+        /// The digits group's work folder: finished method runs are kept there and read back on a
+        /// rerun (and the teacher's checkpoint, when ``digitsTeacher`` is not given).
+        package var digitsWork: String?
+        /// Seeds of the evidence groups (distillation, generators): each figure is reported as
+        /// mean ± sd over them.
+        package var seeds = 5
         /// Progress lines of the long evidence groups.
         package var log: (@Sendable (String) -> Void)?
 
@@ -71,18 +77,31 @@ package enum BenchmarkSuite {
         let mixtures = [("ring8", GaussianMixture.ring8(), [128, 128, 128]), ("gmm64", GaussianMixture.highDimensional64(), [256, 256, 256])]
         if wanted("distillation") {
             for (name, gmm, hidden) in mixtures {
-                o.log?("distillation on \(name): \(o.quick ? 300 : 3000) steps per stage")
-                let rows = try DistillationExperiment(mixture: gmm, steps: o.quick ? 300 : 3000, hidden: hidden, samples: o.quick ? 500 : 2000,
-                                                      log: o.log).run()
+                let steps = o.quick ? 300 : 3000
+                var runs: [[DistillationExperiment.Row]] = []
+                for seed in 1...o.seeds {
+                    o.log?("distillation on \(name), seed \(seed) of \(o.seeds): \(steps) steps per stage")
+                    var experiment = DistillationExperiment(mixture: gmm, steps: steps, hidden: hidden, samples: o.quick ? 500 : 4000, log: o.log)
+                    experiment.seed = UInt64(seed)
+                    runs.append(try experiment.run())
+                }
                 table?(BenchmarkTable(name: "distillation-\(name)", group: "distillation", title: "Distillation on the \(name) mixture",
-                                      description: "The exact mixture is the teacher; students are MLPs trained by each method; sliced-W2 " +
-                                          "to exact samples, and for students that map the same noise deterministically the teacher's way, " +
-                                          "the RMS distance to the teacher's exact ODE map.",
-                                      table: DistillationExperiment.markdown(rows)))
+                                      description: "The exact mixture is the teacher; students are MLPs (\(hidden.map(String.init).joined(separator: "×"))) " +
+                                          "trained \(steps) steps per stage by each method. Every figure is mean ± sd over \(o.seeds) seeds; a seed " +
+                                          "sets the training, the data stream, the \(o.quick ? 500 : 4000) evaluation noises and the exact draws. " +
+                                          "Exact measures first: for students that map noise deterministically the teacher's way, the RMS distance " +
+                                          "to the exact ODE map of the same noise; the samples' mean log-likelihood under the mixture minus that of " +
+                                          "an exact draw (0 is ideal; negative: mass between modes; positive: mass crowded at the modes' centres); " +
+                                          "modes covered (a mode counts when it receives ≥ 0.2 × its expected share); the fraction of samples " +
+                                          "inside the 99.9% ellipsoid of their most likely component. Then the sliced-W2 to exact samples, whose " +
+                                          "floor is the first row (two exact draws). Guided rows are scored against the guided exact teacher's " +
+                                          "samples by SW2 only.",
+                                      table: try DistillationExperiment.markdown(runs)))
                 var seen: [String: Int] = [:]
-                for r in rows {
-                    let record = unique("distill_\(name)_\(slug(r.method))_nfe\(r.nfe)", &seen)
-                    emit(BenchmarkRecord(name: record + "_sw2", value: r.slicedW2, unit: "SW2", reference: r.method))
+                for r in try SeedSpread.combine(runs, key: { "\($0.method)|\($0.nfe)|\($0.note)" }, figures: { [$0.slicedW2, $0.mapError] }) {
+                    let record = unique("distill_\(name)_\(slug(r.row.method))_nfe\(r.row.nfe)", &seen)
+                    emit(BenchmarkRecord(name: record + "_sw2", value: r.spreads[0]!.mean, unit: "SW2", reference: r.row.method))
+                    if let e = r.spreads[1] { emit(BenchmarkRecord(name: record + "_map_error", value: e.mean, unit: "rms", reference: r.row.method)) }
                 }
             }
         }
@@ -90,26 +109,32 @@ package enum BenchmarkSuite {
             for (name, gmm, hidden) in mixtures {
                 var experiment = GeneratorExperiment(mixture: gmm, steps: o.quick ? 200 : 4000, hidden: hidden)
                 experiment.log = o.log
-                o.log?("generators on \(name): \(experiment.settings.steps) steps each")
                 let settings = experiment.settings
-                experiment.samples = o.quick ? 500 : 2000
+                experiment.samples = o.quick ? 500 : 4000
                 var pictures: [(name: String, image: RGBImage)] = []
-                if gmm.dimension == 2 {
-                    experiment.onSamples = { method, x in
+                var runs: [[GeneratorExperiment.Row]] = []
+                for seed in 1...o.seeds {
+                    o.log?("generators on \(name), seed \(seed) of \(o.seeds): \(settings.steps) steps each")
+                    experiment.seed = UInt64(seed)
+                    // Pictures of the first seed's samples.
+                    experiment.onSamples = gmm.dimension == 2 && seed == 1 ? { method, x in
                         if let img = try? Pictures.scatter(x, range: -5...5, size: 260) { pictures.append((slug(method), img)) }
-                    }
+                    } : nil
+                    runs.append(try experiment.run())
                 }
-                let rows = try experiment.run()
                 table?(BenchmarkTable(name: "generators-\(name)", group: "generators", title: "One-step generators on the \(name) mixture",
                                       description: "Generators trained from the exact mixture's scores alone (no data): an MLP generator " +
                                           "(latent → x) per method, then SDS and VSD on free particles; the teacher's own samples at 1, 4 and " +
-                                          "35 NFE for comparison. Sliced-W2 to exact samples; a mode counts as covered when the samples it is the " +
-                                          "most likely component of number at least 0.2 × its expected share; in-mode fraction: samples inside " +
-                                          "the 99.9% ellipsoid of that component. \(settings.steps) generator steps, batch \(settings.batch).",
-                                      table: GeneratorExperiment.markdown(rows), pictures: pictures))
-                for r in rows {
-                    emit(BenchmarkRecord(name: "generator_\(name)_\(slug(r.method))_nfe\(r.nfe)_sw2", value: r.slicedW2, unit: "SW2",
-                                         reference: "modes \(r.modesCovered)/\(r.modes)"))
+                                          "35 NFE for comparison. Every figure is mean ± sd over \(o.seeds) seeds (training, evaluation noise " +
+                                          "and exact draws), \(experiment.samples) samples each. Log-likelihood gap: the samples' mean " +
+                                          "log-likelihood under the mixture minus that of an exact draw (0 is ideal); a mode counts as covered " +
+                                          "when the samples it is the most likely component of number at least 0.2 × its expected share; in-mode " +
+                                          "fraction: samples inside the 99.9% ellipsoid of that component; sliced-W2 to exact samples, whose floor " +
+                                          "is the first row. \(settings.steps) generator steps, batch \(settings.batch). Pictures: seed 1.",
+                                      table: try GeneratorExperiment.markdown(runs), pictures: pictures))
+                for r in try SeedSpread.combine(runs, key: { "\($0.method)|\($0.nfe)" }, figures: { [$0.slicedW2, Double($0.modesCovered)] }) {
+                    emit(BenchmarkRecord(name: "generator_\(name)_\(slug(r.row.method))_nfe\(r.row.nfe)_sw2", value: r.spreads[0]!.mean, unit: "SW2",
+                                         reference: "modes \(r.spreads[1]!.countText(of: r.row.modes))"))
                 }
             }
         }
@@ -124,8 +149,14 @@ package enum BenchmarkSuite {
                 settings.generator.hidden = [64, 64]
                 settings.samples = 200
             }
-            var experiment = DigitsExperiment(settings: settings, teacherCheckpoint: o.digitsTeacher)
+            settings.seeds = o.seeds
+            var experiment = DigitsExperiment(settings: settings, teacherCheckpoint: o.digitsTeacher ?? o.digitsWork.map { $0 + "/teacher.safetensors" })
+            experiment.workDirectory = o.digitsWork
             experiment.log = o.log
+            // A progress line every tenth of each training phase.
+            experiment.progress = { phase, step, total in
+                if step == total || step % max(total / 10, 1) == 0 { o.log?("  \(phase): step \(step) of \(total)") }
+            }
             var grids: [(name: String, image: RGBImage)] = []
             var pictureNames: [String: Int] = [:]
             experiment.onSamples = { method, nfe, x in
@@ -142,15 +173,19 @@ package enum BenchmarkSuite {
                                       "started from its weights (on the teacher's process and time input; their own output parameterization); " +
                                       "the other D2F students and the D2G generators are fresh MLPs over the 64 pixels " +
                                       "(\(settings.students.hidden.map(String.init).joined(separator: "×"))). \(settings.students.steps) steps per stage " +
-                                      "at batch \(settings.students.batch); generators \(settings.generator.steps) steps. FID and KID on the in-project " +
-                                      "digit classifier's 64 features against all 1797 real digits, \(settings.samples) generated images per row " +
-                                      "(unconditional unless a guidance weight is given; class accuracy = the classifier's agreement with the " +
-                                      "requested class). Sample grids below, in table order.",
+                                      "at batch \(settings.students.batch); generators \(settings.generator.steps) steps. FID and KID ×10³ (the unbiased MMD² " +
+                                      "of the cubic kernel, times 1000) on the in-project digit classifier's 64 features against the 899 " +
+                                      "even-indexed real digits; the floor row scores the 898 odd-indexed ones, disjoint from them. " +
+                                      "\(settings.samples) generated images per row (unconditional unless a guidance weight is given; class " +
+                                      "accuracy = the classifier's agreement with the requested class). The generators and consistency students " +
+                                      "(\(settings.repeated.map(\.rawValue).sorted().joined(separator: ", "))) are trained with \(settings.seeds) seeds " +
+                                      "(training, data order, evaluation noise) and given as mean ± sd; the other rows are one run. Sample " +
+                                      "grids below, in table order (seed 1 of repeated rows).",
                                   table: DigitsExperiment.markdown(rows), pictures: grids))
             var seen: [String: Int] = [:]
             for r in rows {
                 let name = unique("digits_\(slug(r.method))_nfe\(r.nfe)", &seen)
-                emit(BenchmarkRecord(name: name + "_fid", value: r.fid, unit: "FID", reference: String(format: "KID %.4f", r.kid)))
+                emit(BenchmarkRecord(name: name + "_fid", value: r.fid.mean, unit: "FID", reference: String(format: "KID×10³ %.2f", r.kid.mean * 1000)))
             }
         }
         if wanted("conv") { ImageBenchmarks.convolution(batch: 64, probes: probes, quick: o.quick, emit: emit) }

@@ -463,7 +463,7 @@ struct DistillationRun {
         card.dataShape = d.teacher.itemShape
         card.provenance = "\(method.rawValue) (\(method.paper)), \(settings.steps) steps, data-free, from a teacher trained on \(d.teacher.card?.dataSource ?? "an exact mixture")"
             + (settings.teacherClass.map { ", class \($0)" } ?? "") + (settings.teacherGuidance.map { ", guidance \($0)" } ?? "")
-        let shape = [settings.batch] + d.teacher.itemShape
+        let shape = [settings.batch, dimension]
         try fit("boot", net, card: card, needsData: false) { _, _, _, rng in
             try BootstrappingDistillation.loss(student: net, process: p, teacher: teacher, shape: shape, intervals: n, rng: &rng)
         }

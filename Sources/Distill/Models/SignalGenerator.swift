@@ -7,7 +7,8 @@ package final class SignalGenerator: Generator {
     package struct Configuration: Codable, Sendable, Equatable {
         /// The network (an MLP or a U-Net without classes).
         package var architecture: ModelCard.Architecture
-        /// The shape of one item, which the network reads and writes.
+        /// The shape of one item (the network reads and writes items flattened, as samplers keep
+        /// them).
         package var itemShape: [Int]
         /// The network time of the clean end.
         package var time: Double
@@ -38,8 +39,7 @@ package final class SignalGenerator: Generator {
     package func generate(_ z: Tensor) throws -> Tensor {
         try checkInput(z, "SignalGenerator")
         let n = z.shape[0]
-        let out = try network(z.reshaped([n] + configuration.itemShape), time: Tensor.full([n], Float(configuration.time)), labels: nil, guidance: nil)
-        return try out.reshaped([n, dataDimension])
+        return try network(z, time: Tensor.full([n], Float(configuration.time)), labels: nil, guidance: nil)
     }
 
     package func visitParameters(_ visit: (String, Parameter) throws -> Void) rethrows {
