@@ -77,7 +77,7 @@ let package = Package(
         .executableTarget(name: "DistillFuzz", dependencies: ["Distill"], path: "Tests/Fuzz/DistillFuzz"),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"], path: "Tests/CKernelsTests"),
         .testTarget(name: "DistillCoreTests", dependencies: ["DistillCore"], path: "Tests/DistillCoreTests", exclude: ["Fixtures"]),
-        .testTarget(name: "DistillTests", dependencies: ["Distill"], path: "Tests/DistillTests"),
+        .testTarget(name: "DistillTests", dependencies: ["Distill"], path: "Tests/DistillTests", exclude: ["Fixtures"]),
         .testTarget(name: "DistillCLITests", dependencies: ["DistillCLI", "Distill", "DistillSupport"], path: "Tests/DistillCLITests"),
     ]
 )

@@ -50,14 +50,7 @@ package final class ResBlock: Module {
     package func callAsFunction(_ x: Tensor, embedding: Tensor, dropoutGenerator: inout Philox) throws -> Tensor {
         var h = try conv1(norm1(x))
         h = try norm2(h, scaleShift: embeddingProjection(embedding))
-        if dropout > 0, h.isTraced {
-            var mask = try dropoutGenerator.uniform(h.shape)
-            let (p, keep) = (dropout, 1 / (1 - dropout))
-            mask.withUnsafeMutableBufferPointer { m in
-                for i in m.indices { m[i] = m[i] < p ? 0 : keep }
-            }
-            h = try h * mask
-        }
+        h = try h.trainingDropout(dropout, generator: &dropoutGenerator)
         return try conv2(h, adding: skip?(x) ?? x)
     }
 
@@ -68,6 +61,21 @@ package final class ResBlock: Module {
         try visitChild(norm2, as: "norm2", visit)
         try visitChild(conv2, as: "conv2", visit)
         if let skip { try visitChild(skip, as: "skip", visit) }
+    }
+}
+
+extension Tensor {
+    /// Dropout (Srivastava et al. 2014) in passes that record gradients: each element is
+    /// zeroed with probability `p` and the others scaled by 1/(1 − p), the mask drawn from
+    /// `generator` (which advances). Untraced passes and p = 0 return self unchanged.
+    package func trainingDropout(_ p: Float, generator: inout Philox) throws -> Tensor {
+        guard p > 0, isTraced else { return self }
+        var mask = try generator.uniform(shape)
+        let keep = 1 / (1 - p)
+        mask.withUnsafeMutableBufferPointer { m in
+            for i in m.indices { m[i] = m[i] < p ? 0 : keep }
+        }
+        return try self * mask
     }
 }
 
