@@ -22,7 +22,13 @@ struct DiffusersConfigReader {
     }
 
     func invalid(_ key: String, _ expected: String) -> DiffusersError {
-        .invalidField(file: file, field: key, found: fields[key].map { "\($0.kind) \($0.excerpt())" } ?? "absent", expected: expected)
+        let found: String
+        switch fields[key] {
+        case nil: found = "absent"
+        case .null?: found = "null"
+        case let v?: found = "\(v.kind) \(v.excerpt())"
+        }
+        return .invalidField(file: file, field: key, found: found, expected: expected)
     }
 
     func unsupported(_ key: String, _ supported: String) -> DiffusersError {
