@@ -67,4 +67,34 @@ struct EvidenceTableTests {
             #expect("\(error)".contains(path))
         }
     }
+
+    @Test func aStoppedDigitsTeacherIsResumedNotTakenAsFinished() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("teacher-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let digits = try Dataset.load("digits")
+        var settings = DigitsExperiment.Settings()
+        settings.unet = UNet.Configuration(imageSize: 8, baseChannels: 8, channelMultipliers: [1], blocksPerLevel: 1, attentionResolutions: [],
+                                           headCount: 1, groups: 4)
+        settings.teacherBatch = 8
+        settings.teacherSteps = 6
+        let path = dir + "/teacher.safetensors"
+        // A run stopped after 4 of 6 steps leaves its checkpoint at step 4.
+        var stopped = 0
+        _ = try DigitsExperiment(settings: settings).teacherRecipe.train(on: digits, checkpoint: path, shouldStop: {
+            stopped += 1
+            return stopped >= 4
+        })
+        #expect(try Checkpoint.read(from: path).step == 4)
+        var lines: [String] = []
+        var experiment = DigitsExperiment(settings: settings, teacherCheckpoint: path)
+        experiment.log = { lines.append($0) }
+        _ = try experiment.trainTeacher(digits)
+        #expect(lines.contains { $0.contains("resuming") && $0.contains("at step 4 of 6") }, "\(lines)")
+        #expect(try Checkpoint.read(from: path).step == 6)
+        // A finished one is loaded as it is.
+        lines = []
+        _ = try experiment.trainTeacher(digits)
+        #expect(lines == ["teacher: loading \(path)"], "\(lines)")
+    }
 }

@@ -215,13 +215,8 @@ package struct DigitsExperiment {
         return rows
     }
 
-    /// The teacher (EMA weights): loaded from ``teacherCheckpoint`` when it exists, otherwise
-    /// trained there.
-    func trainTeacher(_ digits: Dataset) throws -> TrainedModel {
-        if let path = teacherCheckpoint, FileManager.default.fileExists(atPath: path) {
-            log?("teacher: loading \(path)")
-            return try TrainedModel.load(path)
-        }
+    /// How the teacher is trained: DSM on the digits with label dropout, per ``settings``.
+    package var teacherRecipe: DiffusionRecipe {
         var recipe = DiffusionRecipe()
         recipe.unet = settings.unet
         recipe.steps = settings.teacherSteps
@@ -229,8 +224,24 @@ package struct DigitsExperiment {
         recipe.learningRate = 1e-3
         recipe.classConditional = true
         recipe.seed = settings.seed
+        return recipe
+    }
+
+    /// The teacher (EMA weights): loaded from ``teacherCheckpoint`` when it holds a finished
+    /// run, resumed from it when it holds a stopped one, otherwise trained there.
+    package func trainTeacher(_ digits: Dataset) throws -> TrainedModel {
+        var resume = false
+        if let path = teacherCheckpoint, FileManager.default.fileExists(atPath: path) {
+            let step = try Checkpoint.read(from: path).step
+            if step >= settings.teacherSteps {
+                log?("teacher: loading \(path)")
+                return try TrainedModel.load(path)
+            }
+            log?("teacher: resuming \(path) at step \(step) of \(settings.teacherSteps)")
+            resume = true
+        }
         log?("teacher: U-Net, \(settings.teacherSteps) steps at batch \(settings.teacherBatch)")
-        let (model, summary) = try recipe.train(on: digits, checkpoint: teacherCheckpoint, progress: { p in
+        let (model, summary) = try teacherRecipe.train(on: digits, checkpoint: teacherCheckpoint, resume: resume, progress: { p in
             progress?("teacher", p.step, p.totalSteps)
         })
         log?(String(format: "teacher: trained in %.0f s, smoothed loss %.4f", summary.seconds, summary.finalSmoothedLoss))
