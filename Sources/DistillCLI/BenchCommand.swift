@@ -55,8 +55,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "With --group digits: the U-Net teacher's checkpoint, reused when it exists (trained and written otherwise).")
     var digitsTeacher: String?
 
-    @Option(help: "With --group digits: a folder that keeps each finished method run (and the teacher's checkpoint unless --digits-teacher is given); a rerun with the same settings resumes after the last finished run.")
-    var digitsWork: String?
+    @Option(help: "A work folder for the evidence groups: each finished seed (distillation, generators) or method run (digits), and the digits teacher's checkpoint unless --digits-teacher is given, is kept there; the same command resumes after the last finished piece.")
+    var work: String?
 
     @Option(help: "Seeds of the evidence groups distillation, generators and digits' generator and consistency rows; figures are mean ± sd over them (default 5; 2 with --quick).")
     var seeds: Int?
@@ -84,11 +84,11 @@ struct BenchCommand: ParsableCommand {
         var options = BenchmarkSuite.Options(quick: quick, groups: groups.isEmpty ? nil : Set(groups),
                                              pytorchScript: pytorchScript, python: python)
         options.digitsTeacher = digitsTeacher
-        if let digitsWork {
-            do { try FileManager.default.createDirectory(atPath: digitsWork, withIntermediateDirectories: true) } catch {
-                fail("--digits-work \(digitsWork): cannot create the folder: \(error)")
+        if let work {
+            do { try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true) } catch {
+                fail("--work \(work): cannot create the folder: \(error)")
             }
-            options.digitsWork = digitsWork
+            options.work = work
         }
         if let seeds {
             guard (1...100).contains(seeds) else { fail("--seeds \(seeds): expected 1 to 100") }

@@ -382,8 +382,19 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
     @Test func benchWritesResultPages() throws {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let r = try runDistill(["bench", "--quick", "--group", "generators", "--group", "digits", "--markdown-dir", "pages", "--json"], in: dir)
+        let args = ["bench", "--quick", "--group", "generators", "--group", "digits", "--markdown-dir", "pages", "--json", "--work", "w"]
+        let r = try runDistill(args, in: dir)
         #expect(r.status == 0, "stderr: \(r.stderr)")
+        // A rerun with the same work folder reads every finished piece back and writes the same pages.
+        func pages() throws -> [[UInt8]] {
+            try ["generators-ring8.md", "generators-gmm64.md", "digits.md", "digits-cd-nfe1.png", "generators-ring8-vsd.png"].map {
+                try FileIO.read(dir + "/pages/" + $0)
+            }
+        }
+        let first = try pages()
+        let again = try runDistill(args, in: dir)
+        #expect(again.status == 0 && again.stderr.contains("seed2.json: read from") && again.stderr.contains("teacher: loading"), "stderr: \(again.stderr)")
+        #expect(try pages() == first)
         // Progress on stderr while the evidence groups run; results only on stdout.
         #expect(r.stderr.contains("generators on ring8, seed 2 of 2") && r.stderr.contains("teacher: U-Net")
                 && r.stderr.contains("teacher: step 30 of 30"), "stderr: \(r.stderr)")

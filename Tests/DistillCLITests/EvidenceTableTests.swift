@@ -45,25 +45,34 @@ struct EvidenceTableTests {
         #expect(page.contains("| cd | 1 | 11.000 ± 1.414 | 3.00 ± 1.41 | — | 2 seeds |"))
     }
 
-    @Test func finishedDigitsRunsAreReadBackOnlyWhenWellFormedAndOfTheSameSettings() throws {
+    @Test func workRecordsAreReadBackOnlyWhenWellFormedAndOfTheSameSettings() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("evidence-\(getpid())").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
+        typealias Record = WorkRecord<[FinishedDigitsRow]>
         let path = dir + "/kd-seed1.json"
-        let row = FinishedRun.Row(method: "kd", nfe: 1, fid: 5.9, kid: 0.002, accuracy: nil, note: "", images: [Float](repeating: 0.5, count: 128))
-        try FinishedRun(fingerprint: "A", rows: [row]).write(path)
-        let back = try FinishedRun.load(path, fingerprint: "A")
-        #expect(back.rows.count == 1 && back.rows[0].fid == 5.9 && back.rows[0].images.count == 128)
-        // Another run's settings, a broken file, and out-of-range figures are refused by name.
-        #expect(throws: (any Error).self) { try FinishedRun.load(path, fingerprint: "B") }
-        for bad in [FinishedRun.Row(method: "kd", nfe: -1, fid: 1, kid: 0, accuracy: nil, note: "", images: [Float](repeating: 0, count: 64)),
-                    FinishedRun.Row(method: "kd", nfe: 1, fid: 1, kid: 0, accuracy: 2, note: "", images: [Float](repeating: 0, count: 64)),
-                    FinishedRun.Row(method: "kd", nfe: 1, fid: 1, kid: 0, accuracy: nil, note: "", images: [Float](repeating: 0, count: 65))] {
-            try FinishedRun(fingerprint: "A", rows: [bad]).write(path)
-            #expect(throws: (any Error).self) { try FinishedRun.load(path, fingerprint: "A") }
+        let row = FinishedDigitsRow(method: "kd", nfe: 1, fid: 5.9, kid: 0.002, accuracy: nil, note: "", images: [Float](repeating: 0.5, count: 128))
+        // The first call computes and keeps the piece, the second reads it back.
+        var computed = 0
+        for expectReused in [false, true] {
+            let (rows, reused) = try Record.reuse(dir, "kd-seed1.json", fingerprint: "A", log: nil, isValid: FinishedDigitsRow.areValid) {
+                computed += 1
+                return [row]
+            }
+            #expect(reused == expectReused && computed == 1 && rows.count == 1 && rows[0].fid == 5.9 && rows[0].images.count == 128)
         }
-        try Data("{\"fingerprint\": \"A\", \"rows\": [".utf8).write(to: URL(fileURLWithPath: path))
-        do { _ = try FinishedRun.load(path, fingerprint: "A"); Issue.record("a truncated file was read") } catch {
+        // Another run's settings, a broken file, and out-of-range figures are refused by name.
+        #expect(throws: (any Error).self) { try Record.load(path, fingerprint: "B", isValid: FinishedDigitsRow.areValid) }
+        for bad in [FinishedDigitsRow(method: "kd", nfe: -1, fid: 1, kid: 0, accuracy: nil, note: "", images: [Float](repeating: 0, count: 64)),
+                    FinishedDigitsRow(method: "kd", nfe: 1, fid: 1, kid: 0, accuracy: 2, note: "", images: [Float](repeating: 0, count: 64)),
+                    FinishedDigitsRow(method: "kd", nfe: 1, fid: 1, kid: 0, accuracy: nil, note: "", images: [Float](repeating: 0, count: 65))] {
+            try Record(fingerprint: "A", payload: [bad]).write(path)
+            #expect(throws: (any Error).self) { try Record.load(path, fingerprint: "A", isValid: FinishedDigitsRow.areValid) }
+        }
+        let mixtureRow = DistillationExperiment.Row(method: "kd", nfe: 1, modesCovered: 9, modes: 8, slicedW2: 0.1)
+        #expect(!DistillationExperiment.areValid([mixtureRow]))
+        try Data("{\"fingerprint\": \"A\", \"payload\": [".utf8).write(to: URL(fileURLWithPath: path))
+        do { _ = try Record.load(path, fingerprint: "A", isValid: FinishedDigitsRow.areValid); Issue.record("a truncated file was read") } catch {
             #expect("\(error)".contains(path))
         }
     }

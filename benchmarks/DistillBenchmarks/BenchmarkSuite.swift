@@ -16,9 +16,18 @@ package enum BenchmarkSuite {
         package var python: String
         /// The digits group's teacher checkpoint: reused when it exists, written otherwise.
         package var digitsTeacher: String?
-        /// The digits group's work folder: finished method runs are kept there and read back on a
-        /// rerun (and the teacher's checkpoint, when ``digitsTeacher`` is not given).
-        package var digitsWork: String?
+        /// The evidence groups' work folder: each finished seed (distillation, generators) and
+        /// method run (digits) is kept in a subfolder per page and read back on a rerun with the
+        /// same settings, and so is the digits teacher's checkpoint unless ``digitsTeacher`` is given.
+        package var work: String?
+
+        /// The work subfolder of `page` (created), or nil without a work folder.
+        func workFolder(_ page: String) throws -> String? {
+            guard let work else { return nil }
+            let dir = "\(work)/\(page)"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            return dir
+        }
         /// Seeds of the evidence groups (distillation, generators): each figure is reported as
         /// mean ± sd over them.
         package var seeds = 5
@@ -79,11 +88,13 @@ package enum BenchmarkSuite {
             for (name, gmm, hidden) in mixtures {
                 let steps = o.quick ? 300 : 3000
                 var runs: [[DistillationExperiment.Row]] = []
+                let folder = try o.workFolder("distillation-\(name)")
                 for seed in 1...o.seeds {
                     o.log?("distillation on \(name), seed \(seed) of \(o.seeds): \(steps) steps per stage")
                     var experiment = DistillationExperiment(mixture: gmm, steps: steps, hidden: hidden, samples: o.quick ? 500 : 4000, log: o.log)
                     experiment.seed = UInt64(seed)
-                    runs.append(try experiment.run())
+                    runs.append(try WorkRecord.reuse(folder, "seed\(seed).json", fingerprint: try workFingerprint(experiment.settings, " samples \(experiment.samples)"),
+                                                     log: o.log, isValid: DistillationExperiment.areValid) { try experiment.run() }.payload)
                 }
                 table?(BenchmarkTable(name: "distillation-\(name)", group: "distillation", title: "Distillation on the \(name) mixture",
                                       description: "The exact mixture is the teacher; students are MLPs (\(hidden.map(String.init).joined(separator: "×"))) " +
@@ -111,16 +122,26 @@ package enum BenchmarkSuite {
                 experiment.log = o.log
                 let settings = experiment.settings
                 experiment.samples = o.quick ? 500 : 4000
-                var pictures: [(name: String, image: RGBImage)] = []
                 var runs: [[GeneratorExperiment.Row]] = []
+                // Pictures of the first seed's samples (kept with its run in the work folder).
+                var firstSamples: [[Float]] = []
+                let folder = try o.workFolder("generators-\(name)")
                 for seed in 1...o.seeds {
                     o.log?("generators on \(name), seed \(seed) of \(o.seeds): \(settings.steps) steps each")
                     experiment.seed = UInt64(seed)
-                    // Pictures of the first seed's samples.
-                    experiment.onSamples = gmm.dimension == 2 && seed == 1 ? { method, x in
-                        if let img = try? Pictures.scatter(x, range: -5...5, size: 260) { pictures.append((slug(method), img)) }
-                    } : nil
-                    runs.append(try experiment.run())
+                    var samples: [[Float]] = []
+                    experiment.onSamples = gmm.dimension == 2 && seed == 1 ? { _, x in samples.append(x.scalars) } : nil
+                    let kept = try WorkRecord<GeneratorRunRecord>.reuse(folder, "seed\(seed).json",
+                                                                        fingerprint: try workFingerprint(settings, " samples \(experiment.samples)"),
+                                                                        log: o.log, isValid: { GeneratorExperiment.areValid($0.rows) && $0.samples.allSatisfy { $0.allSatisfy(\.isFinite) } }) {
+                        GeneratorRunRecord(rows: try experiment.run(), samples: samples)
+                    }.payload
+                    runs.append(kept.rows)
+                    if seed == 1 { firstSamples = kept.samples }
+                }
+                var pictures: [(name: String, image: RGBImage)] = []
+                for (row, x) in zip(runs[0], firstSamples) where x.count % 2 == 0 && !x.isEmpty {
+                    pictures.append((slug(row.method), try Pictures.scatter(try Tensor(shape: [x.count / 2, 2], scalars: x), range: -5...5, size: 260)))
                 }
                 table?(BenchmarkTable(name: "generators-\(name)", group: "generators", title: "One-step generators on the \(name) mixture",
                                       description: "Generators trained from the exact mixture's scores alone (no data): an MLP generator " +
@@ -150,8 +171,9 @@ package enum BenchmarkSuite {
                 settings.samples = 200
             }
             settings.seeds = o.seeds
-            var experiment = DigitsExperiment(settings: settings, teacherCheckpoint: o.digitsTeacher ?? o.digitsWork.map { $0 + "/teacher.safetensors" })
-            experiment.workDirectory = o.digitsWork
+            let folder = try o.workFolder("digits")
+            var experiment = DigitsExperiment(settings: settings, teacherCheckpoint: o.digitsTeacher ?? folder.map { $0 + "/teacher.safetensors" })
+            experiment.workDirectory = folder
             experiment.log = o.log
             // A progress line every tenth of each training phase.
             experiment.progress = { phase, step, total in
@@ -213,4 +235,11 @@ package enum BenchmarkSuite {
         seen[name, default: 0] += 1
         return seen[name]! > 1 ? "\(name)\(separator)\(seen[name]!)" : name
     }
+}
+
+/// One generator seed as the work folder keeps it: its rows and, for the pictured seed, each
+/// row's samples (flattened; empty otherwise).
+struct GeneratorRunRecord: Codable {
+    var rows: [GeneratorExperiment.Row]
+    var samples: [[Float]]
 }

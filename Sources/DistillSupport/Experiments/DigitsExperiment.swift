@@ -150,26 +150,21 @@ package struct DigitsExperiment {
 
         // The method's rows: one run, or `seeds` runs combined into mean ± sd; each run is read
         // from the work folder when an earlier run finished it there.
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let fingerprint = try String(decoding: encoder.encode(s), as: UTF8.self) + " teacher " + (teacherCheckpoint ?? "trained")
+        let fingerprint = try workFingerprint(s, " teacher " + (teacherCheckpoint ?? "trained"))
         func rowsOf(_ method: DistillationMethod, _ runOnce: (UInt64, Tensor) throws -> [Row]) throws -> [Row] {
             let runs = try (0..<UInt64(s.repeated.contains(method) ? s.seeds : 1)).map { k in
-                guard let dir = workDirectory else { return try runOnce(k, try noise(k)) }
-                let path = "\(dir)/\(method.rawValue)-seed\(k + 1).json"
-                if FileManager.default.fileExists(atPath: path) {
-                    let entry = try FinishedRun.load(path, fingerprint: fingerprint)
-                    log?("\(method.rawValue), seed \(k + 1): read from \(path)")
-                    if k == 0 { for r in entry.rows { onSamples?(r.method, r.nfe, try Tensor(shape: [r.images.count / 64, 64], scalars: r.images)) } }
-                    return entry.rows.map { Row(method: $0.method, nfe: $0.nfe, fid: SeedSpread([$0.fid]), kid: SeedSpread([$0.kid]),
-                                                accuracy: $0.accuracy.map { SeedSpread([$0]) }, note: $0.note) }
+                let (kept, reused) = try WorkRecord<[FinishedDigitsRow]>.reuse(workDirectory, "\(method.rawValue)-seed\(k + 1).json", fingerprint: fingerprint,
+                                                                            log: log, isValid: FinishedDigitsRow.areValid) {
+                    captured = []
+                    let rows = try runOnce(k, try noise(k))
+                    return zip(rows, captured).map { r, x in
+                        FinishedDigitsRow(method: r.method, nfe: r.nfe, fid: r.fid.values[0], kid: r.kid.values[0], accuracy: r.accuracy?.values[0],
+                                          note: r.note, images: x)
+                    }
                 }
-                captured = []
-                let rows = try runOnce(k, try noise(k))
-                try FinishedRun(fingerprint: fingerprint, rows: zip(rows, captured).map { r, x in
-                    .init(method: r.method, nfe: r.nfe, fid: r.fid.values[0], kid: r.kid.values[0], accuracy: r.accuracy?.values[0], note: r.note, images: x)
-                }).write(path)
-                return rows
+                if reused && k == 0 { for r in kept { onSamples?(r.method, r.nfe, try Tensor(shape: [r.images.count / 64, 64], scalars: r.images)) } }
+                return kept.map { Row(method: $0.method, nfe: $0.nfe, fid: SeedSpread([$0.fid]), kid: SeedSpread([$0.kid]),
+                                      accuracy: $0.accuracy.map { SeedSpread([$0]) }, note: $0.note) }
             }
             return try SeedSpread.combine(runs, key: { "\($0.method)|\($0.nfe)|\($0.note)" }) { r in
                 [r.fid.values[0], r.kid.values[0], r.accuracy?.values[0]]
@@ -265,52 +260,28 @@ package struct DigitsExperiment {
 /// "1", "0.5": a guidance weight in a label.
 package func weightName(_ w: Float) -> String { w == w.rounded() ? String(Int(w)) : String(w) }
 
-/// One finished method run of ``DigitsExperiment`` in its work folder: the rows it scored, the
-/// first images of each, and the settings it ran with.
-package struct FinishedRun: Codable {
-    package struct Row: Codable {
-        package var method: String
-        package var nfe: Int
-        package var fid: Double
-        package var kid: Double
-        package var accuracy: Double?
-        package var note: String
-        /// Up to 50 images, 64 values each.
-        package var images: [Float]
+/// One scored row of a finished method run of ``DigitsExperiment``, as its work folder keeps it
+/// (``WorkRecord``): the figures and the first images.
+package struct FinishedDigitsRow: Codable {
+    package var method: String
+    package var nfe: Int
+    package var fid: Double
+    package var kid: Double
+    package var accuracy: Double?
+    package var note: String
+    /// Up to 50 images, 64 values each.
+    package var images: [Float]
 
-        package init(method: String, nfe: Int, fid: Double, kid: Double, accuracy: Double?, note: String, images: [Float]) {
-            (self.method, self.nfe, self.fid, self.kid, self.accuracy, self.note, self.images) = (method, nfe, fid, kid, accuracy, note, images)
-        }
+    package init(method: String, nfe: Int, fid: Double, kid: Double, accuracy: Double?, note: String, images: [Float]) {
+        (self.method, self.nfe, self.fid, self.kid, self.accuracy, self.note, self.images) = (method, nfe, fid, kid, accuracy, note, images)
     }
 
-    package var fingerprint: String
-    package var rows: [Row]
-
-    package init(fingerprint: String, rows: [Row]) {
-        self.fingerprint = fingerprint
-        self.rows = rows
-    }
-
-    /// Reads `path`, refusing a file of a run with other settings or one that does not hold
-    /// well-formed rows.
-    package static func load(_ path: String, fingerprint: String) throws -> FinishedRun {
-        let entry: FinishedRun
-        do { entry = try JSONDecoder().decode(FinishedRun.self, from: Data(FileIO.read(path, maximumSize: 1 << 24))) } catch {
-            throw TrainingError.invalidConfiguration("\(path): not a finished run of the digits experiment (\(error)); remove it to run it again")
-        }
-        guard entry.fingerprint == fingerprint else {
-            throw TrainingError.invalidConfiguration("\(path) was written by a run with other settings or another teacher; remove it or use another work folder")
-        }
-        guard !entry.rows.isEmpty, entry.rows.allSatisfy({ r in
+    /// Whether a run's rows are in range: at least one, NFE ≥ 0, finite FID and KID, accuracy
+    /// in [0, 1], 1 to 50 finite images.
+    package static func areValid(_ rows: [FinishedDigitsRow]) -> Bool {
+        !rows.isEmpty && rows.allSatisfy { r in
             r.nfe >= 0 && r.fid.isFinite && r.kid.isFinite && (r.accuracy.map { (0...1).contains($0) } ?? true)
                 && r.images.count % 64 == 0 && (64...(50 * 64)).contains(r.images.count) && r.images.allSatisfy(\.isFinite)
-        }) else {
-            throw TrainingError.invalidConfiguration("\(path): rows out of range (NFE, FID, KID, accuracy or images); remove it to run it again")
         }
-        return entry
-    }
-
-    package func write(_ path: String) throws {
-        try FileIO.writeAtomically(path, Array(try JSONEncoder().encode(self)))
     }
 }

@@ -11,7 +11,7 @@ import Foundation
 /// samples with its floor (two exact draws). One run is one seed (training, data stream,
 /// evaluation noise and exact draws); ``markdown(_:)`` combines several into mean ± sd.
 package struct DistillationExperiment {
-    package struct Row: Sendable {
+    package struct Row: Sendable, Codable {
         package var method: String
         package var nfe: Int
         package var note: String
@@ -186,6 +186,16 @@ package struct DistillationExperiment {
         let card = ModelCard(architecture: .mlp(net.configuration), process: rf, parameterization: .velocity, dataShape: [mixture.dimension],
                              dataSource: "mixture", provenance: "1-rectified flow")
         return (flow, TrainedModel(network: net, card: card))
+    }
+
+    /// Whether rows read back from a work folder are in range (``WorkRecord``).
+    package static func areValid(_ rows: [Row]) -> Bool {
+        func finite(_ x: Double?) -> Bool { x.map(\.isFinite) ?? true }
+        return !rows.isEmpty && rows.allSatisfy { r in
+            r.nfe >= 0 && r.modes >= 0 && r.slicedW2.isFinite && r.slicedW2 >= 0 && finite(r.mapError) && (r.mapError ?? 0) >= 0
+                && finite(r.logLikelihoodGap) && finite(r.straightness) && (r.modesCovered.map { (0...r.modes).contains($0) } ?? true)
+                && (r.inModeFraction.map { (0...1).contains($0) } ?? true)
+        }
     }
 
     /// The runs of one or more seeds as a markdown table: each figure as mean ± sd over the

@@ -8,7 +8,7 @@ import Foundation
 /// mode-seeking shows as collapsed coverage. One run is one seed; ``markdown(_:)`` combines
 /// several into mean ± sd.
 package struct GeneratorExperiment {
-    package struct Row: Sendable {
+    package struct Row: Sendable, Codable {
         package var method: String
         package var nfe: Int
         package var slicedW2: Double
@@ -80,6 +80,14 @@ package struct GeneratorExperiment {
             }
         }
         return rows
+    }
+
+    /// Whether rows read back from a work folder are in range (``WorkRecord``).
+    package static func areValid(_ rows: [Row]) -> Bool {
+        !rows.isEmpty && rows.allSatisfy { r in
+            r.nfe >= 0 && r.slicedW2.isFinite && r.slicedW2 >= 0 && r.logLikelihoodGap.isFinite && r.modes >= 1
+                && (0...r.modes).contains(r.modesCovered) && (0...1).contains(r.highQualityFraction)
+        }
     }
 
     /// The runs of one or more seeds as a markdown table (mean ± sd over the seeds; mode
