@@ -95,6 +95,29 @@ import Testing
         #expect(abs(back.alpha(1) - DiffusionProcess.ddpm().alpha(1)) > 1e-3)
     }
 
+    /// A pipeline folder whose model_index names other components, or that lacks its
+    /// scheduler config, fails with an error naming the file (and the field).
+    @Test func badPipelineFolders() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pipeline-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: DiffusersUNetTests.folder("plain"), toPath: dir)
+        let index = dir + "/model_index.json"
+        let original = try String(contentsOfFile: index, encoding: .utf8)
+        func message() -> String {
+            do { _ = try TrainedModel.load(dir); return "no error" } catch { return "\(error)" }
+        }
+        for (from, to, field) in [("\"UNet2DModel\"", "\"UNet2DConditionModel\"", "unet"), ("\"DDPMScheduler\"", "\"PNDMScheduler\"", "scheduler"),
+                                  ("\"diffusers\",\n    \"DDPMScheduler\"", "\"transformers\",\n    \"DDPMScheduler\"", "scheduler")] {
+            try original.replacingOccurrences(of: from, with: to).write(toFile: index, atomically: true, encoding: .utf8)
+            let text = message()
+            #expect(text.contains("model_index.json") && text.contains("'\(field)'"), "\(to): \(text)")
+        }
+        try original.write(toFile: index, atomically: true, encoding: .utf8)
+        #expect(message() == "no error")
+        try FileManager.default.removeItem(atPath: dir + "/scheduler/scheduler_config.json")
+        #expect(message().contains("scheduler_config.json"))
+    }
+
     /// Scheduler fields that cannot be honoured are refused naming the file and the field.
     @Test func schedulerConfigErrors() throws {
         let base = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.schedulerConfig("vpred")))) as! [String: Any]
