@@ -66,6 +66,25 @@ import Testing
         #expect(throws: SamplerError.self) { try linspace.ddimLevels(steps: 5) }
     }
 
+    /// `set_timesteps` as diffusers 0.42.1's DDIMScheduler gives it (values printed by diffusers
+    /// for N = 1000), halves rounded to even ("trailing" 16 has 811); the library's own
+    /// trailing grid picks the same training steps.
+    @Test func timestepsAsDiffusers() throws {
+        var s = try DiffusersScheduler.read(Self.schedulerConfig("vpred"))
+        let cases: [(NoiseGrid.DiscreteSpacing, Int, Int, [Int])] = [
+            (.trailing, 16, 0, [999, 937, 874, 811, 749, 687, 624, 561, 499, 437, 374, 311, 249, 187, 124, 61]),
+            (.linspace, 9, 0, [999, 874, 749, 624, 500, 375, 250, 125, 0]),
+            (.leading, 7, 3, [855, 713, 571, 429, 287, 145, 3]),
+            (.trailing, 3, 0, [999, 666, 332])]
+        for (spacing, k, offset, expected) in cases {
+            s.spacing = spacing
+            s.stepsOffset = offset
+            #expect(try s.timesteps(steps: k) == expected, "\(spacing) \(k)")
+        }
+        let grid = try NoiseGrid.discrete(DiscreteDDPMProcess(), steps: 16, spacing: .trailing, finalDenoise: false)
+        #expect(grid.levels.map { Int(($0.time! * 1000).rounded()) - 1 } == cases[0].3)
+    }
+
     /// A pipeline model written as a checkpoint reloads as the same model.
     @Test func pipelineCheckpointRoundTrip() throws {
         let folder = DiffusersUNetTests.folder("classcond")

@@ -108,18 +108,8 @@ package struct DiffusersScheduler: Equatable, Sendable {
         guard (1...n).contains(steps) else {
             throw SamplerError.invalidGrid("\(file): \(steps) sampling steps; expected 1...\(n) (num_train_timesteps)")
         }
-        let times: [Int]
-        switch spacing {
-        case .linspace:
-            times = (0..<steps).reversed().map { j in
-                Int((Double(j) * Double(n - 1) / Double(max(steps - 1, 1))).rounded(.toNearestOrEven))
-            }
-        case .leading:
-            times = (0..<steps).reversed().map { $0 * (n / steps) + stepsOffset }
-        case .trailing:
-            let ratio = Double(n) / Double(steps)
-            times = (0..<steps).map { j in Int((Double(n) - Double(j) * ratio).rounded(.toNearestOrEven)) - 1 }
-        }
+        let offset = spacing == .leading ? stepsOffset : 0   // diffusers offsets only "leading" timesteps
+        let times = spacing.trainingSteps(steps, of: n).reversed().map { $0 + offset }
         if let bad = times.first(where: { !(0..<n).contains($0) }) {
             throw SamplerError.invalidGrid("\(file): timestep \(bad) is outside the \(n) training steps (steps_offset \(stepsOffset))")
         }
