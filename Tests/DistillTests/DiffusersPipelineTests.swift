@@ -52,7 +52,10 @@ import Testing
         let card = try #require(vpred.card)
         #expect(card.parameterization == .v && card.conditioning == .diffusersTimestep && card.dataShape == [3, 8, 8])
         #expect(vpred.process == .ddpm() && vpred.kind == .diffusion)
-        #expect(vpred.defaultPlan?.levels?.count == 51 && vpred.defaultPlan?.sampler == .ddim)
+        #expect(vpred.defaultPlan == SamplingPlan(sampler: .ddim, nfe: 50, spacing: .leading))
+        let shifted = try #require(try TrainedModel.load(DiffusersUNetTests.folder("attention-f16")).defaultPlan)
+        #expect(shifted.sampler == .ddim && shifted.nfe == nil)
+        #expect(try shifted.resolve(process: DiffusionProcess.ddpm()).grid.levels.first?.time == 982.0 / 1000)   // timestep 981 = 980 + steps_offset
         let plain = try DiffusersScheduler.read(Self.schedulerConfig("plain"))
         #expect(plain.betaSchedule == .scaledLinear && plain.parameterization == .epsilon && plain.className == "DDPMScheduler")
         #expect(try DiffusersScheduler.read(Self.schedulerConfig("attention")).betaSchedule == .squaredCosine)

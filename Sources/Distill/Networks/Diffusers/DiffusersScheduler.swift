@@ -147,11 +147,16 @@ package struct DiffusersScheduler: Equatable, Sendable {
     }
 
     /// The plan that samples this pipeline as diffusers' DDIM pipeline does by default (50
-    /// steps, η = 0), when its steps chain (``ddimLevels(steps:)``); otherwise DDIM at 50 NFE
-    /// on this library's grid of the same spacing.
+    /// steps, η = 0). When its steps chain (``ddimLevels(steps:)``) without `steps_offset` and
+    /// with `set_alpha_to_one`, that is DDIM on this library's grid of the same spacing, which
+    /// then picks diffusers' timesteps, so `--nfe` or a new budget keeps the spacing; with an
+    /// offset or ᾱ₀ at the end, DDIM on the explicit levels of those 50 steps. Otherwise (steps
+    /// that do not chain) DDIM at 50 NFE on this library's grid of the same spacing, which is
+    /// close to diffusers' run but not the same.
     package var defaultPlan: SamplingPlan {
         let steps = min(50, trainSteps)
-        if let levels = try? ddimLevels(steps: steps), levels.count >= 2 { return SamplingPlan(sampler: .ddim, levels: levels) }
-        return SamplingPlan(sampler: .ddim, nfe: steps, spacing: SamplingPlan.Spacing(rawValue: spacing.rawValue)!, finalDenoise: setAlphaToOne)
+        let spaced = SamplingPlan(sampler: .ddim, nfe: steps, spacing: SamplingPlan.Spacing(rawValue: spacing.rawValue)!, finalDenoise: setAlphaToOne)
+        guard let levels = try? ddimLevels(steps: steps), levels.count >= 2, stepsOffset != 0 || !setAlphaToOne else { return spaced }
+        return SamplingPlan(sampler: .ddim, levels: levels)
     }
 }
