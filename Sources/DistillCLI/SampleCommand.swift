@@ -8,10 +8,12 @@ struct SampleCommand: ParsableCommand {
         commandName: "sample",
         abstract: "Sample a trained model, a distilled student, a generator or an exact mixture.",
         discussion: """
-        --model is a checkpoint written by `distill train` or `distill distill`, or an exact mixture \
+        --model is a checkpoint written by `distill train` or `distill distill`, a diffusers pipeline folder \
+        (model_index.json, unet/ with a UNet2DModel, scheduler/ with a DDPM or DDIM scheduler), or an exact mixture \
         (\(GaussianMixture.builtInNames.joined(separator: ", ")), gmm:FILE.json). Without plan options each model samples \
         the way it was made to: a distilled student with its own sampler, grid and NFE, a consistency model with \
-        the consistency sampler, a generator in one evaluation, anything else with dpmpp-2m at 20 NFE on EDM's grid. \
+        the consistency sampler, a generator in one evaluation, a diffusers pipeline as diffusers' DDIM pipeline \
+        does (50 steps, eta 0), anything else with dpmpp-2m at 20 NFE on EDM's grid. \
         Writes OUTPUT (.npy, [N] + the item shape) and a picture next to it (a scatter plot for 2-D data, an \
         image grid for images).
 
@@ -23,7 +25,7 @@ struct SampleCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "Checkpoint or mixture.") var model: String
+    @Option(help: "Checkpoint, diffusers pipeline folder or mixture.") var model: String
     @OptionGroup var planOptions: PlanOptions
     @Option(parsing: .unconditional, help: "Samples to draw.") var count = 2000
     @Option(parsing: .unconditional, help: "Seed for the initial noise and stochastic samplers.") var seed: UInt64 = 0

@@ -179,6 +179,25 @@ func isPNG(_ path: String, width: Int? = nil) -> Bool {
         }
     }
 
+    /// `distill sample --model FOLDER` samples a diffusers pipeline folder (the vpred fixture)
+    /// with the same bits as `TrainedModel.load(FOLDER)` in this process, by default and with a
+    /// plan given on the command line.
+    @Test func samplesADiffusersPipelineFolder() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("DistillTests/Fixtures/diffusers/vpred").path
+        let model = try TrainedModel.load(folder)
+        for (name, options, plan) in [("default", [String](), nil as SamplingPlan?),
+                                      ("ddim5", ["--sampler", "ddim", "--nfe", "5", "--grid", "leading"], SamplingPlan(sampler: .ddim, nfe: 5, spacing: .leading))] {
+            let r = try runDistill(["sample", "--model", folder, "--count", "3", "--seed", "4", "--output", name + ".npy", "--picture", "none"] + options, in: dir)
+            #expect(r.status == 0, "\(name): \(r.stderr)")
+            let cli = try NPY.read(dir + "/" + name + ".npy")
+            let library = try model.sample(count: 3, plan: plan, seed: 4)
+            #expect(cli.shape == [3, 3, 8, 8] && cli.scalars == library.scalars, "\(name): the CLI and the library differ")
+        }
+    }
+
     /// Ctrl-C during `distill distill` saves the running stage and exits 130; `--resume`
     /// finishes the run with the same bits as an uninterrupted one.
     @Test func interruptedDistillationResumesWithTheSameBits() throws {

@@ -107,6 +107,8 @@ package struct GeneratorCard: Codable, Sendable, Equatable {
                 minimum = ModelCard.parameterLowerBound(c)
             case .consistencyMLP, .consistencyUNet:
                 throw bad("signal.architecture", "a consistency model; expected an MLP or a U-Net")
+            case .diffusersUNet:
+                throw bad("signal.architecture", "a diffusers UNet2DModel; expected an MLP or a U-Net")
             }
             guard g.architecture.itemSize == dataDimension, g.architecture.classCount == nil else {
                 throw bad("signal.architecture", "a network of \(g.architecture.itemSize) values per item\(g.architecture.classCount == nil ? "" : " with classes"); expected \(dataDimension), without classes")

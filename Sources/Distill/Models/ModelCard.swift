@@ -14,12 +14,16 @@ package struct ModelCard: Codable, Sendable, Equatable {
         case unet(UNet.Configuration)
         /// A consistency model over a U-Net.
         case consistencyUNet(UNet.Configuration, sigmaMax: Double)
+        /// A diffusion model over diffusers' `UNet2DModel` (a pipeline folder's `unet/`, or a
+        /// checkpoint of one); `dataShape` is [`in_channels`, `sample_size`, `sample_size`].
+        case diffusersUNet(DiffusersUNetConfiguration)
 
         /// A fresh network of this architecture, initialized from `seed`.
         package func network(seed: UInt64 = 0) throws -> any ConditionalNetwork {
             switch self {
             case let .mlp(c), let .consistencyMLP(c, _): return try MLPScoreNetwork(c, seed: seed)
             case let .unet(c), let .consistencyUNet(c, _): return try UNet(c, seed: seed)
+            case let .diffusersUNet(c): return try DiffusersUNet2D(c, seed: seed)
             }
         }
 
@@ -27,7 +31,7 @@ package struct ModelCard: Codable, Sendable, Equatable {
         package var consistencySigmaMax: Double? {
             switch self {
             case let .consistencyMLP(_, t), let .consistencyUNet(_, t): return t
-            case .mlp, .unet: return nil
+            case .mlp, .unet, .diffusersUNet: return nil
             }
         }
 
@@ -36,6 +40,7 @@ package struct ModelCard: Codable, Sendable, Equatable {
             switch self {
             case let .mlp(c), let .consistencyMLP(c, _): return c.classCount
             case let .unet(c), let .consistencyUNet(c, _): return c.classCount
+            case let .diffusersUNet(c): return c.numClassEmbeds
             }
         }
 
@@ -44,20 +49,25 @@ package struct ModelCard: Codable, Sendable, Equatable {
             switch self {
             case let .mlp(c), let .consistencyMLP(c, _): return c.guidanceEmbeddingDim > 0
             case let .unet(c), let .consistencyUNet(c, _): return c.guidanceEmbeddingDim > 0
+            case .diffusersUNet: return false
             }
         }
 
-        /// The same network under consistency-model preconditioning with largest level `sigmaMax`.
+        /// The same network under consistency-model preconditioning with largest level `sigmaMax`
+        /// (a diffusers UNet stays a diffusion network).
         package func consistency(sigmaMax: Double) -> Architecture {
             switch self {
+            case .diffusersUNet: return self
             case let .mlp(c), let .consistencyMLP(c, _): return .consistencyMLP(c, sigmaMax: sigmaMax)
             case let .unet(c), let .consistencyUNet(c, _): return .consistencyUNet(c, sigmaMax: sigmaMax)
             }
         }
 
         /// The same network with a guidance-weight input of `dim` sinusoidal features (0: none).
+        /// A diffusers UNet has no guidance input and is returned as it is.
         package func withGuidanceInput(_ dim: Int) -> Architecture {
             switch self {
+            case .diffusersUNet: return self
             case var .mlp(c): c.guidanceEmbeddingDim = dim; return .mlp(c)
             case .consistencyMLP(var c, let t): c.guidanceEmbeddingDim = dim; return .consistencyMLP(c, sigmaMax: t)
             case var .unet(c): c.guidanceEmbeddingDim = dim; return .unet(c)
@@ -70,6 +80,7 @@ package struct ModelCard: Codable, Sendable, Equatable {
             switch self {
             case let .mlp(c), let .consistencyMLP(c, _): return c.dataDimension
             case let .unet(c), let .consistencyUNet(c, _): return c.imageChannels * c.imageSize * c.imageSize
+            case let .diffusersUNet(c): return c.inChannels * c.sampleSize * c.sampleSize
             }
         }
     }
@@ -164,6 +175,13 @@ package struct ModelCard: Codable, Sendable, Equatable {
                 throw bad("dataShape", "\(dataShape) but the U-Net takes [\(c.imageChannels), \(c.imageSize), \(c.imageSize)]")
             }
             minimum = Self.parameterLowerBound(c)
+        case let .diffusersUNet(c):
+            do { try c.validate(file: source) } catch { throw bad("architecture", "\(error)") }
+            guard c.outChannels == c.inChannels, dataShape == [c.inChannels, c.sampleSize, c.sampleSize] else {
+                throw bad("dataShape", "\(dataShape) for a UNet2DModel of \(c.inChannels) input and \(c.outChannels) output channels at side \(c.sampleSize); "
+                          + "expected [\(c.inChannels), \(c.sampleSize), \(c.sampleSize)] and as many output channels as input channels")
+            }
+            minimum = Int(min(c.parameterCount, Double(Int.max / 2)))
         }
         guard architecture.itemSize == items else {
             throw bad("dataShape", "\(dataShape) has \(items) values per item but the network takes \(architecture.itemSize)")

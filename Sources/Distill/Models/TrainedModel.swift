@@ -59,15 +59,23 @@ public struct TrainedModel {
     }
 
     /// Reads a checkpoint written by this package (`distill train`, `distill distill`, a
-    /// ``Distiller`` or a ``Trainer``) and rebuilds its model. The model card is validated as a
-    /// whole before any network is built.
+    /// ``Distiller`` or a ``Trainer``), or a diffusers pipeline folder, and rebuilds its model.
+    /// The model card is validated as a whole before any network is built.
+    ///
+    /// A folder holding `model_index.json` is read as a diffusers pipeline: the `UNet2DModel` of
+    /// `unet/` under the `DDPMScheduler` or `DDIMScheduler` of `scheduler/`, sampled by default
+    /// as diffusers' DDIM pipeline does (50 steps, η = 0; `docs/methods.md` §2.10). Only the
+    /// folder's fixed files are opened.
     ///
     /// - Parameters:
-    ///   - path: the `.safetensors` checkpoint.
-    ///   - useEMA: take the exponential moving average of the weights when the checkpoint has one.
+    ///   - path: the `.safetensors` checkpoint, or the pipeline folder.
+    ///   - useEMA: take the exponential moving average of the weights when the checkpoint has one
+    ///     (a pipeline folder has one set of weights).
     /// - Throws: `IOError` for an unreadable file, ``ModelCardError`` for a card that does not
-    ///   describe a usable model, `ModuleError` when the weights do not fit it.
+    ///   describe a usable model, `ModuleError` when the weights do not fit it, and for a
+    ///   pipeline folder an error naming the file and field that cannot be used.
     public static func load(_ path: String, useEMA: Bool = true) throws -> TrainedModel {
+        if isDiffusersPipeline(path) { return try loadDiffusersPipeline(path) }
         let ck = try Checkpoint.read(from: path)
         let weights = useEMA ? (ck.ema ?? ck.model) : ck.model
         let stored = saturatingSum(weights.values.map(\.count))

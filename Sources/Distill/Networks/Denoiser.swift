@@ -104,6 +104,11 @@ package enum NetworkConditioning: String, Sendable, Codable {
     /// EDM preconditioning of the inputs (Karras et al. 2022, Table 1): it sees
     /// (c_in·x̃, c_noise) with x̃ = x/α, σ̃ = σ/α, c_in = 1/√(σ̃² + σ_d²), c_noise = ¼·ln σ̃.
     case edm
+    /// diffusers' convention for a discrete DDPM schedule of N steps: like ``time``, but the
+    /// network sees the 0-based training-step index n = N·t − 1 (0…N−1 on the schedule's own
+    /// steps, fractional in between), which is what a diffusers `UNet2DModel` takes as its
+    /// timestep. Only for models whose process is the discrete DDPM schedule.
+    case diffusersTimestep = "diffusers-timestep"
 }
 
 /// A trained network as a denoiser: the network, the process it was trained under, its
@@ -159,7 +164,7 @@ public struct DiffusionModel<Network: ConditionalNetwork>: Denoiser {
             throw TensorError.invalidArgument(operation: "DiffusionModel", message: "\(levels.count) noise levels for a batch of \(x.shape.first ?? 0)")
         }
         switch conditioning {
-        case .time:
+        case .time, .diffusersTimestep:
             // A level's own time is used only when it is this process's time for that level: levels
             // made under another process (a student's schedule asking the teacher) carry times
             // that mean something else here, and are mapped through λ like levels without time.
@@ -175,13 +180,24 @@ public struct DiffusionModel<Network: ConditionalNetwork>: Denoiser {
             let own = NoiseLevels(process: process, times: times)
             let scale = zip(own.alpha, levels.alpha).map { $0 / $1 }
             let xm = scale.allSatisfy({ abs($0 - 1) < 1e-9 }) ? x : try x * NoiseLevels.column(scale, rank: x.rank)
-            return (try network(xm, time: Tensor(times.map { Float($0) }), labels: labels, guidance: w), xm, own)
+            return (try network(xm, time: Tensor(try networkTimes(times).map { Float($0) }), labels: labels, guidance: w), xm, own)
         case .edm:
             let st = zip(levels.sigma, levels.alpha).map { $0 / $1 }
             let cIn = zip(st, levels.alpha).map { s, a in 1 / (a * (s * s + Double(sigmaData * sigmaData)).squareRoot()) }
             let cNoise = st.map { Float(0.25 * log($0)) }
             return (try network(x * NoiseLevels.column(cIn, rank: x.rank), time: Tensor(cNoise), labels: labels, guidance: w), x, levels)
         }
+    }
+
+    /// The time input the network is fed for process times `times`: the times themselves, or
+    /// under ``NetworkConditioning/diffusersTimestep`` the training-step indices N·t − 1.
+    func networkTimes(_ times: [Double]) throws -> [Double] {
+        guard conditioning == .diffusersTimestep else { return times }
+        guard let ddpm = process.underlying as? DiscreteDDPMProcess else {
+            throw TensorError.invalidArgument(operation: "DiffusionModel",
+                                              message: "diffusers timesteps need the discrete ddpm process; the model's is \(process.name)")
+        }
+        return times.map { $0 * Double(ddpm.steps) - 1 }
     }
 
     /// The data and noise predictions at each row's level (``Denoiser``).

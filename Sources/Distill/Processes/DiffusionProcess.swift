@@ -37,7 +37,13 @@ public struct DiffusionProcess: Sendable, Equatable, Codable {
     /// The discrete DDPM schedule (Ho et al. 2020): `steps` values of β linear from `betaStart`
     /// to `betaEnd`, step i at t = i/steps, log α interpolated linearly in t between steps.
     public static func ddpm(steps: Int = 1000, betaStart: Double = 1e-4, betaEnd: Double = 0.02) -> DiffusionProcess {
-        DiffusionProcess(.ddpm(steps: steps, betaStart: betaStart, betaEnd: betaEnd))
+        DiffusionProcess(.ddpm(steps: steps, betaStart: betaStart, betaEnd: betaEnd, schedule: nil))
+    }
+
+    /// The discrete DDPM schedule with β spread by `schedule` (diffusers' `beta_schedule`);
+    /// the linear schedule is stored exactly as ``ddpm(steps:betaStart:betaEnd:)`` stores it.
+    package static func ddpm(steps: Int, betaStart: Double, betaEnd: Double, schedule: DDPMBetaSchedule) -> DiffusionProcess {
+        DiffusionProcess(.ddpm(steps: steps, betaStart: betaStart, betaEnd: betaEnd, schedule: schedule == .linear ? nil : schedule))
     }
 
     /// Variance exploding (Song et al. 2021): α = 1, σ(t) = σ_min(σ_max/σ_min)^t, t ∈ [ε, 1].
@@ -123,7 +129,9 @@ extension DiffusionProcess: NoiseProcess {
 package enum ProcessSpec: Codable, Sendable, Equatable {
     case vpLinear(VPLinearProcess)
     case vpCosine(VPCosineProcess)
-    case ddpm(steps: Int, betaStart: Double, betaEnd: Double)
+    /// `schedule` nil is the linear schedule (and keeps the card's JSON as it was before other
+    /// schedules existed, so older cards decode unchanged).
+    case ddpm(steps: Int, betaStart: Double, betaEnd: Double, schedule: DDPMBetaSchedule?)
     case ve(VEProcess)
     case edm(EDMProcess)
     case rectifiedFlow(RectifiedFlowProcess)
@@ -134,7 +142,8 @@ package enum ProcessSpec: Codable, Sendable, Equatable {
         case let q as DiffusionProcess: self = q.spec
         case let q as VPLinearProcess: self = .vpLinear(q)
         case let q as VPCosineProcess: self = .vpCosine(q)
-        case let q as DiscreteDDPMProcess: self = .ddpm(steps: q.steps, betaStart: q.betaStart, betaEnd: q.betaEnd)
+        case let q as DiscreteDDPMProcess: self = .ddpm(steps: q.steps, betaStart: q.betaStart, betaEnd: q.betaEnd,
+                                                             schedule: q.betaSchedule == .linear ? nil : q.betaSchedule)
         case let q as VEProcess: self = .ve(q)
         case let q as EDMProcess: self = .edm(q)
         case let q as RectifiedFlowProcess: self = .rectifiedFlow(q)
@@ -146,7 +155,8 @@ package enum ProcessSpec: Codable, Sendable, Equatable {
         switch self {
         case let .vpLinear(p): return p
         case let .vpCosine(p): return p
-        case let .ddpm(n, b0, b1): return DiscreteDDPMProcess(steps: max(n, 1), betaStart: b0, betaEnd: b1)
+        case let .ddpm(n, b0, b1, schedule):
+            return DiscreteDDPMProcess(steps: max(n, 1), betaStart: b0, betaEnd: b1, betaSchedule: schedule ?? .linear)
         case let .ve(p): return p
         case let .edm(p): return p
         case let .rectifiedFlow(p): return p
@@ -169,7 +179,7 @@ package enum ProcessSpec: Codable, Sendable, Equatable {
             guard finite(p.s, p.tMin, p.tMax), p.s >= 0, p.s <= 1, p.tMin > 0, p.tMin < p.tMax, p.tMax < 1 else {
                 throw bad("vp-cosine needs 0 ≤ s ≤ 1 and 0 < tMin < tMax < 1; got s = \(p.s), tMin = \(p.tMin), tMax = \(p.tMax)")
             }
-        case let .ddpm(n, b0, b1):
+        case let .ddpm(n, b0, b1, _):
             guard (2...100_000).contains(n), finite(b0, b1), b0 > 0, b0 <= b1, b1 < 1 else {
                 throw bad("ddpm needs 2 ≤ steps ≤ 100000 and 0 < βstart ≤ βend < 1; got steps = \(n), βstart = \(b0), βend = \(b1)")
             }

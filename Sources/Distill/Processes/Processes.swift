@@ -76,24 +76,57 @@ package struct VPCosineProcess: NoiseProcess, Codable, Equatable {
     }
 }
 
-/// The discrete-time DDPM schedule (Ho et al. 2020): β_i linear from 1e-4 to 0.02,
-/// i = 1…N (N = 1000), ᾱ_i = Π(1 - β_j), α_i = √ᾱ_i. As a continuous process, t_i = i/N and
-/// log α is interpolated linearly in t between the points (as the DPM-Solver code does);
-/// t ∈ [1/N, 1]. A network trained on step indices takes n = N·t - 1.
+/// How the β values of a discrete DDPM schedule are spread over its N training steps, as
+/// diffusers' `beta_schedule` names them (`docs/methods.md` §1.4).
+package enum DDPMBetaSchedule: String, Codable, Sendable, CaseIterable {
+    /// β_i linear from β_start to β_end (Ho et al. 2020); diffusers' "linear".
+    case linear
+    /// √β_i linear from √β_start to √β_end, then squared (the latent-diffusion schedule);
+    /// diffusers' "scaled_linear".
+    case scaledLinear = "scaled_linear"
+    /// β_i = min(1 − ᾱ(i+1/N)/ᾱ(i/N), 0.999) with ᾱ(t) = cos²((t + 0.008)/1.008 · π/2) (Nichol &
+    /// Dhariwal 2021, eq. 17); β_start and β_end are not used. diffusers' "squaredcos_cap_v2".
+    case squaredCosine = "squaredcos_cap_v2"
+
+    /// The N values β_1…β_N of this schedule.
+    package func betas(steps: Int, start: Double, end: Double) -> [Double] {
+        func fraction(_ i: Int) -> Double { steps == 1 ? 0 : Double(i) / Double(steps - 1) }
+        switch self {
+        case .linear:
+            return (0..<steps).map { start + (end - start) * fraction($0) }
+        case .scaledLinear:
+            let (a, b) = (start.squareRoot(), end.squareRoot())
+            return (0..<steps).map { let r = a + (b - a) * fraction($0); return r * r }
+        case .squaredCosine:
+            func alphaBar(_ t: Double) -> Double { let c = cos((t + 0.008) / 1.008 * Double.pi / 2); return c * c }
+            return (0..<steps).map { i in
+                min(1 - alphaBar(Double(i + 1) / Double(steps)) / alphaBar(Double(i) / Double(steps)), 0.999)
+            }
+        }
+    }
+}
+
+/// The discrete-time DDPM schedule (Ho et al. 2020): N values of β (linear from 1e-4 to 0.02
+/// by default, or another ``DDPMBetaSchedule``), i = 1…N (N = 1000), ᾱ_i = Π(1 - β_j),
+/// α_i = √ᾱ_i. As a continuous process, t_i = i/N and log α is interpolated linearly in t
+/// between the points (as the DPM-Solver code does); t ∈ [1/N, 1]. A network trained on step
+/// indices takes n = N·t - 1.
 package struct DiscreteDDPMProcess: NoiseProcess, Codable, Equatable {
     package let steps: Int
     package let betaStart: Double
     package let betaEnd: Double
+    /// How the β values are spread (linear unless a diffusers scheduler says otherwise).
+    package let betaSchedule: DDPMBetaSchedule
     /// log α_i for i = 1…N (index 0 is step 1).
     package let logAlphas: [Double]
 
-    package init(steps: Int = 1000, betaStart: Double = 1e-4, betaEnd: Double = 0.02) {
+    package init(steps: Int = 1000, betaStart: Double = 1e-4, betaEnd: Double = 0.02, betaSchedule: DDPMBetaSchedule = .linear) {
         self.steps = steps
         self.betaStart = betaStart
         self.betaEnd = betaEnd
+        self.betaSchedule = betaSchedule
         var acc = 0.0
-        logAlphas = (0..<steps).map { i in
-            let beta = steps == 1 ? betaStart : betaStart + (betaEnd - betaStart) * Double(i) / Double(steps - 1)
+        logAlphas = betaSchedule.betas(steps: steps, start: betaStart, end: betaEnd).map { beta in
             acc += log1p(-beta)
             return 0.5 * acc
         }

@@ -175,6 +175,20 @@ package struct NoiseGrid: Sendable {
     /// (the conventions of DDIM / diffusers; Lin et al. 2024 for "trailing").
     package enum DiscreteSpacing: String, Sendable, CaseIterable, Codable {
         case leading, trailing, linspace
+
+        /// The `count` 0-based training steps of an `n`-step schedule this spacing picks, in
+        /// increasing order (`docs/methods.md` §1.8), rounding halves to even as numpy does in
+        /// diffusers' `set_timesteps` (e.g. "trailing" with 16 of 1000 steps has 811, not 812).
+        package func trainingSteps(_ count: Int, of n: Int) -> [Int] {
+            switch self {
+            case .leading: return (0..<count).map { $0 * (n / count) }
+            case .trailing:
+                let ratio = Double(n) / Double(count)
+                return (0..<count).reversed().map { Int((Double(n) - Double($0) * ratio).rounded(.toNearestOrEven)) - 1 }
+            case .linspace:
+                return (0..<count).map { Int((Double($0) * Double(n - 1) / Double(max(count - 1, 1))).rounded(.toNearestOrEven)) }
+            }
+        }
     }
 
     /// `steps` of the discrete DDPM schedule's N training steps (1-based indices, each at
@@ -185,12 +199,7 @@ package struct NoiseGrid: Sendable {
         try checkSteps(steps)
         let n = process.steps
         guard steps <= n else { throw SamplerError.invalidGrid("\(steps) steps but the schedule has \(n)") }
-        var indices: [Int]   // 0-based training indices, increasing
-        switch spacing {
-        case .leading: indices = (0..<steps).map { $0 * (n / steps) }
-        case .trailing: indices = (0..<steps).map { i in Int((Double(n) - Double(i) * Double(n) / Double(steps)).rounded()) - 1 }.reversed()
-        case .linspace: indices = (0..<steps).map { Int((Double($0) * Double(n - 1) / Double(max(steps - 1, 1))).rounded()) }
-        }
+        let indices = spacing.trainingSteps(steps, of: n)   // 0-based training indices, increasing
         let times = indices.reversed().map { Double($0 + 1) / Double(n) }
         return try fromTimes(Array(times), process: process, finalDenoise: finalDenoise)
     }

@@ -35,9 +35,9 @@ import DistillCore
 /// `down_block_types`, `up_block_types`, `layers_per_block`. Every other field, when absent,
 /// takes the default of diffusers' `UNet2DModel.__init__`, as diffusers' `from_config` does
 /// for configs written before the field existed. Unknown fields are ignored (as diffusers does).
-package struct DiffusersUNetConfiguration: Equatable, Sendable {
+package struct DiffusersUNetConfiguration: Equatable, Sendable, Codable {
     /// A block of the contracting path (`down_block_types`).
-    package enum DownBlock: String, Sendable {
+    package enum DownBlock: String, Sendable, Codable {
         /// `DownBlock2D`: residual blocks only.
         case plain = "DownBlock2D"
         /// `AttnDownBlock2D`: each residual block followed by self-attention.
@@ -45,7 +45,7 @@ package struct DiffusersUNetConfiguration: Equatable, Sendable {
     }
 
     /// A block of the expanding path (`up_block_types`).
-    package enum UpBlock: String, Sendable {
+    package enum UpBlock: String, Sendable, Codable {
         /// `UpBlock2D`: residual blocks only.
         case plain = "UpBlock2D"
         /// `AttnUpBlock2D`: each residual block followed by self-attention.
