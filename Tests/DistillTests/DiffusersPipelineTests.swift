@@ -103,6 +103,36 @@ import Testing
         #expect(a.scalars == b.scalars)
     }
 
+    /// A pipeline is a teacher like any other: KD into an MLP student, and PD into students of
+    /// its own architecture started from its weights, whose checkpoints reload and sample with
+    /// the same bits (smoke sizes: 10 steps per stage at batch 4, data drawn at random).
+    @Test func pipelinesTeachStudents() throws {
+        let teacher = try TrainedModel.load(DiffusersUNetTests.folder("attention"))
+        var settings = Distiller.Settings()
+        settings.steps = 10
+        settings.batch = 4
+        settings.hidden = [32]
+        let d = teacher.itemShape.reduce(1, *)
+        let kd = try Distiller(teacher: teacher, settings: settings).run(.kd)
+        #expect(kd.count == 1 && kd[0].nfe == 1)
+        var rng = Philox(seed: 9)
+        let rows = try rng.uniform([32, d]) * 2 - 1
+        settings.students = .teacher
+        let pd = try Distiller(teacher: teacher, data: Dataset(name: "random", rows: rows, itemShape: teacher.itemShape, labels: nil, classCount: nil,
+                                                               mixture: nil, valueRange: -1...1), settings: settings).run(.pd)
+        #expect(pd.map { $0.nfe } == [16, 8, 4, 2, 1])
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("diffusers-students-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for stage in [kd[0], pd[4]] {
+            let path = dir + "/\(stage.name).safetensors"
+            try stage.model.write(to: path)
+            let again = try TrainedModel.load(path)
+            let a = try stage.model.sample(count: 2, seed: 4), b = try again.sample(count: 2, seed: 4)
+            #expect(a.shape == [2] + teacher.itemShape && a.scalars.allSatisfy(\.isFinite) && a.scalars == b.scalars, "\(stage.name): shape \(a.shape)")
+        }
+    }
+
     /// Cards written before the other β schedules existed decode unchanged, and the linear
     /// schedule is still written without a schedule field.
     @Test func ddpmCardsStayCompatible() throws {
