@@ -130,8 +130,9 @@ struct DistillationRun {
 
     /// Records a student, writes it to the directory and hands it to `onStage`.
     mutating func emit(_ name: String, nfe: Int, network: any ConditionalNetwork, card: ModelCard, note: String = "",
-                       guidance: Float? = nil) throws {
-        try emit(DistilledStage(name: name, nfe: nfe, model: TrainedModel(network: network, card: card), note: note, guidance: guidance))
+                       guidance: Float? = nil, straightness: Double? = nil) throws {
+        try emit(DistilledStage(name: name, nfe: nfe, model: TrainedModel(network: network, card: card), note: note, guidance: guidance,
+                                straightness: straightness))
     }
 
     mutating func emit(_ stage: DistilledStage) throws {
@@ -419,7 +420,8 @@ struct DistillationRun {
         for k in [1, 2, 4, 8] {
             var c = cardFlow
             c.plan = SamplingPlan(sampler: .rectifiedFlowEuler, nfe: k, spacing: .time, finalDenoise: false)
-            try emit("reflow-nfe\(k)", nfe: k, network: rectified.base, card: c, note: k == 1 ? String(format: "straightness %.4f", straight) : "")
+            try emit("reflow-nfe\(k)", nfe: k, network: rectified.base, card: c, note: k == 1 ? String(format: "straightness %.4f", straight) : "",
+                     straightness: k == 1 ? straight : nil)
         }
         let oneStep = card(arch, rf, .velocity, "one-step distilled flow", copied: false,
                            plan: SamplingPlan(sampler: .rectifiedFlowEuler, nfe: 1, spacing: .time, finalDenoise: true))

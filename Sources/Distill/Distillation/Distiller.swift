@@ -68,6 +68,9 @@ public struct DistilledStage {
     public let note: String
     /// The guidance weight a guided student samples at (nil for other methods).
     package var guidance: Float?
+    /// The flow's straightness (Liu et al. 2022) where the stage measured it (reflow at 1 NFE;
+    /// the note says it in words).
+    package var straightness: Double?
 }
 
 /// Distills a teacher by any ``DistillationMethod``: every method is an objective plus a list

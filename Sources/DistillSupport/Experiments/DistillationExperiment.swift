@@ -151,12 +151,10 @@ package struct DistillationExperiment {
                     try record("1-rectified flow (data)", k, x, mapped: false, straightness: k == 1 ? s1 : nil)
                 }
                 for stage in try logged.run(.reflow) {
-                    // The stage's note carries its straightness as "straightness 0.0123"; it
-                    // becomes a figure so that seeds can be combined.
-                    let straightness = stage.note.hasPrefix("straightness ") ? Double(stage.note.dropFirst("straightness ".count)) : nil
+                    // A measured straightness is a figure (combined over seeds), not note text.
                     try record(stage.note == "one-step distilled" ? "reflow + one-step distillation" : "reflow (teacher coupling)", stage.nfe,
                                try stage.model.sample(fromUnitNoise: noise).sample, mapped: stage.note == "one-step distilled",
-                               straightness == nil ? stage.note : "", straightness: straightness)
+                               stage.straightness == nil ? stage.note : "", straightness: stage.straightness)
                 }
             default:
                 for stage in try logged.run(method) {

@@ -36,20 +36,18 @@ extension DiffusersUNet2D {
         return network
     }
 
-    /// Sets every parameter from `tensors` (by diffusers name); each must be present with its
-    /// shape and nothing else may be there. Nothing is changed when it throws.
+    /// Sets every parameter from `tensors` (by diffusers name) with ``Module/load(_:)``: each
+    /// must be present with its shape and nothing else may be there. Nothing is changed when it
+    /// throws; the error names `file` and the tensor.
     package func loadWeights(_ tensors: [String: Tensor], file: String) throws {
-        let named = namedParameters
-        for (name, p) in named {
-            guard let t = tensors[name] else { throw DiffusersError.missingTensor(file: file, name: name, expected: p.value.shape) }
-            guard t.shape == p.value.shape else {
-                throw DiffusersError.tensorShape(file: file, name: name, found: t.shape, expected: p.value.shape)
+        do { try load(tensors) } catch let error as ModuleError {
+            switch error {
+            case let .missingParameter(name):
+                let expected = namedParameters.first { $0.name == name }?.parameter.value.shape ?? []
+                throw DiffusersError.missingTensor(file: file, name: name, expected: expected)
+            case let .unexpectedParameter(name): throw DiffusersError.unexpectedTensor(file: file, name: name)
+            case let .shapeMismatch(name, expected, got): throw DiffusersError.tensorShape(file: file, name: name, found: got, expected: expected)
             }
         }
-        let names = Set(named.map(\.name))
-        if let extra = tensors.keys.sorted().first(where: { !names.contains($0) }) {
-            throw DiffusersError.unexpectedTensor(file: file, name: extra)
-        }
-        for (name, p) in named { p.value = tensors[name]!.detached() }
     }
 }
